@@ -1,0 +1,28 @@
+# Convenience targets; each one calls a script, the logic lives in kaggle_digits/.
+PYTHON ?= python3
+VENV_PY := .venv/bin/python
+BUNDLE ?= ../shared/kaggle/digit-recognizer.zip
+
+.PHONY: run test fetch fetch-zip train help
+
+help:
+	@echo "make run        install into .venv, get data (or use the sample), train improved_cnn"
+	@echo "make test       install into .venv and run the test suite"
+	@echo "make fetch      download the competition data with the kaggle client"
+	@echo "make fetch-zip  unpack a hand-downloaded bundle (BUNDLE=$(BUNDLE))"
+	@echo "make train      train improved_cnn with its defaults"
+
+run:
+	$(PYTHON) scripts/quickstart.py
+
+test:
+	$(PYTHON) scripts/quickstart.py --test
+
+fetch:
+	$(VENV_PY) scripts/fetch.py
+
+fetch-zip:
+	$(VENV_PY) scripts/fetch.py --from-zip $(BUNDLE)
+
+train:
+	$(VENV_PY) scripts/train.py --arch improved_cnn

@@ -1,0 +1,92 @@
+"""The one configuration object of a training run, saved beside it so the run can be repeated."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LR_SCHEDULES = ("cosine", "plateau", "constant")
+
+# Fields whose None means "use the architecture's own default" (see register_model).
+ARCH_DEFAULTED_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "augment")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides what a training run does.
+
+    ``None`` in an architecture-defaulted field means the value registered with the architecture;
+    :meth:`resolved` fills those in, and the resolved config is what a run saves.
+    """
+
+    arch: str = "improved_cnn"
+    data_dir: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    lr_schedule: str | None = None
+    augment: bool | None = None
+    seed: int = 42
+    val_split: float = 0.2
+    patience: int = 6
+    warmup_epochs: float = 1.0
+    output_dir: str = "runs"
+    submissions_dir: str = "submissions"
+    run_name: str | None = None
+    workers: int = 2
+    model_options: dict = field(default_factory=dict)
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every architecture default filled in and every value checked."""
+        from kaggle_digits.models import get_model_spec
+
+        spec = get_model_spec(self.arch)
+        values = dataclasses.asdict(self)
+        for name in ARCH_DEFAULTED_FIELDS:
+            if values[name] is None:
+                values[name] = spec.train_defaults[name]
+        config = TrainConfig(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1. Received: epochs={self.epochs}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1. Received: batch_size={self.batch_size}")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive. Received: "
+                             f"learning_rate={self.learning_rate}")
+        if self.lr_schedule is not None and self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}. Received: "
+                             f"lr_schedule={self.lr_schedule!r}")
+        if not 0.0 < self.val_split < 1.0:
+            raise ValueError(f"val_split must be between 0 and 1. Received: "
+                             f"val_split={self.val_split}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1. Received: workers={self.workers}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TrainConfig":
+        """Read a run's ``config.json`` (or a run directory holding one)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "config.json"
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError, ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: not a usable training config ({exc})") from None

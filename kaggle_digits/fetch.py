@@ -1,0 +1,240 @@
+"""Get the competition bundle through the official ``kaggle`` client, verify it, unpack it safely.
+
+A fetch never leaves a half-written file under its final name: the download and the unpacking
+happen in a temporary directory beside the destination, and only verified files are moved in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+DEFAULT_COMPETITION = "digit-recognizer"
+EXPECTED_FILES = {
+    "digit-recognizer": ("train.csv", "test.csv", "sample_submission.csv"),
+}
+# The real bundle unpacks to ~128 MB; anything far beyond that is a zip bomb, not data.
+MAX_UNPACKED_BYTES = 2 * 1024**3
+
+
+class FetchError(RuntimeError):
+    """A fetch that cannot complete; the message is one line that says what to do."""
+
+
+@dataclass
+class FetchResult:
+    dest: Path
+    files: list[str]
+    source: str
+    skipped: bool = False
+
+
+def _rules_url(competition: str) -> str:
+    return f"https://www.kaggle.com/competitions/{competition}/rules"
+
+
+def _already_present(dest: Path, competition: str) -> bool:
+    expected = EXPECTED_FILES.get(competition)
+    if expected:
+        return all((dest / name).is_file() for name in expected)
+    return dest.is_dir() and any(dest.iterdir())
+
+
+def _is_unsafe_member(info: zipfile.ZipInfo) -> str | None:
+    """Return why a zip member may not be extracted, or None if it is a plain relative file."""
+    name = info.filename.replace("\\", "/")
+    path = PurePosixPath(name)
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return "absolute path"
+    if ".." in path.parts:
+        return "path leaves the destination"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "symbolic link"
+    return None
+
+
+def verify_zip(zip_path: Path, competition: str) -> list[zipfile.ZipInfo]:
+    """Check the archive is complete, safe to unpack and holds the competition's files.
+
+    Raises:
+        FetchError: for a corrupt or truncated archive, an unsafe member, a zip bomb or a
+            missing expected file.
+    """
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise FetchError(f"{zip_path}: not a readable zip archive ({exc}); the download is "
+                         f"corrupt or truncated, fetch it again") from None
+    with archive:
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        for info in archive.infolist():
+            reason = _is_unsafe_member(info)
+            if reason:
+                raise FetchError(f"{zip_path}: refusing unsafe member {info.filename!r} "
+                                 f"({reason}); nothing was unpacked")
+        total = sum(info.file_size for info in members)
+        if total > MAX_UNPACKED_BYTES:
+            raise FetchError(f"{zip_path}: would unpack to {total / 1024**3:.1f} GiB, more than "
+                             f"the {MAX_UNPACKED_BYTES / 1024**3:.0f} GiB cap; refusing")
+        try:
+            bad_member = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise FetchError(f"{zip_path}: corrupt or truncated archive ({exc}); fetch it "
+                             f"again") from None
+        if bad_member is not None:
+            raise FetchError(f"{zip_path}: member {bad_member!r} fails its CRC check; the "
+                             f"archive is corrupt, fetch it again")
+        names = {PurePosixPath(info.filename).name for info in members}
+        missing = [n for n in EXPECTED_FILES.get(competition, ()) if n not in names]
+        if missing:
+            raise FetchError(f"{zip_path}: not a {competition} bundle, missing "
+                             f"{', '.join(missing)}")
+    return members
+
+
+def _unpack(zip_path: Path, staging: Path) -> list[str]:
+    """Extract verified members flat into ``staging``; the bundle has no meaningful folders."""
+    written = []
+    with zipfile.ZipFile(zip_path) as archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            name = PurePosixPath(info.filename.replace("\\", "/")).name
+            with archive.open(info) as source, open(staging / name, "wb") as target:
+                while chunk := source.read(1 << 20):
+                    target.write(chunk)
+                target.flush()
+                os.fsync(target.fileno())
+            written.append(name)
+    return written
+
+
+def _no_credentials_message() -> str:
+    config_dir = os.environ.get("KAGGLE_CONFIG_DIR") or "~/.kaggle"
+    return ("no Kaggle credentials found: download kaggle.json from https://www.kaggle.com/settings "
+            f"(API > Create New Token) to {config_dir}/kaggle.json and chmod 600 it, or set "
+            "KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN); or download the bundle by hand "
+            "and use --from-zip")
+
+
+def kaggle_credentials_present() -> bool:
+    """Whether the kaggle client will find credentials, without contacting Kaggle."""
+    if os.environ.get("KAGGLE_API_TOKEN") or (
+        os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")
+    ):
+        return True
+    config_dirs = [os.environ.get("KAGGLE_CONFIG_DIR"), "~/.kaggle",
+                   os.path.join(os.environ.get("XDG_CONFIG_HOME") or "~/.config", "kaggle")]
+    for config_dir in filter(None, config_dirs):
+        for name in ("kaggle.json", "access_token", "access_token.txt"):
+            if Path(os.path.expanduser(config_dir), name).is_file():
+                return True
+    return False
+
+
+def warn_if_credentials_readable(log: Callable[[str], None]) -> None:
+    config_dir = Path(os.path.expanduser(os.environ.get("KAGGLE_CONFIG_DIR") or "~/.kaggle"))
+    key_file = config_dir / "kaggle.json"
+    if key_file.is_file() and key_file.stat().st_mode & 0o077:
+        log(f"warning: {key_file} is readable by other users; run `chmod 600 {key_file}`")
+
+
+def authenticated_api():
+    """Return an authenticated ``KaggleApi``, turning the client's exit(1) into a FetchError.
+
+    ``import kaggle`` authenticates at import time and prints a page of help when credentials
+    are missing, so it is imported here, quietly, only when Kaggle is actually needed.
+    """
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            from kaggle.api.kaggle_api_extended import KaggleApi
+
+            api = KaggleApi()
+            api.authenticate()
+        except SystemExit:
+            raise FetchError(_no_credentials_message()) from None
+    return api
+
+
+def describe_http_error(exc, competition: str) -> str:
+    """One line for an HTTP error from the Kaggle API, with what the user should do about it."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    reason = str(exc).splitlines()[0] if str(exc) else ""
+    if status == 401:
+        return ("Kaggle rejected the credentials (401 Unauthorized): check the username and key "
+                f"in kaggle.json, and that you accepted the rules at {_rules_url(competition)}")
+    if status == 403:
+        return (f"Kaggle refused access to '{competition}' (403 Forbidden): accept the competition "
+                f"rules at {_rules_url(competition)} while logged in, then retry")
+    if status == 404:
+        return f"Kaggle has no competition '{competition}' (404 Not Found): check --competition"
+    return f"Kaggle API error {status}: {reason}"
+
+
+def download_bundle(competition: str, work_dir: Path) -> Path:
+    """Download the competition's zip with the official client (which shows a progress bar)."""
+    import requests
+
+    api = authenticated_api()
+    try:
+        api.competition_download_files(competition, path=str(work_dir), force=True, quiet=False)
+    except requests.exceptions.HTTPError as exc:
+        raise FetchError(describe_http_error(exc, competition)) from None
+    except requests.exceptions.ConnectionError as exc:
+        raise FetchError(f"cannot reach the Kaggle API (network unreachable?): "
+                         f"{type(exc).__name__}; retry later or download the bundle by hand "
+                         f"and use --from-zip") from None
+    except ValueError as exc:
+        raise FetchError(f"download incomplete: {exc}; run the fetch again") from None
+    zips = sorted(work_dir.glob("*.zip"))
+    if not zips:
+        raise FetchError(f"the Kaggle client wrote no zip archive for '{competition}'")
+    return zips[0]
+
+
+def fetch(competition: str = DEFAULT_COMPETITION, dest: str | os.PathLike = "data/digit-recognizer",
+          force: bool = False, from_zip: str | os.PathLike | None = None,
+          log: Callable[[str], None] = print) -> FetchResult:
+    """Make ``dest`` hold the competition files, downloading them unless already there.
+
+    Args:
+        competition: Kaggle competition slug.
+        dest: directory for the unpacked files.
+        force: download and unpack again even if the files are present.
+        from_zip: use this bundle (downloaded by hand) instead of the Kaggle API.
+        log: where progress messages go.
+
+    Raises:
+        FetchError: with a one-line explanation; ``dest`` is left as it was.
+    """
+    dest = Path(dest)
+    if not force and _already_present(dest, competition):
+        return FetchResult(dest, sorted(p.name for p in dest.iterdir()), "existing", skipped=True)
+    if from_zip is not None and not Path(from_zip).is_file():
+        raise FetchError(f"{from_zip}: no such file")
+    if from_zip is None:
+        warn_if_credentials_readable(log)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.fetch-") as tmp:
+        work_dir = Path(tmp)
+        if from_zip is not None:
+            zip_path, source = Path(from_zip), str(from_zip)
+        else:
+            log(f"downloading '{competition}' through the Kaggle API ...")
+            zip_path, source = download_bundle(competition, work_dir), f"kaggle:{competition}"
+        verify_zip(zip_path, competition)
+        staging = work_dir / "unpacked"
+        staging.mkdir()
+        files = _unpack(zip_path, staging)
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            os.replace(staging / name, dest / name)
+    return FetchResult(dest, sorted(files), source)

@@ -1,0 +1,50 @@
+"""Architectures registered by name, as timm and keras-hub do: ``build_model("improved_cnn")``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    builder: Callable[..., keras.Model]
+    description: str
+    # Training defaults that belong to the design (e.g. improved_cnn is meant to be trained with
+    # augmentation and a cosine schedule); explicit CLI options override them.
+    train_defaults: dict
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, description: str, **train_defaults):
+    """Register a builder ``fn(**hyperparameters) -> keras.Model`` under ``name``."""
+
+    def decorator(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        _REGISTRY[name] = ModelSpec(name, builder, description, dict(train_defaults))
+        return builder
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown architecture {name!r}; choose one of: "
+                         f"{', '.join(list_models())}") from None
+
+
+def build_model(name: str, **hyperparameters) -> keras.Model:
+    """Build a fresh, uncompiled model; it takes uint8-range pixels of shape (28, 28, 1)."""
+    return get_model_spec(name).builder(**hyperparameters)

@@ -1,0 +1,99 @@
+#!/usr/bin/env python
+"""Train one architecture on a stratified train/validation split and write a submission.
+
+Examples:
+  python scripts/train.py --arch improved_cnn
+  python scripts/train.py --arch simple_cnn --epochs 5 --no-augment
+  python scripts/train.py --config runs/20261121-203000-improved_cnn/config.json   # repeat a run
+  python scripts/train.py --list-archs
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from kaggle_digits.config import LR_SCHEDULES
+    from kaggle_digits.models import list_models
+
+    parser = argparse.ArgumentParser(
+        description="Train a digit classifier on an 80/20 stratified split; writes "
+                    "runs/<timestamp>-<arch>/ (config, model.keras, history.csv, metrics.json, "
+                    "probabilities, submission.csv) and submissions/<run-name>.csv.",
+        epilog="Options left out take the architecture's defaults (see --list-archs), or the "
+               "values of --config when given.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--arch", choices=list_models(), help="architecture (default improved_cnn)")
+    parser.add_argument("--list-archs", action="store_true", help="list architectures and exit")
+    parser.add_argument("--config", type=Path, help="config.json of an earlier run to repeat")
+    parser.add_argument("--data", dest="data_dir", help="directory with train.csv and test.csv "
+                        "(default: data/digit-recognizer/, /kaggle/input/digit-recognizer/ in a "
+                        "Kaggle notebook, else the bundled sample)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float,
+                        help="peak learning rate")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                        help="cosine: warm-up then cosine decay; plateau: halve on a val-loss "
+                             "plateau; constant")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction,
+                        help="albumentations rotations/shifts/zooms/shears on training batches")
+    parser.add_argument("--seed", type=int, help="seed for the split, weights and augmentation "
+                        "(default 42)")
+    parser.add_argument("--val-split", type=float, help="validation fraction (default 0.2)")
+    parser.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 6)")
+    parser.add_argument("--workers", type=int, help="threads preparing batches (default 2)")
+    parser.add_argument("--output-dir", help="where run directories go (default runs/)")
+    parser.add_argument("--submissions-dir", help="where submission copies go (default submissions/)")
+    parser.add_argument("--run-name", help="run directory name (default <timestamp>-<arch>)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from kaggle_digits.config import TrainConfig
+    from kaggle_digits.data import DataError
+    from kaggle_digits.models import get_model_spec, list_models
+
+    if args.list_archs:
+        for name in list_models():
+            print(f"{name:16s} {get_model_spec(name).description}")
+        return 0
+    try:
+        config = TrainConfig.load(args.config) if args.config else TrainConfig()
+        if args.config:
+            config.run_name = None  # A repeat gets a directory of its own.
+        overrides = {key: value for key, value in vars(args).items()
+                     if value is not None and key not in ("list_archs", "config")}
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        from kaggle_digits.training import train
+
+        metrics, run_dir = train(config)
+    except (DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the run directory is marked FAILED", file=sys.stderr)
+        return 130
+    print(f"\nvalidation accuracy: {metrics['val_accuracy']:.4%}  (loss {metrics['val_loss']:.4f}, "
+          f"{metrics['epochs_run']} epochs, {metrics['train_time_s']:.0f}s training)")
+    print(f"run directory:       {run_dir}")
+    print(f"model:               {run_dir / 'model.keras'}")
+    print(f"submission:          {metrics['submission']}")
+    if metrics["is_sample"]:
+        print("NOTE: trained on the bundled sample; fetch the real data before submitting.")
+    else:
+        print(f"submit with:         kaggle competitions submit -c digit-recognizer "
+              f"-f {metrics['submission']} -m \"{metrics['arch']} {metrics['val_accuracy']:.4%}\"")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Shared fixtures: small Kaggle-format CSVs written into tmp_path, and a tiny data directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PIXELS = [f"pixel{i}" for i in range(784)]
+
+
+def digit_frame(rows: int, labelled: bool = True, seed: int = 0) -> pd.DataFrame:
+    """A valid Kaggle-format frame with every digit present (labels cycle 0..9)."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.integers(0, 256, size=(rows, 784)), columns=PIXELS)
+    if labelled:
+        frame.insert(0, "label", np.arange(rows) % 10)
+    return frame
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def make_tiny_data_dir(parent: Path) -> Path:
+    """A data directory cut from the bundled sample: 400 real train rows (40 a digit), 60 test."""
+    sample = ROOT / "data" / "sample"
+    data_dir = parent / "data"
+    data_dir.mkdir()
+    train = pd.read_csv(sample / "train.csv.gz")
+    train.groupby("label", group_keys=False).head(40).to_csv(data_dir / "train.csv", index=False)
+    pd.read_csv(sample / "test.csv.gz", nrows=60).to_csv(data_dir / "test.csv", index=False)
+    return data_dir
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path) -> Path:
+    return make_tiny_data_dir(tmp_path)
+
+
+def run_script(name: str, *args: str, env: dict | None = None, cwd: Path | None = None,
+               timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run one of scripts/ as a user would, returning its exit code and output."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], env=full_env,
+                          cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout)

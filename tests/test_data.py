@@ -1,0 +1,178 @@
+import gzip
+
+import numpy as np
+import pytest
+from conftest import ROOT, digit_frame, write_csv
+
+from kaggle_digits import data
+from kaggle_digits.data import DataError, read_digits_csv
+
+
+def test_reads_train_and_test_into_uint8_images(tmp_path):
+    frame = digit_frame(12)
+    images, labels = read_digits_csv(write_csv(tmp_path / "train.csv", frame), labelled=True)
+    assert images.shape == (12, 28, 28, 1) and images.dtype == np.uint8
+    assert labels.tolist() == frame["label"].tolist()
+    assert images[3].ravel().tolist() == frame.iloc[3, 1:].tolist()
+    test_images, none = read_digits_csv(write_csv(tmp_path / "test.csv", digit_frame(5, False)),
+                                        labelled=False)
+    assert test_images.shape == (5, 28, 28, 1) and none is None
+
+
+def error_for(tmp_path, frame=None, text=None, labelled=True) -> DataError:
+    path = tmp_path / "bad.csv"
+    if text is not None:
+        path.write_text(text)
+    else:
+        frame.to_csv(path, index=False)
+    with pytest.raises(DataError) as info:
+        read_digits_csv(path, labelled=labelled)
+    assert str(path) in str(info.value)
+    return info.value
+
+
+def test_missing_column_is_named(tmp_path):
+    error = error_for(tmp_path, digit_frame(3).drop(columns="pixel783"))
+    assert error.column == "pixel783" and "missing" in str(error)
+
+
+def test_extra_column_is_named(tmp_path):
+    frame = digit_frame(3)
+    frame["pixel784"] = 0
+    error = error_for(tmp_path, frame)
+    assert error.column == "pixel784" and "unexpected" in str(error)
+
+
+def test_test_file_with_label_column_is_refused(tmp_path):
+    error = error_for(tmp_path, digit_frame(3), labelled=False)
+    assert error.column == "label" and "is this train.csv" in str(error)
+
+
+def test_nan_names_line_and_column(tmp_path):
+    frame = digit_frame(5).astype(float)
+    frame.loc[3, "pixel100"] = np.nan
+    error = error_for(tmp_path, frame)
+    assert (error.line, error.column) == (5, "pixel100") and "missing value" in str(error)
+
+
+def test_text_in_a_pixel(tmp_path):
+    frame = digit_frame(4).astype(object)
+    frame.loc[2, "pixel7"] = "abc"
+    error = error_for(tmp_path, frame)
+    assert (error.line, error.column) == (4, "pixel7") and "not a number" in str(error)
+
+
+def test_non_integer_pixel(tmp_path):
+    frame = digit_frame(4).astype(float)
+    frame.loc[1, "pixel9"] = 1.5
+    error = error_for(tmp_path, frame)
+    assert (error.line, error.column) == (3, "pixel9") and "not an integer" in str(error)
+
+
+@pytest.mark.parametrize("value", [256, -1])
+def test_pixel_out_of_range(tmp_path, value):
+    frame = digit_frame(4)
+    frame.loc[2, "pixel300"] = value
+    error = error_for(tmp_path, frame)
+    assert (error.line, error.column) == (4, "pixel300") and "outside 0-255" in str(error)
+
+
+@pytest.mark.parametrize("value", [10, -1])
+def test_label_out_of_range(tmp_path, value):
+    frame = digit_frame(4)
+    frame.loc[0, "label"] = value
+    error = error_for(tmp_path, frame)
+    assert (error.line, error.column) == (2, "label") and "outside 0-9" in str(error)
+
+
+def test_empty_file(tmp_path):
+    assert "empty" in str(error_for(tmp_path, text=""))
+
+
+def test_header_only(tmp_path):
+    header = ",".join(digit_frame(1).columns) + "\n"
+    assert "no data rows" in str(error_for(tmp_path, text=header))
+
+
+def test_short_row_is_a_missing_value(tmp_path):
+    text = digit_frame(3).to_csv(index=False)
+    lines = text.splitlines()
+    lines[2] = lines[2].rsplit(",", 1)[0]
+    error = error_for(tmp_path, text="\n".join(lines) + "\n")
+    assert (error.line, error.column) == (3, "pixel783")
+
+
+def test_long_row_names_its_line(tmp_path):
+    lines = digit_frame(3).to_csv(index=False).splitlines()
+    lines[3] += ",7"
+    error = error_for(tmp_path, text="\n".join(lines) + "\n")
+    assert error.line == 4 and "fields" in str(error)
+
+
+def test_windows_line_endings_and_bom_are_read(tmp_path):
+    frame = digit_frame(4)
+    path = tmp_path / "train.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + frame.to_csv(index=False, lineterminator="\r\n").encode())
+    images, labels = read_digits_csv(path, labelled=True)
+    assert labels.tolist() == frame["label"].tolist() and images.shape[0] == 4
+
+
+def test_gzip_named_csv_is_read(tmp_path):
+    frame = digit_frame(4)
+    path = tmp_path / "train.csv"
+    path.write_bytes(gzip.compress(frame.to_csv(index=False).encode()))
+    _, labels = read_digits_csv(path, labelled=True)
+    assert labels.tolist() == frame["label"].tolist()
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        data.load_competition_data(tmp_path)
+
+
+def test_load_competition_data_fingerprints_files(tiny_data_dir):
+    loaded = data.load_competition_data(tiny_data_dir)
+    assert loaded.train_images.shape == (400, 28, 28, 1)
+    assert loaded.test_images.shape == (60, 28, 28, 1)
+    assert set(loaded.fingerprint) == {"train.csv", "test.csv"}
+    assert all(len(digest) == 64 for digest in loaded.fingerprint.values())
+
+
+def test_data_report_counts_classes(tiny_data_dir):
+    report = data.data_report(data.load_competition_data(tiny_data_dir))
+    assert report["class_counts"] == {str(d): 40 for d in range(10)}
+    assert report["missing_values"] == 0 and report["shapes_consistent"]
+    assert "class counts: 0:40" in data.format_data_report(report)
+
+
+def test_split_is_stratified_seeded_and_disjoint():
+    labels = np.repeat(np.arange(10), 50)
+    train_a, val_a = data.stratified_split(labels, 0.2, seed=1)
+    train_b, val_b = data.stratified_split(labels, 0.2, seed=1)
+    _, val_c = data.stratified_split(labels, 0.2, seed=2)
+    assert np.array_equal(val_a, val_b) and not np.array_equal(val_a, val_c)
+    assert len(val_a) == 100 and not set(train_a) & set(val_a)
+    assert np.bincount(labels[val_a]).tolist() == [10] * 10
+
+
+def test_split_rejects_bad_fraction():
+    with pytest.raises(ValueError, match="val_fraction"):
+        data.stratified_split(np.arange(20) % 10, 1.5, seed=0)
+
+
+def test_default_data_dir_falls_back_to_bundled_sample(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(data, "KAGGLE_INPUT_DIR", tmp_path / "kaggle-input")
+    directory, is_sample = data.resolve_data_dir(None)
+    assert is_sample and directory == ROOT / "data" / "sample"
+    fetched = tmp_path / "data" / "digit-recognizer"
+    fetched.mkdir(parents=True)
+    write_csv(fetched / "train.csv", digit_frame(2))
+    assert data.resolve_data_dir(None) == (data.LOCAL_DATA_DIR, False)
+    assert data.resolve_data_dir(str(tmp_path)) == (tmp_path, False)
+
+
+def test_bundled_sample_is_valid_and_small():
+    loaded = data.load_competition_data(ROOT / "data" / "sample")
+    assert len(loaded.train_labels) >= 2000 and len(loaded.test_images) >= 500
+    assert sum(p.stat().st_size for p in (ROOT / "data" / "sample").iterdir()) < 2_000_000

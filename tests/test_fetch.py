@@ -1,0 +1,148 @@
+"""fetch.py against a fake Kaggle server that the real ``kaggle`` client talks to."""
+
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import run_script
+from fake_kaggle import DOWNLOAD_PATH, FakeKaggle
+
+from kaggle_digits.fetch import FetchError, fetch
+
+FILES = {
+    "train.csv": b"label,pixel0\n1,0\n",
+    "test.csv": b"pixel0\n0\n",
+    "sample_submission.csv": b"ImageId,Label\n1,0\n",
+}
+
+
+def make_zip(members: dict[str, bytes], symlink: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, "/etc/passwd")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def isolated_env(tmp_path, monkeypatch) -> dict[str, str]:
+    """No real credentials or config: HOME and the kaggle config dir point into tmp_path."""
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_API_ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)  # The client reads every KAGGLE_* variable.
+    home = tmp_path / "home"
+    home.mkdir()
+    return {"HOME": str(home), "KAGGLE_CONFIG_DIR": str(home / ".kaggle"),
+            "XDG_CONFIG_HOME": str(home / ".config")}
+
+
+def only_dest_left(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir())
+
+
+def assert_one_line_error(result, *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in error_lines[0]
+
+
+def test_downloads_through_the_kaggle_client_and_unpacks(tmp_path, isolated_env):
+    dest = tmp_path / "out" / "digit-recognizer"
+    with FakeKaggle(make_zip(FILES)) as server:
+        result = run_script("fetch.py", "--dest", str(dest),
+                            env={**isolated_env, **server.client_env()})
+        assert result.returncode == 0, result.stderr
+        assert {name: (dest / name).read_bytes() for name in FILES} == FILES
+        download = [r for r in server.requests if r["path"] == DOWNLOAD_PATH][0]
+        assert download["json"] == {"competitionName": "digit-recognizer"}
+        assert download["authorization"].startswith("Basic ")
+        assert only_dest_left(dest.parent) == ["digit-recognizer"]
+
+        again = run_script("fetch.py", "--dest", str(dest),
+                           env={**isolated_env, **server.client_env()})
+        assert again.returncode == 0 and "nothing to do" in again.stdout
+        assert len([r for r in server.requests if r["path"] == DOWNLOAD_PATH]) == 1
+
+
+def test_forbidden_says_to_accept_the_rules_and_writes_nothing(tmp_path, isolated_env):
+    dest = tmp_path / "out" / "digit-recognizer"
+    with FakeKaggle(make_zip(FILES), mode="forbidden") as server:
+        result = run_script("fetch.py", "--dest", str(dest),
+                            env={**isolated_env, **server.client_env()})
+    assert_one_line_error(result, "403", "accept the competition rules",
+                          "kaggle.com/competitions/digit-recognizer/rules")
+    assert only_dest_left(dest.parent) == []
+
+
+def test_truncated_zip_is_refused_and_nothing_is_left(tmp_path, isolated_env):
+    dest = tmp_path / "out" / "digit-recognizer"
+    bundle = make_zip(FILES)
+    with FakeKaggle(bundle[: len(bundle) // 2]) as server:
+        result = run_script("fetch.py", "--dest", str(dest),
+                            env={**isolated_env, **server.client_env()})
+    assert_one_line_error(result, "corrupt or truncated")
+    assert only_dest_left(dest.parent) == []
+
+
+def test_missing_credentials_say_where_they_go(tmp_path, isolated_env):
+    result = run_script("fetch.py", "--dest", str(tmp_path / "d"), env=isolated_env)
+    assert_one_line_error(result, "kaggle.json", "KAGGLE_USERNAME", "KAGGLE_KEY")
+
+
+def test_unreachable_network_is_one_line(tmp_path, isolated_env):
+    with FakeKaggle(b"") as server:
+        env = {**isolated_env, **server.client_env()}
+    # The server has shut down: its port now refuses connections, as an offline network does.
+    result = run_script("fetch.py", "--dest", str(tmp_path / "d"), env=env)
+    assert_one_line_error(result, "cannot reach the Kaggle API")
+
+
+def test_from_zip_unpacks_a_bundle_downloaded_by_hand(tmp_path):
+    bundle = tmp_path / "digit-recognizer.zip"
+    bundle.write_bytes(make_zip(FILES))
+    result = fetch(dest=tmp_path / "d", from_zip=bundle, log=lambda _: None)
+    assert sorted(result.files) == sorted(FILES)
+    assert (tmp_path / "d" / "train.csv").read_bytes() == FILES["train.csv"]
+    assert fetch(dest=tmp_path / "d", from_zip=bundle).skipped
+    (tmp_path / "d" / "train.csv").write_bytes(b"changed")
+    fetch(dest=tmp_path / "d", from_zip=bundle, force=True)
+    assert (tmp_path / "d" / "train.csv").read_bytes() == FILES["train.csv"]
+
+
+@pytest.mark.parametrize("members, symlink, reason", [
+    ({**FILES, "../evil.csv": b"x"}, None, "leaves the destination"),
+    ({**FILES, "/tmp/abs.csv": b"x"}, None, "absolute path"),
+    (FILES, "link.csv", "symbolic link"),
+])
+def test_unsafe_members_are_refused_before_anything_is_written(tmp_path, members, symlink,
+                                                               reason):
+    bundle = tmp_path / "bad.zip"
+    bundle.write_bytes(make_zip(members, symlink))
+    dest = tmp_path / "out" / "d"
+    with pytest.raises(FetchError, match=reason):
+        fetch(dest=dest, from_zip=bundle)
+    assert not (tmp_path / "evil.csv").exists()
+    assert only_dest_left(dest.parent) == []
+
+
+def test_a_zip_without_the_competition_files_is_refused(tmp_path):
+    bundle = tmp_path / "other.zip"
+    bundle.write_bytes(make_zip({"train.csv": b"x"}))
+    with pytest.raises(FetchError, match="missing test.csv, sample_submission.csv"):
+        fetch(dest=tmp_path / "d", from_zip=bundle)
+
+
+def test_from_zip_cli_reports_a_missing_file(tmp_path):
+    result = run_script("fetch.py", "--from-zip", str(tmp_path / "nope.zip"),
+                        "--dest", str(tmp_path / "d"))
+    assert_one_line_error(result, "no such file")

@@ -1,0 +1,140 @@
+"""End-to-end training on tiny real data (cut from the bundled sample), as users run it."""
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_tiny_data_dir, run_script, write_csv
+
+from kaggle_digits.config import TrainConfig
+from kaggle_digits.data import stratified_split
+from kaggle_digits.io_utils import load_npy
+from kaggle_digits.submission import check_submission_file
+from kaggle_digits.training import train
+
+RUN_FILES = {"config.json", "history.csv", "model.keras", "metrics.json", "val_probs.npy",
+             "val_labels.npy", "val_indices.npy", "test_probs.npy", "submission.csv"}
+
+
+def tiny_config(tmp_path, data_dir, **overrides) -> TrainConfig:
+    values = dict(data_dir=str(data_dir), epochs=2, batch_size=32, workers=1,
+                  output_dir=str(tmp_path / "runs"), submissions_dir=str(tmp_path / "subs"))
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def improved_run(tmp_path_factory):
+    """One tiny improved_cnn run shared by the assertions below (training is the slow part)."""
+    tmp_path = tmp_path_factory.mktemp("improved")
+    data_dir = make_tiny_data_dir(tmp_path)
+    messages = []
+    metrics, run_dir = train(tiny_config(tmp_path, data_dir, arch="improved_cnn"),
+                             log=messages.append)
+    return metrics, run_dir, data_dir, messages, tmp_path
+
+
+def test_run_directory_holds_every_output(improved_run):
+    metrics, run_dir, _, _, tmp_path = improved_run
+    assert RUN_FILES <= {p.name for p in run_dir.iterdir()}
+    assert not (run_dir / "checkpoint.keras").exists() and not (run_dir / "FAILED").exists()
+    assert json.loads((run_dir / "metrics.json").read_text()) == metrics
+    assert (tmp_path / "subs" / f"{run_dir.name}.csv").read_text() == \
+        (run_dir / "submission.csv").read_text()
+
+
+def test_metrics_describe_the_run(improved_run):
+    metrics, run_dir, data_dir, _, _ = improved_run
+    assert 0.0 <= metrics["val_accuracy"] <= 1.0 and metrics["val_loss"] > 0
+    assert metrics["epochs_run"] == 2 and metrics["time_per_epoch_s"] > 0
+    assert metrics["train_rows"] == 320 and metrics["val_rows"] == 80 and metrics["test_rows"] == 60
+    assert metrics["parameters"] > 0 and set(metrics["data_fingerprint"]) == {"train.csv", "test.csv"}
+    assert metrics["is_sample"] is False and metrics["data_dir"] == str(data_dir)
+    assert metrics["versions"]["keras"] == keras.__version__
+
+
+def test_probabilities_labels_and_split_are_consistent(improved_run):
+    metrics, run_dir, _, _, _ = improved_run
+    val_probs, test_probs = load_npy(run_dir / "val_probs.npy"), load_npy(run_dir / "test_probs.npy")
+    val_labels, val_indices = load_npy(run_dir / "val_labels.npy"), load_npy(run_dir / "val_indices.npy")
+    assert val_probs.shape == (80, 10) and test_probs.shape == (60, 10)
+    np.testing.assert_allclose(test_probs.sum(axis=1), 1.0, rtol=1e-4)
+    expected_val = stratified_split(np.repeat(np.arange(10), 40), 0.2, seed=42)[1]
+    assert np.array_equal(val_indices, expected_val)
+    assert metrics["val_accuracy"] == pytest.approx(np.mean(val_probs.argmax(1) == val_labels))
+    submission = pd.read_csv(run_dir / "submission.csv")
+    assert submission["Label"].tolist() == test_probs.argmax(1).tolist()
+    assert check_submission_file(run_dir / "submission.csv", expected_rows=60) == []
+
+
+def test_saved_model_loads_in_safe_mode_and_reproduces_test_probs(improved_run):
+    _, run_dir, data_dir, _, _ = improved_run
+    model = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
+    pixels = pd.read_csv(data_dir / "test.csv").to_numpy("float32").reshape(-1, 28, 28, 1)
+    np.testing.assert_allclose(model.predict(pixels, verbose=0), load_npy(run_dir / "test_probs.npy"),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_history_and_config_allow_a_repeat(improved_run):
+    _, run_dir, _, messages, _ = improved_run
+    history = pd.read_csv(run_dir / "history.csv")
+    assert len(history) == 2 and {"accuracy", "val_accuracy", "learning_rate"} <= set(history)
+    config = TrainConfig.load(run_dir)
+    assert config.arch == "improved_cnn" and config.augment is True and config.epochs == 2
+    assert config.lr_schedule == "cosine" and config.run_name == run_dir.name
+    assert any("class counts" in m for m in messages)
+    assert any(m.startswith("validation accuracy") for m in messages)
+
+
+def test_simple_cnn_without_augmentation(tmp_path, tiny_data_dir):
+    metrics, run_dir = train(tiny_config(tmp_path, tiny_data_dir, arch="simple_cnn", epochs=1,
+                                         augment=False), log=lambda _: None)
+    assert metrics["arch"] == "simple_cnn" and TrainConfig.load(run_dir).augment is False
+    assert TrainConfig.load(run_dir).lr_schedule == "plateau"
+
+
+def test_bad_data_fails_before_a_run_directory_exists(tmp_path, tiny_data_dir):
+    frame = pd.read_csv(tiny_data_dir / "train.csv")
+    frame.loc[5, "pixel10"] = 300
+    write_csv(tiny_data_dir / "train.csv", frame)
+    from kaggle_digits.data import DataError
+
+    with pytest.raises(DataError, match="line 7, column 'pixel10'"):
+        train(tiny_config(tmp_path, tiny_data_dir), log=lambda _: None)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_invalid_config_is_refused():
+    with pytest.raises(ValueError, match="val_split"):
+        TrainConfig(arch="simple_cnn", val_split=1.5).resolved()
+    with pytest.raises(ValueError, match="unknown architecture"):
+        TrainConfig(arch="nope").resolved()
+
+
+def test_cli_lists_architectures_and_reports_bad_data_in_one_line(tmp_path, tiny_data_dir):
+    listing = run_script("train.py", "--list-archs")
+    assert listing.returncode == 0 and "improved_cnn" in listing.stdout
+    assert "simple_cnn" in listing.stdout
+    (tiny_data_dir / "test.csv").write_text("")
+    result = run_script("train.py", "--data", str(tiny_data_dir), "--output-dir",
+                        str(tmp_path / "runs"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "test.csv: file is empty" in result.stderr
+
+
+def test_cli_trains_on_the_sample_with_a_notice_when_no_data_is_given(tmp_path):
+    result = run_script("train.py", "--arch", "simple_cnn", "--epochs", "1", "--no-augment",
+                        "--output-dir", str(tmp_path / "runs"),
+                        "--submissions-dir", str(tmp_path / "subs"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "NOTICE" in result.stdout and "bundled sample" in result.stdout
+    assert "validation accuracy:" in result.stdout and "run directory:" in result.stdout
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    assert json.loads((run_dir / "metrics.json").read_text())["is_sample"] is True
+    repeat = run_script("train.py", "--config", str(run_dir / "config.json"), "--epochs", "1",
+                        cwd=tmp_path)
+    assert repeat.returncode == 0, repeat.stderr
+    assert len(list((tmp_path / "runs").iterdir())) == 2
