@@ -2,10 +2,14 @@
 
 import os
 
-# On the 2-core AVX2 machines we measured, TensorFlow's oneDNN kernels ran these small CNNs at
-# either ~800 or ~1,400 images/s from one run to the next, while the Eigen kernels held ~1,450
-# (BENCHMARKS.md). This must be set before TensorFlow is imported; export
-# TF_ENABLE_ONEDNN_OPTS=1 to override.
+# TensorFlow CPU settings measured on 2-core machines (BENCHMARKS.md); they must be set before
+# TensorFlow is imported, and an exported value wins over these defaults.
+# - Its default CPU allocator hands large tensors to glibc malloc, which mmaps and unmaps them every
+#   step: ~250,000 page faults a second, and training ran at ~790 instead of ~1,600 images/s in
+#   runs that fell into that mode. The BFC allocator keeps the memory pooled.
+# - With oneDNN kernels the same model alternated between ~1,570 and ~2,650 images/s from run to run;
+#   Eigen's kernels held ~1,560-1,720.
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -1,8 +1,9 @@
-"""Batches for Keras training, optionally augmented with albumentations.
+"""Digit augmentation with albumentations, prepared an epoch ahead in a separate process.
 
 Digits survive small rotations, shifts, zooms and shears, so these add label-preserving variety;
-flips do not (a mirrored 2 is not a 2). Each batch gets its own transform seeded from
-``(seed, epoch, batch)``, so augmented training is reproducible even with threaded workers.
+flips do not (a mirrored 2 is not a 2). Each epoch's warps are seeded from ``(seed, epoch)``, so
+augmented training is reproducible. This module must not import TensorFlow: the worker process
+imports it.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import math
 
 import albumentations as A
 import cv2
-import keras
 import numpy as np
+
+WARP_GROUP_SIZE = 8
 
 
 def build_augmenter(seed: int, rotate_deg: float = 10.0, shift_fraction: float = 0.1,
@@ -35,41 +37,65 @@ def build_augmenter(seed: int, rotate_deg: float = 10.0, shift_fraction: float =
     )
 
 
-class DigitBatches(keras.utils.PyDataset):
-    """Shuffled (optionally augmented) batches of uint8 digit images and integer labels.
+def augment_epoch(images: np.ndarray, seed: int, epoch: int,
+                  group_size: int = WARP_GROUP_SIZE) -> np.ndarray:
+    """Warp every image once, reproducibly for ``(seed, epoch)``.
 
-    Images stay uint8 in memory (33,600 x 784 bytes); models rescale to [0, 1] themselves.
+    albumentations spends ~0.2 ms of Python per call whatever the image size, so images are
+    warped ``group_size`` at a time, stacked as channels (8x cheaper at 8). Groups are redrawn
+    from a seeded permutation every epoch, so group-mates change and land in different batches.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(images))
+    augmenter = build_augmenter(seed=int(rng.integers(2**31)))
+    out = np.empty_like(images)
+    for start in range(0, len(images), group_size):
+        rows = order[start:start + group_size]
+        stack = np.ascontiguousarray(images[rows, :, :, 0].transpose(1, 2, 0))
+        warped = augmenter(image=stack)["image"].reshape(stack.shape)
+        out[rows, :, :, 0] = warped.transpose(2, 0, 1)
+    return out
+
+
+_worker_images: np.ndarray | None = None
+
+
+def _init_worker(images: np.ndarray) -> None:
+    global _worker_images
+    _worker_images = images
+    cv2.setNumThreads(1)  # One process, one core: the other belongs to training.
+
+
+def _augment_in_worker(seed: int, epoch: int) -> np.ndarray:
+    return augment_epoch(_worker_images, seed, epoch)
+
+
+class EpochAugmenter:
+    """Augments the next epoch's images in a separate process while the current epoch trains.
+
+    albumentations' per-call Python work, done in threads of the training process, held the GIL
+    that the training loop needs and cut throughput by half on two cores (BENCHMARKS.md). A
+    spawned process (no TensorFlow inside) keeps the GIL free.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
-                 augment: bool = True, shuffle: bool = True, workers: int = 1, **kwargs):
-        super().__init__(workers=workers, use_multiprocessing=False, **kwargs)
-        if len(images) != len(labels):
-            raise ValueError(f"images and labels differ in length. Received: {len(images)} "
-                             f"images, {len(labels)} labels")
-        self.images, self.labels = images, labels
-        self.batch_size, self.seed = batch_size, seed
-        self.augment, self.shuffle = augment, shuffle
-        self.epoch = 0
-        self.order = self._order_for(0)
+    def __init__(self, images: np.ndarray, seed: int, epochs: int | None = None):
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
 
-    def _order_for(self, epoch: int) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(len(self.images))
-        return np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
+        self.seed, self.epochs = seed, epochs
+        self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"),
+                                         initializer=_init_worker, initargs=(images,))
+        self._pending = {0: self._pool.submit(_augment_in_worker, seed, 0)}
 
-    def __len__(self) -> int:
-        return math.ceil(len(self.images) / self.batch_size)
+    def images_for(self, epoch: int) -> np.ndarray:
+        """The augmented images of ``epoch``; starts preparing ``epoch + 1`` right away."""
+        future = self._pending.pop(epoch, None) or self._pool.submit(_augment_in_worker,
+                                                                    self.seed, epoch)
+        if self.epochs is None or epoch + 1 < self.epochs:
+            self._pending[epoch + 1] = self._pool.submit(_augment_in_worker, self.seed, epoch + 1)
+        return future.result()
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        batch = self.images[rows]
-        if self.augment:
-            augmenter = build_augmenter(seed=hash((self.seed, self.epoch, index)) & 0x7FFFFFFF)
-            batch = np.stack([augmenter(image=image)["image"] for image in batch])
-            batch = batch.reshape(len(rows), *self.images.shape[1:])
-        return batch.astype(np.float32), self.labels[rows]
-
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        self.order = self._order_for(self.epoch)
+    def close(self) -> None:
+        for future in self._pending.values():
+            future.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -36,7 +36,6 @@ class TrainConfig:
     output_dir: str = "runs"
     submissions_dir: str = "submissions"
     run_name: str | None = None
-    workers: int = 2
     model_options: dict = field(default_factory=dict)
 
     def resolved(self) -> "TrainConfig":
@@ -66,8 +65,6 @@ class TrainConfig:
         if not 0.0 < self.val_split < 1.0:
             raise ValueError(f"val_split must be between 0 and 1. Received: "
                              f"val_split={self.val_split}")
-        if self.workers < 1:
-            raise ValueError(f"workers must be at least 1. Received: workers={self.workers}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -3,7 +3,7 @@
 ``train(config)`` returns ``(metrics, run_dir)`` so scripts, tests and benchmarks all call the same
 function. The run directory is the contract with later steps (reports, ensembles): ``config.json``,
 ``history.csv``, ``model.keras``, ``metrics.json``, ``val_probs.npy``, ``val_labels.npy``,
-``val_indices.npy``, ``test_probs.npy`` and ``submission.csv``.
+``val_indices.npy``, ``test_probs.npy``, ``learning_curves.png`` and ``submission.csv``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from kaggle_digits.augment import DigitBatches
+from kaggle_digits.batches import DigitBatches
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import (
     data_report,
@@ -37,6 +37,7 @@ from kaggle_digits.io_utils import (
     write_text_atomic,
 )
 from kaggle_digits.models import build_model
+from kaggle_digits.plots import plot_learning_curves
 from kaggle_digits.submission import write_submission
 
 SAMPLE_NOTICE = (
@@ -176,7 +177,7 @@ def _fit_and_write(config, data, report, is_sample, train_idx, val_idx, run_dir,
     model = build_model(config.arch, **config.model_options)
     train_batches = DigitBatches(
         data.train_images[train_idx], data.train_labels[train_idx], config.batch_size,
-        seed=config.seed, augment=config.augment, workers=config.workers,
+        seed=config.seed, augment=config.augment, epochs=config.epochs,
     )
     optimizer = build_optimizer(config, steps_per_epoch=len(train_batches))
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
@@ -188,14 +189,17 @@ def _fit_and_write(config, data, report, is_sample, train_idx, val_idx, run_dir,
         f"lr {config.learning_rate} ({config.lr_schedule}), augment {config.augment}")
     timer = EpochTimer()
     fit_started = time.perf_counter()
-    model.fit(
-        train_batches,
-        validation_data=(val_images, val_labels),
-        validation_batch_size=PREDICT_BATCH_SIZE,
-        epochs=config.epochs,
-        callbacks=build_callbacks(config, run_dir, timer),
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    try:
+        model.fit(
+            train_batches,
+            validation_data=(val_images, val_labels),
+            validation_batch_size=PREDICT_BATCH_SIZE,
+            epochs=config.epochs,
+            callbacks=build_callbacks(config, run_dir, timer),
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    finally:
+        train_batches.close()
     train_time = time.perf_counter() - fit_started
 
     with atomic_path(run_dir / "model.keras") as tmp:
@@ -246,6 +250,8 @@ def _fit_and_write(config, data, report, is_sample, train_idx, val_idx, run_dir,
         "submission": str(copy),
     }
     write_json_atomic(run_dir / "metrics.json", metrics)
+    plot_learning_curves(run_dir / "history.csv", run_dir / "learning_curves.png",
+                         title=f"{run_dir.name}: validation accuracy {scores['accuracy']:.2%}")
     log(f"validation accuracy {metrics['val_accuracy']:.4%} (loss {metrics['val_loss']:.4f}) "
         f"after {metrics['epochs_run']} epochs, {train_time:.0f}s of training")
     return metrics

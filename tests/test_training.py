@@ -15,11 +15,12 @@ from kaggle_digits.submission import check_submission_file
 from kaggle_digits.training import train
 
 RUN_FILES = {"config.json", "history.csv", "model.keras", "metrics.json", "val_probs.npy",
-             "val_labels.npy", "val_indices.npy", "test_probs.npy", "submission.csv"}
+             "val_labels.npy", "val_indices.npy", "test_probs.npy", "submission.csv",
+             "learning_curves.png"}
 
 
 def tiny_config(tmp_path, data_dir, **overrides) -> TrainConfig:
-    values = dict(data_dir=str(data_dir), epochs=2, batch_size=32, workers=1,
+    values = dict(data_dir=str(data_dir), epochs=2, batch_size=32,
                   output_dir=str(tmp_path / "runs"), submissions_dir=str(tmp_path / "subs"))
     values.update(overrides)
     return TrainConfig(**values)
@@ -75,6 +76,14 @@ def test_saved_model_loads_in_safe_mode_and_reproduces_test_probs(improved_run):
     pixels = pd.read_csv(data_dir / "test.csv").to_numpy("float32").reshape(-1, 28, 28, 1)
     np.testing.assert_allclose(model.predict(pixels, verbose=0), load_npy(run_dir / "test_probs.npy"),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_learning_curves_picture_is_a_png(improved_run):
+    _, run_dir, _, _, _ = improved_run
+    import matplotlib.image
+
+    picture = matplotlib.image.imread(run_dir / "learning_curves.png")
+    assert picture.shape[0] >= 300 and picture.shape[1] >= 1000
 
 
 def test_history_and_config_allow_a_repeat(improved_run):
