@@ -57,13 +57,14 @@ def test_metrics_describe_the_run(improved_run):
 
 
 def test_probabilities_labels_and_split_are_consistent(improved_run):
-    metrics, run_dir, _, _, _ = improved_run
+    metrics, run_dir, data_dir, _, _ = improved_run
     val_probs, test_probs = load_npy(run_dir / "val_probs.npy"), load_npy(run_dir / "test_probs.npy")
     val_labels, val_indices = load_npy(run_dir / "val_labels.npy"), load_npy(run_dir / "val_indices.npy")
     assert val_probs.shape == (80, 10) and test_probs.shape == (60, 10)
     np.testing.assert_allclose(test_probs.sum(axis=1), 1.0, rtol=1e-4)
-    expected_val = stratified_split(np.repeat(np.arange(10), 40), 0.2, seed=42)[1]
-    assert np.array_equal(val_indices, expected_val)
+    train_labels = pd.read_csv(data_dir / "train.csv", usecols=["label"])["label"].to_numpy()
+    assert np.array_equal(val_indices, stratified_split(train_labels, 0.2, seed=42)[1])
+    assert np.array_equal(val_labels, train_labels[val_indices])
     assert metrics["val_accuracy"] == pytest.approx(np.mean(val_probs.argmax(1) == val_labels))
     submission = pd.read_csv(run_dir / "submission.csv")
     assert submission["Label"].tolist() == test_probs.argmax(1).tolist()
