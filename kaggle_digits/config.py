@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 LR_SCHEDULES = ("cosine", "plateau", "constant")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
 
 # Fields whose None means "use the architecture's own default" (see register_model).
 ARCH_DEFAULTED_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "augment")
@@ -29,6 +30,7 @@ class TrainConfig:
     learning_rate: float | None = None
     lr_schedule: str | None = None
     augment: bool | None = None
+    optimizer: str = "adam"
     seed: int = 42
     val_split: float = 0.2
     patience: int = 6
@@ -44,6 +46,9 @@ class TrainConfig:
 
         spec = get_model_spec(self.arch)
         values = dataclasses.asdict(self)
+        if values["learning_rate"] is None and self.model_options.get("fine_tune", 0) > 0:
+            # Unfrozen pretrained layers want a gentler rate than a new head.
+            values["learning_rate"] = spec.train_defaults.get("fine_tune_learning_rate")
         for name in ARCH_DEFAULTED_FIELDS:
             if values[name] is None:
                 values[name] = spec.train_defaults[name]
@@ -62,6 +67,9 @@ class TrainConfig:
         if self.lr_schedule is not None and self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}. Received: "
                              f"lr_schedule={self.lr_schedule!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: "
+                             f"optimizer={self.optimizer!r}")
         if not 0.0 < self.val_split < 1.0:
             raise ValueError(f"val_split must be between 0 and 1. Received: "
                              f"val_split={self.val_split}")

@@ -102,7 +102,7 @@ def make_run_dir(config: TrainConfig) -> Path:
 
 
 def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """Adam with the configured schedule; warm-up + cosine converges in the fewest epochs here."""
+    """The configured optimizer and schedule; warm-up + cosine converged in the fewest epochs."""
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = config.learning_rate
     if config.lr_schedule == "cosine":
         total_steps = config.epochs * steps_per_epoch
@@ -114,6 +114,10 @@ def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimize
             warmup_target=config.learning_rate,
             warmup_steps=warmup_steps,
         )
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=learning_rate)
     return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
@@ -147,7 +151,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> tuple[dict
 
     Raises:
         DataError: bad input data (before anything is written).
-        ValueError: an invalid configuration.
+        ValueError: an invalid configuration or model options, or unavailable pretrained
+            weights (before anything is written).
     """
     config = config.resolved()
     data_dir, is_sample = resolve_data_dir(config.data_dir)
@@ -160,21 +165,22 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> tuple[dict
     log(format_data_report(report))
     train_idx, val_idx = stratified_split(data.train_labels, config.val_split, config.seed)
     keras.utils.set_random_seed(config.seed)
+    model = build_model(config.arch, **config.model_options)
 
     run_dir = make_run_dir(config)
     config.run_name = run_dir.name
     write_json_atomic(run_dir / "config.json", config.to_dict())
     try:
-        metrics = _fit_and_write(config, data, report, is_sample, train_idx, val_idx, run_dir,
-                                 started, log)
+        metrics = _fit_and_write(config, model, data, report, is_sample, train_idx, val_idx,
+                                 run_dir, started, log)
     except BaseException as exc:
         write_text_atomic(run_dir / "FAILED", f"{type(exc).__name__}: {exc}\n")
         raise
     return metrics, run_dir
 
 
-def _fit_and_write(config, data, report, is_sample, train_idx, val_idx, run_dir, started, log):
-    model = build_model(config.arch, **config.model_options)
+def _fit_and_write(config, model, data, report, is_sample, train_idx, val_idx, run_dir, started,
+                   log):
     train_batches = DigitBatches(
         data.train_images[train_idx], data.train_labels[train_idx], config.batch_size,
         seed=config.seed, augment=config.augment, epochs=config.epochs,
@@ -186,7 +192,9 @@ def _fit_and_write(config, data, report, is_sample, train_idx, val_idx, run_dir,
     val_labels = data.train_labels[val_idx]
     log(f"training {config.arch} ({model.count_params():,} parameters) on {len(train_idx)} rows, "
         f"validating on {len(val_idx)}; {config.epochs} epochs, batch {config.batch_size}, "
-        f"lr {config.learning_rate} ({config.lr_schedule}), augment {config.augment}")
+        f"{config.optimizer} lr {config.learning_rate} ({config.lr_schedule}), "
+        f"augment {config.augment}"
+        + (f", options {config.model_options}" if config.model_options else ""))
     timer = EpochTimer()
     fit_started = time.perf_counter()
     try:

@@ -17,8 +17,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+# CLI flag (argparse dest) -> builder keyword; each applies to the architectures that take it.
+MODEL_OPTION_FLAGS = {"filters": "filters", "kernel_size": "kernel_size", "stride": "stride",
+                      "activation": "activation", "dropout": "dropout_rate",
+                      "weights": "weights", "fine_tune": "fine_tune"}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    from kaggle_digits.config import LR_SCHEDULES
+    from kaggle_digits.config import LR_SCHEDULES, OPTIMIZERS
     from kaggle_digits.models import list_models
 
     parser = argparse.ArgumentParser(
@@ -44,6 +50,18 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "plateau; constant")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction,
                         help="albumentations rotations/shifts/zooms/shears on training batches")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default adam")
+    model = parser.add_argument_group("model options (architectures that take them)")
+    model.add_argument("--filters", help="CNN filter counts, e.g. 16,32,32 (simple_cnn: 3 "
+                       "values, improved_cnn: 4)")
+    model.add_argument("--kernel-size", type=int, help="CNN kernel size")
+    model.add_argument("--stride", type=int, help="stride of the first convolution")
+    model.add_argument("--activation", help="activation function, e.g. relu, sigmoid, elu")
+    model.add_argument("--dropout", type=float, help="dropout rate")
+    model.add_argument("--weights", help="transfer models: imagenet (needs internet), none, or "
+                       "a weights file")
+    model.add_argument("--fine-tune", type=int, metavar="N", help="transfer models: unfreeze the "
+                       "base's top N layers (default learning rate drops to 1e-4)")
     parser.add_argument("--seed", type=int, help="seed for the split, weights and augmentation "
                         "(default 42)")
     parser.add_argument("--val-split", type=float, help="validation fraction (default 0.2)")
@@ -70,6 +88,9 @@ def main(argv=None) -> int:
             config.run_name = None  # A repeat gets a directory of its own.
         overrides = {key: value for key, value in vars(args).items()
                      if value is not None and key not in ("list_archs", "config")}
+        for flag, option in MODEL_OPTION_FLAGS.items():
+            if flag in overrides:
+                config.model_options = {**config.model_options, option: overrides.pop(flag)}
         for key, value in overrides.items():
             setattr(config, key, value)
         from kaggle_digits.training import train

@@ -38,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     data_dir, is_sample = resolve_data_dir(args.data)
-    test_path = None if is_sample else find_csv(data_dir, "test")
+    test_path = find_csv(data_dir, "test")
     test_rows = None
     if test_path is not None:
         try:
@@ -46,7 +46,8 @@ def main(argv=None) -> int:
         except DataError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        print(f"test file: {test_path} ({test_rows} rows)")
+        print(f"test file: {test_path} ({test_rows} rows"
+              f"{', the bundled sample: no competition data found' if is_sample else ''})")
     else:
         print("test file: none found; checking against the competition's row count only")
     ok, lines = verdict(args.file, test_rows)

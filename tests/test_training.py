@@ -11,6 +11,7 @@ from conftest import make_tiny_data_dir, run_script, write_csv
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import stratified_split
 from kaggle_digits.io_utils import load_npy
+from kaggle_digits.models import list_models
 from kaggle_digits.submission import check_submission_file
 from kaggle_digits.training import train
 
@@ -96,6 +97,52 @@ def test_history_and_config_allow_a_repeat(improved_run):
     assert config.lr_schedule == "cosine" and config.run_name == run_dir.name
     assert any("class counts" in m for m in messages)
     assert any(m.startswith("validation accuracy") for m in messages)
+
+
+@pytest.mark.parametrize("arch", list_models())
+def test_every_architecture_trains_to_a_valid_submission(arch, tmp_path, tiny_data_dir):
+    options = {"weights": "none"} if arch in ("resnet50", "efficientnetb0", "vgg16") else {}
+    metrics, run_dir = train(tiny_config(tmp_path, tiny_data_dir, arch=arch, epochs=1,
+                                         augment=False, model_options=options),
+                             log=lambda _: None)
+    assert check_submission_file(run_dir / "submission.csv", expected_rows=60) == []
+    model = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
+    pixels = pd.read_csv(tiny_data_dir / "test.csv").to_numpy("float32").reshape(-1, 28, 28, 1)
+    np.testing.assert_allclose(model.predict(pixels, verbose=0),
+                               load_npy(run_dir / "test_probs.npy"), rtol=1e-4, atol=1e-5)
+    assert np.isfinite(metrics["val_loss"])
+
+
+def test_cnn_hyperparameters_reach_the_model_and_the_saved_config(tmp_path, tiny_data_dir):
+    result = run_script("train.py", "--arch", "simple_cnn", "--data", str(tiny_data_dir),
+                        "--epochs", "1", "--filters", "8,16,16", "--kernel-size", "5",
+                        "--stride", "2", "--activation", "sigmoid", "--dropout", "0.1",
+                        "--optimizer", "sgd", "--lr", "0.05", "--batch-size", "16",
+                        "--output-dir", str(tmp_path / "runs"),
+                        "--submissions-dir", str(tmp_path / "subs"))
+    assert result.returncode == 0, result.stderr
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    config = TrainConfig.load(run_dir)
+    assert config.model_options == {"filters": "8,16,16", "kernel_size": 5, "stride": 2,
+                                    "activation": "sigmoid", "dropout_rate": 0.1}
+    assert (config.optimizer, config.learning_rate, config.batch_size) == ("sgd", 0.05, 16)
+    model = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
+    conv1 = model.get_layer("conv1")
+    assert (conv1.filters, conv1.kernel_size, conv1.strides) == (8, (5, 5), (2, 2))
+    assert conv1.activation.__name__ == "sigmoid"
+
+
+def test_options_an_architecture_does_not_take_are_refused(tmp_path, tiny_data_dir):
+    result = run_script("train.py", "--arch", "mlp", "--filters", "8,16,16", "--data",
+                        str(tiny_data_dir), "--output-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2 and "mlp does not take option(s) filters" in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_fine_tuning_lowers_the_default_learning_rate():
+    config = TrainConfig(arch="vgg16", model_options={"fine_tune": 4}).resolved()
+    assert config.learning_rate == 1e-4
+    assert TrainConfig(arch="vgg16").resolved().learning_rate == 1e-3
 
 
 def test_simple_cnn_without_augmentation(tmp_path, tiny_data_dir):

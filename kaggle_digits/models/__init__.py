@@ -1,12 +1,14 @@
 """Model registry; importing this package registers every built-in architecture."""
 
-from kaggle_digits.models import cnn  # noqa: F401  (registers the CNNs)
+from kaggle_digits.models import cnn, sequence, transfer  # noqa: F401  (registers the models)
 from kaggle_digits.models.registry import (
     ModelSpec,
     build_model,
     get_model_spec,
     list_models,
+    model_options,
     register_model,
 )
 
-__all__ = ["ModelSpec", "build_model", "get_model_spec", "list_models", "register_model"]
+__all__ = ["ModelSpec", "build_model", "get_model_spec", "list_models", "model_options",
+           "register_model"]

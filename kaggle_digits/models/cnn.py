@@ -42,14 +42,16 @@ def _parse_filters(filters: Sequence[int] | str, count: int) -> list[int]:
     "conv32-pool-conv64-pool-conv64-dense64 (TensorFlow CNN tutorial, seed report baseline)",
     epochs=10, batch_size=64, learning_rate=1e-3, lr_schedule="plateau", augment=False,
 )
-def simple_cnn(filters: Sequence[int] | str = (32, 64, 64), kernel_size: int = 3,
+def simple_cnn(filters: Sequence[int] | str = (32, 64, 64), kernel_size: int = 3, stride: int = 1,
                activation: str = "relu", dense_units: int = 64, dropout_rate: float = 0.0
                ) -> keras.Model:
     """The baseline CNN of the seed reports, after the TensorFlow "Convolutional Neural Network"
-    tutorial: three valid-padded convolutions with two max-pools, one dense layer."""
+    tutorial: three valid-padded convolutions with two max-pools, one dense layer. ``stride``
+    applies to the first convolution (seed report 001's stride-2 run); the later ones keep 1 so
+    the feature maps do not vanish."""
     first, second, third = _parse_filters(filters, 3)
     inputs, x = pixel_input()
-    x = layers.Conv2D(first, kernel_size, activation=activation, name="conv1")(x)
+    x = layers.Conv2D(first, kernel_size, strides=stride, activation=activation, name="conv1")(x)
     x = layers.MaxPooling2D(name="pool1")(x)
     x = layers.Conv2D(second, kernel_size, activation=activation, name="conv2")(x)
     x = layers.MaxPooling2D(name="pool2")(x)
@@ -62,9 +64,11 @@ def simple_cnn(filters: Sequence[int] | str = (32, 64, 64), kernel_size: int = 3
     return keras.Model(inputs, outputs, name="simple_cnn")
 
 
-def conv_bn_relu(x, filters: int, kernel_size: int, name: str, activation: str = "relu"):
+def conv_bn_relu(x, filters: int, kernel_size: int, name: str, activation: str = "relu",
+                 stride: int = 1):
     """Convolution without bias (batch norm supplies it), then batch norm, then activation."""
-    x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.Conv2D(filters, kernel_size, strides=stride, padding="same", use_bias=False,
+                      name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.Activation(activation, name=f"{name}_act")(x)
 
@@ -75,24 +79,26 @@ def conv_bn_relu(x, filters: int, kernel_size: int, name: str, activation: str =
     "albumentations and a warm-up + cosine schedule",
     epochs=15, batch_size=128, learning_rate=3e-3, lr_schedule="cosine", augment=True,
 )
-def improved_cnn(filters: Sequence[int] | str = (16, 32, 32, 64), dense_units: int = 128,
-                 dropout_rate: float = 0.4, activation: str = "relu") -> keras.Model:
+def improved_cnn(filters: Sequence[int] | str = (16, 32, 32, 64), kernel_size: int = 3,
+                 stride: int = 1, dense_units: int = 128, dropout_rate: float = 0.4,
+                 activation: str = "relu") -> keras.Model:
     """A compact VGG-style CNN in the line of the top Kaggle MNIST kernels (Deotte's "How to
     choose CNN architecture MNIST": batch norm after every convolution, dropout, a dense head),
     narrowed so one epoch of 33,600 images takes about 25 s on two CPU cores.
 
     Widths are multiples of 16 on purpose: oneDNN runs 24-channel convolutions about half as
-    fast as 16 or 32 on this class of CPU (measured, see BENCHMARKS.md).
+    fast as 16 or 32 on this class of CPU (measured, see BENCHMARKS.md). ``kernel_size`` sets
+    the 3x3 blocks, ``stride`` the 5x5 stem.
     """
     stem, mid_a, mid_b, top = _parse_filters(filters, 4)
     inputs, x = pixel_input()
-    x = conv_bn_relu(x, stem, 5, "stem", activation)
+    x = conv_bn_relu(x, stem, 5, "stem", activation, stride)
     x = layers.MaxPooling2D(name="pool1")(x)
-    x = conv_bn_relu(x, mid_a, 3, "block2a", activation)
-    x = conv_bn_relu(x, mid_b, 3, "block2b", activation)
+    x = conv_bn_relu(x, mid_a, kernel_size, "block2a", activation)
+    x = conv_bn_relu(x, mid_b, kernel_size, "block2b", activation)
     x = layers.MaxPooling2D(name="pool2")(x)
     x = layers.Dropout(dropout_rate / 4, name="drop2")(x)
-    x = conv_bn_relu(x, top, 3, "block3", activation)
+    x = conv_bn_relu(x, top, kernel_size, "block3", activation)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dropout(dropout_rate, name="drop3")(x)
     x = layers.Dense(dense_units, use_bias=False, name="dense")(x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -45,6 +46,16 @@ def get_model_spec(name: str) -> ModelSpec:
                          f"{', '.join(list_models())}") from None
 
 
+def model_options(name: str) -> list[str]:
+    """The keyword hyperparameters an architecture's builder accepts."""
+    return list(inspect.signature(get_model_spec(name).builder).parameters)
+
+
 def build_model(name: str, **hyperparameters) -> keras.Model:
     """Build a fresh, uncompiled model; it takes uint8-range pixels of shape (28, 28, 1)."""
+    accepted = model_options(name)
+    unknown = sorted(set(hyperparameters) - set(accepted))
+    if unknown:
+        raise ValueError(f"{name} does not take option(s) {', '.join(unknown)}; it takes: "
+                         f"{', '.join(accepted)}")
     return get_model_spec(name).builder(**hyperparameters)

@@ -1,0 +1,165 @@
+"""Hyperparameter studies: many training runs on one split, summarised in one table.
+
+A study is a list of ``(label, arch, overrides)``; overrides name TrainConfig fields (``epochs``,
+``batch_size``, ``learning_rate``, ``augment`` ...) or model options (``filters``, ``activation``,
+``stride`` ...). Every run is an ordinary run directory, so reports and ensembles can use them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import itertools
+import time
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from kaggle_digits.config import TrainConfig
+from kaggle_digits.io_utils import write_text_atomic
+from kaggle_digits.models import model_options
+
+# Short names people type in a grid, mapped to TrainConfig fields or builder options.
+ALIASES = {"lr": "learning_rate", "dropout": "dropout_rate", "batch": "batch_size"}
+CONFIG_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+StudyRun = tuple[str, str, dict]
+
+STUDIES: dict[str, tuple[str, list[StudyRun]]] = {
+    "seed000-s6": (
+        "seed report 000 section 6: simple_cnn trained 5 vs 10 epochs; small vs large filters",
+        [
+            ("baseline: 5 epochs, filters 32-64-64", "simple_cnn", {"epochs": 5}),
+            ("10 epochs", "simple_cnn", {"epochs": 10}),
+            ("small filters 16-32-32", "simple_cnn", {"epochs": 5, "filters": "16-32-32"}),
+            ("large filters 64-128-128", "simple_cnn", {"epochs": 5, "filters": "64-128-128"}),
+        ],
+    ),
+    "seed001": (
+        "seed report 001: simple_cnn baseline against one change at a time, and transfer learning",
+        [
+            ("baseline: 8 epochs, batch 64", "simple_cnn", {"epochs": 8}),
+            ("20 epochs", "simple_cnn", {"epochs": 20}),
+            ("batch 32", "simple_cnn", {"epochs": 8, "batch_size": 32}),
+            ("learning rate 0.01", "simple_cnn", {"epochs": 8, "learning_rate": 0.01}),
+            ("sigmoid activation", "simple_cnn", {"epochs": 8, "activation": "sigmoid"}),
+            ("stride 2", "simple_cnn", {"epochs": 8, "stride": 2}),
+            ("augmentation", "simple_cnn", {"epochs": 8, "augment": True}),
+            ("transfer: ResNet50 (ImageNet)", "resnet50", {}),
+        ],
+    ),
+}
+
+
+def parse_value(text: str):
+    """Grid values as people write them: ints, floats, true/false, else the string."""
+    lowered = text.lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_grid(grid: str, arch: str) -> list[StudyRun]:
+    """``"epochs=5,10 filters=16-32-32,64-128-128"`` -> every combination, as study runs."""
+    axes = []
+    for item in grid.split():
+        key, sep, values = item.partition("=")
+        if not sep or not values:
+            raise ValueError(f"grid items look like name=value1,value2. Received: {item!r}")
+        axes.append([(ALIASES.get(key, key), parse_value(v)) for v in values.split(",")])
+    runs = []
+    for combination in itertools.product(*axes):
+        overrides = dict(combination)
+        label = " ".join(f"{key}={value}" for key, value in combination) or "defaults"
+        runs.append((label, arch, overrides))
+    return runs
+
+
+def make_config(base: TrainConfig, arch: str, overrides: dict) -> TrainConfig:
+    """Apply overrides to a copy of ``base``: config fields directly, the rest as model options."""
+    options = set(model_options(arch))
+    values = dataclasses.asdict(base)
+    values["arch"] = arch
+    values["model_options"] = dict(values["model_options"])
+    for key, value in overrides.items():
+        if key in CONFIG_FIELDS and key != "model_options":
+            values[key] = value
+        elif key in options:
+            values["model_options"][key] = value
+        else:
+            raise ValueError(f"{key!r} is neither a training setting nor an option of {arch} "
+                             f"(options: {', '.join(sorted(options))})")
+    config = TrainConfig(**values)
+    config.resolved()  # Refuse a bad combination before any run starts.
+    return config
+
+
+def run_study(name: str, runs: list[StudyRun], base: TrainConfig, out_root: str | Path = "sweeps",
+              log: Callable[[str], None] = print) -> tuple[pd.DataFrame, Path]:
+    """Train every run on the same split and write ``summary.md`` and ``summary.csv``.
+
+    A run that fails (e.g. ImageNet weights offline) is recorded with its error; the rest go on.
+    """
+    from kaggle_digits.training import train
+
+    import keras
+
+    configs = [(label, make_config(base, arch, overrides)) for label, arch, overrides in runs]
+    sweep_dir = Path(out_root) / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}"
+    sweep_dir.mkdir(parents=True)
+    rows, started = [], time.perf_counter()
+    for index, (label, config) in enumerate(configs, start=1):
+        elapsed = time.perf_counter() - started
+        eta = f", about {elapsed / (index - 1) * (len(configs) - index + 1) / 60:.0f} min left" \
+            if index > 1 else ""
+        log(f"[sweep {name}: run {index}/{len(configs)}] {label}{eta}")
+        config.output_dir = str(sweep_dir / "runs")
+        config.submissions_dir = str(sweep_dir / "submissions")
+        config.run_name = f"{index:02d}-{config.arch}"
+        keras.backend.clear_session()
+        try:
+            metrics, run_dir = train(config, log=log)
+            rows.append({"run": label, "arch": config.arch, "parameters": metrics["parameters"],
+                         "val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"],
+                         "epochs": metrics["epochs_run"], "train_time_s": metrics["train_time_s"],
+                         "time_per_epoch_s": metrics["time_per_epoch_s"],
+                         "run_dir": str(run_dir), "error": ""})
+        except (ValueError, OSError) as exc:
+            log(f"[sweep {name}: run {index}/{len(configs)}] failed: {exc}")
+            rows.append({"run": label, "arch": config.arch, "error": str(exc)})
+    table = pd.DataFrame(rows)
+    write_summary(table, sweep_dir, name, base)
+    log(f"[sweep {name}] {len(configs)} runs in {(time.perf_counter() - started) / 60:.1f} min; "
+        f"summary in {sweep_dir / 'summary.md'}")
+    return table, sweep_dir
+
+
+def format_markdown(table: pd.DataFrame) -> str:
+    header = ("| run | arch | parameters | val accuracy | val loss | epochs | train time (s) | "
+              "time/epoch (s) |\n|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for row in table.to_dict("records"):
+        if row.get("error"):
+            lines.append(f"| {row['run']} | {row['arch']} | failed: {row['error']} | | | | | |")
+        else:
+            lines.append(f"| {row['run']} | {row['arch']} | {row['parameters']:,} | "
+                         f"{row['val_accuracy']:.2%} | {row['val_loss']:.4f} | {row['epochs']} | "
+                         f"{row['train_time_s']:.0f} | {row['time_per_epoch_s']:.1f} |")
+    return header + "\n".join(lines) + "\n"
+
+
+def write_summary(table: pd.DataFrame, sweep_dir: Path, name: str, base: TrainConfig) -> None:
+    write_text_atomic(sweep_dir / "summary.csv", table.to_csv(index=False))
+    data = base.data_dir or "default data directory"
+    write_text_atomic(sweep_dir / "summary.md",
+                      f"# Sweep {name}\n\n{dt.date.today().isoformat()}, data: {data}, "
+                      f"validation split {base.val_split} (seed {base.seed}).\n\n"
+                      + format_markdown(table))

@@ -1,0 +1,59 @@
+import pandas as pd
+import pytest
+
+from kaggle_digits.config import TrainConfig
+from kaggle_digits.sweep import STUDIES, make_config, parse_grid, run_study
+
+
+def test_grid_expands_every_combination_with_typed_values():
+    runs = parse_grid("epochs=5,10 filters=16-32-32,64-128-128 lr=0.01 augment=true",
+                      "simple_cnn")
+    assert len(runs) == 4
+    label, arch, overrides = runs[0]
+    assert arch == "simple_cnn" and overrides == {"epochs": 5, "filters": "16-32-32",
+                                                  "learning_rate": 0.01, "augment": True}
+    assert label == "epochs=5 filters=16-32-32 learning_rate=0.01 augment=True"
+    with pytest.raises(ValueError, match="name=value1,value2"):
+        parse_grid("epochs", "simple_cnn")
+
+
+def test_overrides_go_to_config_fields_or_model_options():
+    config = make_config(TrainConfig(), "simple_cnn", {"epochs": 3, "activation": "sigmoid"})
+    assert config.epochs == 3 and config.model_options == {"activation": "sigmoid"}
+    with pytest.raises(ValueError, match="neither a training setting nor an option of mlp"):
+        make_config(TrainConfig(), "mlp", {"filters": "8-8-8"})
+    with pytest.raises(ValueError, match="val_split"):
+        make_config(TrainConfig(), "mlp", {"val_split": 2.0})
+
+
+def test_named_studies_are_well_formed():
+    for name, (description, runs) in STUDIES.items():
+        assert description and runs
+        for _, arch, overrides in runs:
+            make_config(TrainConfig(), arch, overrides)
+    labels = [label for label, _, _ in STUDIES["seed000-s6"][1]]
+    assert len(labels) == 4 and "10 epochs" in labels
+
+
+def test_study_writes_a_comparison_table_and_records_failures(tmp_path, tiny_data_dir,
+                                                              monkeypatch):
+    from keras.src.applications import resnet
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...")
+
+    monkeypatch.setattr(resnet.file_utils, "get_file", offline)
+    runs = parse_grid("epochs=1 filters=8-16-16,16-16-16", "simple_cnn") + [
+        ("transfer", "resnet50", {"epochs": 1})]
+    messages = []
+    table, sweep_dir = run_study("tiny", runs, TrainConfig(data_dir=str(tiny_data_dir)),
+                                 out_root=tmp_path, log=messages.append)
+    assert list(table["run"]) == [label for label, _, _ in runs]
+    assert table["val_accuracy"].iloc[:2].between(0, 1).all()
+    assert "cannot download the ImageNet weights" in table["error"].iloc[2]
+    csv = pd.read_csv(sweep_dir / "summary.csv")
+    assert list(csv["parameters"].iloc[:2]) == list(table["parameters"].iloc[:2])
+    markdown = (sweep_dir / "summary.md").read_text()
+    assert "| epochs=1 filters=8-16-16 | simple_cnn |" in markdown and "failed:" in markdown
+    assert any("[sweep tiny: run 3/3]" in m for m in messages)
+    assert len(list((sweep_dir / "runs").iterdir())) == 2
