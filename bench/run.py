@@ -7,6 +7,7 @@
 
 It runs ``scripts/train.py`` as a user would, in a child process, and records wall time (data loading
 and prediction included), peak memory of the child, validation accuracy and the submission verdict.
+The run directory is kept under runs/ (name starting with ``bench-``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -65,23 +65,22 @@ def main(argv=None) -> int:
 
     data_dir = ROOT / "data" / "sample" if args.quick else Path(args.data)
     extra = list(args.train_args) + (["--epochs", "2"] if args.quick else [])
-    with tempfile.TemporaryDirectory(prefix="kd-bench-") as tmp:
-        command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--arch", args.arch,
-                   "--data", str(data_dir), "--output-dir", str(Path(tmp) / "runs"),
-                   "--submissions-dir", str(Path(tmp) / "subs"), *extra]
-        print("+", " ".join(command), flush=True)
-        started = time.perf_counter()
-        completed = subprocess.run(command, cwd=ROOT)
-        wall = time.perf_counter() - started
-        peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
-        if completed.returncode != 0:
-            print(f"error: training failed with exit code {completed.returncode}", file=sys.stderr)
-            return completed.returncode
-        [run_dir] = list((Path(tmp) / "runs").iterdir())
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        check = subprocess.run([sys.executable, str(ROOT / "scripts" / "validate.py"),
-                                str(run_dir / "submission.csv"), "--data", str(data_dir)],
-                               cwd=ROOT, capture_output=True, text=True)
+    run_dir = ROOT / "runs" / f"bench-{dt.datetime.now():%Y%m%d-%H%M%S}-{args.arch}"
+    command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--arch", args.arch,
+               "--data", str(data_dir), "--output-dir", str(run_dir.parent),
+               "--run-name", run_dir.name, *extra]
+    print("+", " ".join(command), flush=True)
+    started = time.perf_counter()
+    completed = subprocess.run(command, cwd=ROOT)
+    wall = time.perf_counter() - started
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    if completed.returncode != 0:
+        print(f"error: training failed with exit code {completed.returncode}", file=sys.stderr)
+        return completed.returncode
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "validate.py"),
+                            str(run_dir / "submission.csv"), "--data", str(data_dir)],
+                           cwd=ROOT, capture_output=True, text=True)
     verdict = "valid" if check.returncode == 0 else "not valid for Kaggle"
     versions = metrics["versions"]
     row = (f"| {dt.date.today().isoformat()} | {os.cpu_count()} cores, {cpu_model()} | "
@@ -92,6 +91,7 @@ def main(argv=None) -> int:
            f"{metrics['train_time_s']:.0f} | {metrics['time_per_epoch_s']:.1f} | {wall:.0f} | "
            f"{peak_gib:.2f} | {metrics['test_rows']} rows, {verdict} |")
     print(row)
+    print(f"run directory: {run_dir}")
     if not args.no_record:
         append_row(row)
         print(f"appended to {BENCHMARKS}")

@@ -32,7 +32,7 @@ def plot_learning_curves(history_csv: str | os.PathLike, out_png: str | os.PathL
         axis.legend()
     if "val_accuracy" in history:
         best = history["val_accuracy"].idxmax()
-        axes[0].annotate(f"{history['val_accuracy'][best]:.2%}",
+        axes[0].annotate(f"max {history['val_accuracy'][best]:.2%}",
                          (epochs[best], history["val_accuracy"][best]),
                          textcoords="offset points", xytext=(0, -14), ha="center")
     if has_lr:

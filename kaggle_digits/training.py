@@ -259,7 +259,8 @@ def _fit_and_write(config, model, data, report, is_sample, train_idx, val_idx, r
     }
     write_json_atomic(run_dir / "metrics.json", metrics)
     plot_learning_curves(run_dir / "history.csv", run_dir / "learning_curves.png",
-                         title=f"{run_dir.name}: validation accuracy {scores['accuracy']:.2%}")
+                         title=f"{run_dir.name}: validation accuracy {scores['accuracy']:.2%} "
+                               "(best validation-loss epoch)")
     log(f"validation accuracy {metrics['val_accuracy']:.4%} (loss {metrics['val_loss']:.4f}) "
         f"after {metrics['epochs_run']} epochs, {train_time:.0f}s of training")
     return metrics

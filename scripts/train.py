@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # CLI flag (argparse dest) -> builder keyword; each applies to the architectures that take it.
 MODEL_OPTION_FLAGS = {"filters": "filters", "kernel_size": "kernel_size", "stride": "stride",
+                      "padding": "padding",
                       "activation": "activation", "dropout": "dropout_rate",
                       "weights": "weights", "fine_tune": "fine_tune"}
 
@@ -56,6 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                        "values, improved_cnn: 4)")
     model.add_argument("--kernel-size", type=int, help="CNN kernel size")
     model.add_argument("--stride", type=int, help="stride of the first convolution")
+    model.add_argument("--padding", choices=("valid", "same"), help="simple_cnn padding "
+                       "(default valid, as the tutorial; stride 2 needs same)")
     model.add_argument("--activation", help="activation function, e.g. relu, sigmoid, elu")
     model.add_argument("--dropout", type=float, help="dropout rate")
     model.add_argument("--weights", help="transfer models: imagenet (needs internet), none, or "

@@ -60,6 +60,10 @@ def test_filters_option_is_validated():
             if isinstance(c, keras.layers.Conv2D)] == [16, 32, 32]
     with pytest.raises(ValueError, match="expected 3 positive filter counts"):
         build_model("simple_cnn", filters="16,32")
+    with pytest.raises(ValueError, match="kernel_size=3 with stride=2 and valid padding shrinks"):
+        build_model("simple_cnn", stride=2)
+    assert build_model("simple_cnn", stride=2, padding="same").output_shape == (None, 10)
+    assert build_model("simple_cnn", kernel_size=5, padding="same").output_shape == (None, 10)
 
 
 def test_transfer_model_is_frozen_unless_fine_tuned():

@@ -115,7 +115,7 @@ def test_every_architecture_trains_to_a_valid_submission(arch, tmp_path, tiny_da
 
 def test_cnn_hyperparameters_reach_the_model_and_the_saved_config(tmp_path, tiny_data_dir):
     result = run_script("train.py", "--arch", "simple_cnn", "--data", str(tiny_data_dir),
-                        "--epochs", "1", "--filters", "8,16,16", "--kernel-size", "5",
+                        "--epochs", "1", "--filters", "8,16,16", "--kernel-size", "2",
                         "--stride", "2", "--activation", "sigmoid", "--dropout", "0.1",
                         "--optimizer", "sgd", "--lr", "0.05", "--batch-size", "16",
                         "--output-dir", str(tmp_path / "runs"),
@@ -123,12 +123,12 @@ def test_cnn_hyperparameters_reach_the_model_and_the_saved_config(tmp_path, tiny
     assert result.returncode == 0, result.stderr
     [run_dir] = list((tmp_path / "runs").iterdir())
     config = TrainConfig.load(run_dir)
-    assert config.model_options == {"filters": "8,16,16", "kernel_size": 5, "stride": 2,
+    assert config.model_options == {"filters": "8,16,16", "kernel_size": 2, "stride": 2,
                                     "activation": "sigmoid", "dropout_rate": 0.1}
     assert (config.optimizer, config.learning_rate, config.batch_size) == ("sgd", 0.05, 16)
     model = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
     conv1 = model.get_layer("conv1")
-    assert (conv1.filters, conv1.kernel_size, conv1.strides) == (8, (5, 5), (2, 2))
+    assert (conv1.filters, conv1.kernel_size, conv1.strides) == (8, (2, 2), (2, 2))
     assert conv1.activation.__name__ == "sigmoid"
 
 

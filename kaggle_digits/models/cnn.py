@@ -43,19 +43,33 @@ def _parse_filters(filters: Sequence[int] | str, count: int) -> list[int]:
     epochs=10, batch_size=64, learning_rate=1e-3, lr_schedule="plateau", augment=False,
 )
 def simple_cnn(filters: Sequence[int] | str = (32, 64, 64), kernel_size: int = 3, stride: int = 1,
-               activation: str = "relu", dense_units: int = 64, dropout_rate: float = 0.0
-               ) -> keras.Model:
+               padding: str = "valid", activation: str = "relu", dense_units: int = 64,
+               dropout_rate: float = 0.0) -> keras.Model:
     """The baseline CNN of the seed reports, after the TensorFlow "Convolutional Neural Network"
     tutorial: three valid-padded convolutions with two max-pools, one dense layer. ``stride``
     applies to the first convolution (seed report 001's stride-2 run); the later ones keep 1 so
-    the feature maps do not vanish."""
+    the feature maps do not vanish; with stride 2, ``padding="same"`` is needed for the same
+    reason."""
     first, second, third = _parse_filters(filters, 3)
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}")
+    shrink = kernel_size - 1 if padding == "valid" else 0
+    side = (IMAGE_SIDE - shrink - 1) // stride + 1
+    for _ in range(2):  # A pool, then the next convolution.
+        side = side // 2 - shrink
+    if side < 1:
+        raise ValueError(f"kernel_size={kernel_size} with stride={stride} and {padding} padding "
+                         f"shrinks the 28x28 image to nothing before the third convolution; use "
+                         f"a smaller kernel or stride, or padding='same'")
     inputs, x = pixel_input()
-    x = layers.Conv2D(first, kernel_size, strides=stride, activation=activation, name="conv1")(x)
+    x = layers.Conv2D(first, kernel_size, strides=stride, padding=padding, activation=activation,
+                      name="conv1")(x)
     x = layers.MaxPooling2D(name="pool1")(x)
-    x = layers.Conv2D(second, kernel_size, activation=activation, name="conv2")(x)
+    x = layers.Conv2D(second, kernel_size, padding=padding, activation=activation,
+                      name="conv2")(x)
     x = layers.MaxPooling2D(name="pool2")(x)
-    x = layers.Conv2D(third, kernel_size, activation=activation, name="conv3")(x)
+    x = layers.Conv2D(third, kernel_size, padding=padding, activation=activation,
+                      name="conv3")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(dense_units, activation=activation, name="dense")(x)
     if dropout_rate > 0:
