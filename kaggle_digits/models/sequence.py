@@ -63,7 +63,7 @@ def lstm(units: int = 128, dense_units: int = 64, dropout_rate: float = 0.0) -> 
     epochs=12, batch_size=128, learning_rate=2e-3, lr_schedule="cosine", augment=False,
 )
 def rnn(units: int = 128, dense_units: int = 64, dropout_rate: float = 0.0) -> keras.Model:
-    """The seed report's recurrent model with a GRU cell, which trains faster than the LSTM."""
+    """The seed report's recurrent model with a GRU cell in place of the LSTM."""
     return _recurrent_classifier("rnn", layers.GRU, units, dense_units, dropout_rate)
 
 

@@ -1,0 +1,40 @@
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from kaggle_digits.io_utils import atomic_path, load_npy, save_npy_atomic, write_text_atomic
+
+
+def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path):
+    target = tmp_path / "out.csv"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("disk went away")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_replaces_whole_files_with_normal_permissions(tmp_path):
+    target = write_text_atomic(tmp_path / "sub.csv", "ImageId,Label\n")
+    write_text_atomic(target, "ImageId,Label\n1,7\n")
+    assert target.read_text() == "ImageId,Label\n1,7\n"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["sub.csv"]
+
+
+def test_temporary_name_keeps_the_extension_writers_need(tmp_path):
+    with atomic_path(tmp_path / "model.keras") as tmp:
+        assert tmp.name.endswith(".keras") and tmp.parent == tmp_path
+        tmp.write_bytes(b"x")
+
+
+def test_arrays_round_trip_without_pickle(tmp_path):
+    save_npy_atomic(tmp_path / "p.npy", np.eye(3, dtype=np.float32))
+    np.testing.assert_array_equal(load_npy(tmp_path / "p.npy"), np.eye(3))
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="pickle"):
+        load_npy(tmp_path / "obj.npy")
