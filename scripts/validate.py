@@ -31,7 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     f"{COMPETITION_TEST_ROWS:,}. Exit code 0 only if Kaggle will accept it.")
     parser.add_argument("file", type=Path, help="submission CSV to check")
     parser.add_argument("--data", help="directory with the test.csv it was made for (default: "
-                        "data/digit-recognizer/ or the Kaggle input directory, if present)")
+                        "data/digit-recognizer/, the Kaggle input directory, else the bundled "
+                        "sample)")
     return parser.parse_args(argv)
 
 
