@@ -1,0 +1,27 @@
+import pytest
+
+from kaggle_digits.config import TrainConfig
+from kaggle_digits.io_utils import write_json_atomic
+
+
+def test_resolved_config_fills_architecture_defaults_and_keeps_explicit_values():
+    config = TrainConfig(arch="simple_cnn", epochs=3).resolved()
+    assert config.epochs == 3 and config.batch_size == 64 and config.lr_schedule == "plateau"
+    assert TrainConfig().resolved().augment is True  # improved_cnn trains with augmentation.
+
+
+def test_saved_config_loads_back_from_file_or_run_directory(tmp_path):
+    config = TrainConfig(arch="mlp", seed=7, model_options={"dropout_rate": 0.1}).resolved()
+    write_json_atomic(tmp_path / "config.json", config.to_dict())
+    assert TrainConfig.load(tmp_path) == config
+    assert TrainConfig.load(tmp_path / "config.json") == config
+
+
+def test_unknown_fields_and_bad_values_are_refused(tmp_path):
+    write_json_atomic(tmp_path / "config.json", {"arch": "mlp", "learning_rat": 0.1})
+    with pytest.raises(ValueError, match="learning_rat"):
+        TrainConfig.load(tmp_path)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        TrainConfig(optimizer="adagrad").resolved()
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        TrainConfig(lr_schedule="step").resolved()
