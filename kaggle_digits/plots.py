@@ -42,6 +42,61 @@ def plot_learning_curves(history_csv: str | os.PathLike, out_png: str | os.PathL
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return _save(fig, out_png)
+
+
+def most_confused_pairs(confusion, top: int = 3) -> list[tuple[int, int, int]]:
+    """``(true, predicted, count)`` of the largest off-diagonal cells, largest first."""
+    cells = [(int(confusion[t, p]), t, p) for t in range(len(confusion))
+             for p in range(len(confusion)) if t != p and confusion[t, p] > 0]
+    return [(t, p, n) for n, t, p in sorted(cells, reverse=True)[:top]]
+
+
+def plot_confusion_matrix(confusion, out_png: str | os.PathLike, title: str = "") -> Path:
+    """Counts per (true, predicted) digit, with the most confused pairs named under the plot."""
+    import numpy as np
+
+    fig, axis = plt.subplots(figsize=(7.5, 7))
+    shown = np.where(np.eye(len(confusion), dtype=bool), 0, confusion)  # Colour errors only.
+    axis.imshow(shown, cmap="Reds")
+    for true in range(len(confusion)):
+        for predicted in range(len(confusion)):
+            count = int(confusion[true, predicted])
+            if count:
+                axis.text(predicted, true, str(count), ha="center", va="center", fontsize=8,
+                          color="black" if true != predicted else "tab:blue")
+    axis.set(xticks=range(len(confusion)), yticks=range(len(confusion)),
+             xlabel="predicted digit", ylabel="true digit", title=title or "Confusion matrix")
+    pairs = most_confused_pairs(confusion)
+    if pairs:
+        fig.text(0.5, 0.01, "most confused: " + ", ".join(
+            f"{t} as {p} ({n}x)" for t, p, n in pairs), ha="center")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return _save(fig, out_png)
+
+
+def plot_error_gallery(images, labels, probs, out_png: str | os.PathLike, count: int = 24,
+                       columns: int = 8) -> Path:
+    """The most confident validation mistakes: image, true digit, prediction and its probability."""
+    import numpy as np
+
+    predicted = probs.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    worst = wrong[np.argsort(-probs[wrong, predicted[wrong]])][:count]
+    rows = max(1, -(-len(worst) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.4, rows * 1.7 + 0.4))
+    for axis in np.ravel(axes):
+        axis.axis("off")
+    for axis, index in zip(np.ravel(axes), worst):
+        axis.imshow(images[index].reshape(28, 28), cmap="gray_r")
+        axis.set_title(f"true {labels[index]}, pred {predicted[index]}\n"
+                       f"{probs[index, predicted[index]]:.0%}", fontsize=8)
+    fig.suptitle(f"Worst validation mistakes ({len(worst)} of {len(wrong)} errors)")
+    fig.tight_layout()
+    return _save(fig, out_png)
+
+
+def _save(fig, out_png) -> Path:
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)

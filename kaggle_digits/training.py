@@ -3,7 +3,9 @@
 ``train(config)`` returns ``(metrics, run_dir)`` so scripts, tests and benchmarks all call the same
 function. The run directory is the contract with later steps (reports, ensembles): ``config.json``,
 ``history.csv``, ``model.keras``, ``metrics.json``, ``val_probs.npy``, ``val_labels.npy``,
-``val_indices.npy``, ``test_probs.npy``, ``learning_curves.png`` and ``submission.csv``.
+``val_indices.npy``, ``test_probs.npy``, ``submission.csv`` and the report files
+(``classification_report.txt``/``.json``, ``confusion_matrix.png``, ``errors.png``,
+``learning_curves.png``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from kaggle_digits.io_utils import (
     write_text_atomic,
 )
 from kaggle_digits.models import build_model
-from kaggle_digits.plots import plot_learning_curves
+from kaggle_digits.reports import write_run_report
 from kaggle_digits.submission import write_submission
 
 SAMPLE_NOTICE = (
@@ -258,9 +260,7 @@ def _fit_and_write(config, model, data, report, is_sample, train_idx, val_idx, r
         "submission": str(copy),
     }
     write_json_atomic(run_dir / "metrics.json", metrics)
-    plot_learning_curves(run_dir / "history.csv", run_dir / "learning_curves.png",
-                         title=f"{run_dir.name}: validation accuracy {scores['accuracy']:.2%} "
-                               "(best validation-loss epoch)")
+    write_run_report(run_dir, data.train_images[val_idx], val_labels, val_probs)
     log(f"validation accuracy {metrics['val_accuracy']:.4%} (loss {metrics['val_loss']:.4f}) "
         f"after {metrics['epochs_run']} epochs, {train_time:.0f}s of training")
     return metrics

@@ -17,7 +17,8 @@ from kaggle_digits.training import train
 
 RUN_FILES = {"config.json", "history.csv", "model.keras", "metrics.json", "val_probs.npy",
              "val_labels.npy", "val_indices.npy", "test_probs.npy", "submission.csv",
-             "learning_curves.png"}
+             "learning_curves.png", "classification_report.txt", "classification_report.json",
+             "confusion_matrix.png", "errors.png"}
 
 
 def tiny_config(tmp_path, data_dir, **overrides) -> TrainConfig:
