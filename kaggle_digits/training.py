@@ -129,6 +129,9 @@ def build_callbacks(config: TrainConfig, run_dir: Path, timer: EpochTimer
         LearningRateLogger(),
         timer,
         keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
+        # Epoch-level scalars only: per-batch summaries and graphs cost time on two cores.
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), histogram_freq=0,
+                                    write_graph=False, update_freq="epoch"),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
                                       restore_best_weights=True),
         # The best model so far survives a crash; the finished run keeps it as model.keras.

@@ -18,7 +18,7 @@ from kaggle_digits.training import train
 RUN_FILES = {"config.json", "history.csv", "model.keras", "metrics.json", "val_probs.npy",
              "val_labels.npy", "val_indices.npy", "test_probs.npy", "submission.csv",
              "learning_curves.png", "classification_report.txt", "classification_report.json",
-             "confusion_matrix.png", "errors.png"}
+             "confusion_matrix.png", "errors.png", "tensorboard"}
 
 
 def tiny_config(tmp_path, data_dir, **overrides) -> TrainConfig:
@@ -79,6 +79,17 @@ def test_saved_model_loads_in_safe_mode_and_reproduces_test_probs(improved_run):
     pixels = pd.read_csv(data_dir / "test.csv").to_numpy("float32").reshape(-1, 28, 28, 1)
     np.testing.assert_allclose(model.predict(pixels, verbose=0), load_npy(run_dir / "test_probs.npy"),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_tensorboard_logs_hold_the_epoch_scalars(improved_run):
+    _, run_dir, _, _, _ = improved_run
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    [train_logs] = [p for p in (run_dir / "tensorboard").iterdir() if p.name == "train"]
+    events = EventAccumulator(str(train_logs), size_guidance={"tensors": 0}).Reload()
+    tags = events.Tags()["tensors"]
+    assert "epoch_loss" in tags and "epoch_accuracy" in tags
+    assert len(events.Tensors("epoch_loss")) == 2
 
 
 def test_learning_curves_picture_is_a_png(improved_run):
