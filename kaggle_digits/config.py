@@ -34,6 +34,7 @@ class TrainConfig:
     seed: int = 42
     val_split: float = 0.2
     patience: int = 6
+    tensorboard: bool = False
     warmup_epochs: float = 1.0
     output_dir: str = "runs"
     submissions_dir: str = "submissions"

@@ -69,6 +69,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(default 42)")
     parser.add_argument("--val-split", type=float, help="validation fraction (default 0.2)")
     parser.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 6)")
+    parser.add_argument("--tensorboard", action="store_true", default=None,
+                        help="write TensorBoard logs to RUN_DIR/tensorboard (costs ~25%% of the "
+                             "training time on 2 CPU cores)")
     parser.add_argument("--output-dir", help="where run directories go (default runs/)")
     parser.add_argument("--submissions-dir", help="where submission copies go (default submissions/)")
     parser.add_argument("--run-name", help="run directory name (default <timestamp>-<arch>)")

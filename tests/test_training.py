@@ -18,7 +18,7 @@ from kaggle_digits.training import train
 RUN_FILES = {"config.json", "history.csv", "model.keras", "metrics.json", "val_probs.npy",
              "val_labels.npy", "val_indices.npy", "test_probs.npy", "submission.csv",
              "learning_curves.png", "classification_report.txt", "classification_report.json",
-             "confusion_matrix.png", "errors.png", "tensorboard"}
+             "confusion_matrix.png", "errors.png"}
 
 
 def tiny_config(tmp_path, data_dir, **overrides) -> TrainConfig:
@@ -34,8 +34,8 @@ def improved_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("improved")
     data_dir = make_tiny_data_dir(tmp_path)
     messages = []
-    metrics, run_dir = train(tiny_config(tmp_path, data_dir, arch="improved_cnn"),
-                             log=messages.append)
+    metrics, run_dir = train(tiny_config(tmp_path, data_dir, arch="improved_cnn",
+                                         tensorboard=True), log=messages.append)
     return metrics, run_dir, data_dir, messages, tmp_path
 
 
@@ -81,7 +81,7 @@ def test_saved_model_loads_in_safe_mode_and_reproduces_test_probs(improved_run):
                                rtol=1e-4, atol=1e-5)
 
 
-def test_tensorboard_logs_hold_the_epoch_scalars(improved_run):
+def test_tensorboard_logs_hold_the_epoch_scalars(improved_run, tmp_path, tiny_data_dir):
     _, run_dir, _, _, _ = improved_run
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -90,6 +90,9 @@ def test_tensorboard_logs_hold_the_epoch_scalars(improved_run):
     tags = events.Tags()["tensors"]
     assert "epoch_loss" in tags and "epoch_accuracy" in tags
     assert len(events.Tensors("epoch_loss")) == 2
+    _, plain_run = train(tiny_config(tmp_path, tiny_data_dir, arch="mlp", epochs=1),
+                         log=lambda _: None)
+    assert not (plain_run / "tensorboard").exists()  # Off by default: it costs training time.
 
 
 def test_learning_curves_picture_is_a_png(improved_run):
