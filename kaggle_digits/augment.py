@@ -8,7 +8,6 @@ imports it.
 
 from __future__ import annotations
 
-import math
 
 import albumentations as A
 import cv2

@@ -148,7 +148,8 @@ def build_callbacks(config: TrainConfig, run_dir: Path, timer: EpochTimer
 
 
 def predict_probs(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    return model.predict(images.astype(np.float32), batch_size=PREDICT_BATCH_SIZE, verbose=0)
+    return model.predict(np.asarray(images, dtype=np.float32), batch_size=PREDICT_BATCH_SIZE,
+                         verbose=0)
 
 
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> tuple[dict, Path]:
