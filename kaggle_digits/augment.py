@@ -8,7 +8,6 @@ imports it.
 
 from __future__ import annotations
 
-
 import albumentations as A
 import cv2
 import numpy as np
