@@ -19,6 +19,8 @@ ARCH_DEFAULTED_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule",
 class TrainConfig:
     """Everything that decides what a training run does.
 
+    ``seed`` drives weights, shuffling and augmentation; ``split_seed`` picks the validation rows, so
+    models trained with different seeds share one split and can be ensembled.
     ``None`` in an architecture-defaulted field means the value registered with the architecture;
     :meth:`resolved` fills those in, and the resolved config is what a run saves.
     """
@@ -32,6 +34,7 @@ class TrainConfig:
     augment: bool | None = None
     optimizer: str = "adam"
     seed: int = 42
+    split_seed: int = 42
     val_split: float = 0.2
     patience: int = 6
     tensorboard: bool = False

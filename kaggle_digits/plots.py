@@ -42,7 +42,7 @@ def plot_learning_curves(history_csv: str | os.PathLike, out_png: str | os.PathL
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, out_png)
+    return save_figure(fig, out_png)
 
 
 def most_confused_pairs(confusion, top: int = 3) -> list[tuple[int, int, int]]:
@@ -72,7 +72,7 @@ def plot_confusion_matrix(confusion, out_png: str | os.PathLike, title: str = ""
         fig.text(0.5, 0.01, "most confused: " + ", ".join(
             f"{t} as {p} ({n}x)" for t, p, n in pairs), ha="center")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    return _save(fig, out_png)
+    return save_figure(fig, out_png)
 
 
 def plot_error_gallery(images, labels, probs, out_png: str | os.PathLike, count: int = 24,
@@ -93,10 +93,10 @@ def plot_error_gallery(images, labels, probs, out_png: str | os.PathLike, count:
                        f"{probs[index, predicted[index]]:.0%}", fontsize=8)
     fig.suptitle(f"Worst validation mistakes ({len(worst)} of {len(wrong)} errors)")
     fig.tight_layout()
-    return _save(fig, out_png)
+    return save_figure(fig, out_png)
 
 
-def _save(fig, out_png) -> Path:
+def save_figure(fig, out_png) -> Path:
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)

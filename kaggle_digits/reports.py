@@ -7,6 +7,8 @@ directory recorded in ``config.json`` when a report is regenerated.
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import os
 from pathlib import Path
@@ -54,7 +56,95 @@ def write_run_report(run_dir: str | os.PathLike, val_images: np.ndarray, val_lab
             run_dir / "history.csv", run_dir / "learning_curves.png",
             title=f"{run_dir.name}: validation accuracy {accuracy:.2%} (best validation-loss "
                   f"epoch)"))
+    written.append(write_html_report(run_dir))
     return written
+
+
+REPORT_PICTURES = (("learning_curves.png", "Learning curves"),
+                   ("confusion_matrix.png", "Confusion matrix (validation)"),
+                   ("errors.png", "Worst validation mistakes"))
+HEADLINE_METRICS = ("val_accuracy", "val_loss", "epochs_run", "train_time_s", "time_per_epoch_s",
+                    "predict_test_time_s", "total_time_s", "parameters", "train_rows", "val_rows",
+                    "test_rows", "is_sample", "finished", "submission")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _table(rows, header=None) -> str:
+    head = ("<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>"
+            if header else "")
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+                   for row in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def write_html_report(run_dir: str | os.PathLike) -> Path:
+    """``report.html``: config, metrics, per-digit scores and every picture, in one file.
+
+    Pictures are embedded as base64 so the page can be mailed or attached on its own.
+    """
+    run_dir = Path(run_dir)
+    config = _read_json(run_dir / "config.json")
+    metrics = _read_json(run_dir / "metrics.json")
+    scores = _read_json(run_dir / "classification_report.json")
+    accuracy = metrics.get("val_accuracy", scores.get("accuracy"))
+    title = f"{config.get('arch', 'run')}: {run_dir.name}"
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    if accuracy is not None:
+        parts.append(f"<p class=headline>Validation accuracy <b>{accuracy:.4%}</b>"
+                     + (f", loss {metrics['val_loss']:.4f}" if "val_loss" in metrics else "")
+                     + "</p>")
+    if metrics.get("is_sample"):
+        parts.append("<p class=warn>Trained on the bundled sample, not the competition data.</p>")
+    if metrics:
+        parts.append("<h2>Metrics</h2>" + _table(
+            [(key, _format_value(metrics[key])) for key in HEADLINE_METRICS if key in metrics]))
+    if scores:
+        digits = [key for key in DIGITS if key in scores]
+        rows = [(d, f"{scores[d]['precision']:.4f}", f"{scores[d]['recall']:.4f}",
+                 f"{scores[d]['f1-score']:.4f}", int(scores[d]["support"])) for d in digits]
+        rows += [(name, f"{scores[name]['precision']:.4f}", f"{scores[name]['recall']:.4f}",
+                  f"{scores[name]['f1-score']:.4f}", int(scores[name]["support"]))
+                 for name in ("macro avg", "weighted avg") if name in scores]
+        parts.append("<h2>Per-digit scores (validation)</h2>"
+                     + _table(rows, ("digit", "precision", "recall", "F1", "support")))
+        confused = scores.get("most_confused") or []
+        if confused:
+            parts.append("<p>Most confused: " + html.escape(", ".join(
+                f"{c['true']} as {c['predicted']} ({c['count']}x)" for c in confused)) + "</p>")
+    for name, caption in REPORT_PICTURES:
+        if (run_dir / name).exists():
+            encoded = base64.b64encode((run_dir / name).read_bytes()).decode("ascii")
+            parts.append(f"<h2>{html.escape(caption)}</h2><img alt=\"{name}\" "
+                         f"src=\"data:image/png;base64,{encoded}\">")
+    if config:
+        parts.append("<h2>Config</h2>" + _table(
+            [(key, _format_value(value)) for key, value in config.items()]))
+    if metrics.get("versions"):
+        parts.append("<h2>Versions</h2>" + _table(sorted(metrics["versions"].items())))
+    page = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{REPORT_CSS}</style></head><body>"
+            + "\n".join(parts) + "</body></html>\n")
+    return write_text_atomic(run_dir / "report.html", page)
+
+
+REPORT_CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
+              "padding:2px 8px;text-align:left}img{max-width:100%}.headline{font-size:1.4em}"
+              ".warn{color:#a00;font-weight:bold}")
+
+
+def _format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
 
 
 def regenerate_report(run_dir: str | os.PathLike) -> list[Path]:

@@ -172,7 +172,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> tuple[dict
     data = load_competition_data(data_dir)
     report = data_report(data)
     log(format_data_report(report))
-    train_idx, val_idx = stratified_split(data.train_labels, config.val_split, config.seed)
+    train_idx, val_idx = stratified_split(data.train_labels, config.val_split, config.split_seed)
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.arch, **config.model_options)
 
@@ -257,7 +257,7 @@ def _fit_and_write(config, model, data, report, is_sample, train_idx, val_idx, r
         "is_sample": is_sample,
         "data_fingerprint": data.fingerprint,
         "split": {
-            "seed": config.seed,
+            "seed": config.split_seed,
             "val_split": config.val_split,
             "val_indices_sha256": sha256_file(run_dir / "val_indices.npy"),
         },

@@ -54,7 +54,8 @@ def main(argv=None) -> int:
             for label, arch, overrides in runs:
                 print(f"    {label:36s} {arch} {overrides}")
         return 0
-    base = TrainConfig(data_dir=args.data, seed=args.seed, val_split=args.val_split)
+    base = TrainConfig(data_dir=args.data, seed=args.seed, split_seed=args.seed,
+                       val_split=args.val_split)
     try:
         if args.study:
             name, runs = args.study, STUDIES[args.study][1]

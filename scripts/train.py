@@ -65,8 +65,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                        "a weights file")
     model.add_argument("--fine-tune", type=int, metavar="N", help="transfer models: unfreeze the "
                        "base's top N layers (default learning rate drops to 1e-4)")
-    parser.add_argument("--seed", type=int, help="seed for the split, weights and augmentation "
+    parser.add_argument("--seed", type=int, help="seed for weights, shuffling and augmentation "
                         "(default 42)")
+    parser.add_argument("--split-seed", type=int, help="seed that picks the validation rows "
+                        "(default 42); keep it equal across runs you want to ensemble")
     parser.add_argument("--val-split", type=float, help="validation fraction (default 0.2)")
     parser.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 6)")
     parser.add_argument("--tensorboard", action="store_true", default=None,

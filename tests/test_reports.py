@@ -1,7 +1,10 @@
+import base64
 import json
+import re
 
 import matplotlib.image
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import run_script
 
@@ -38,7 +41,7 @@ def test_pictures_decode_with_sensible_sizes(tmp_path):
     written = write_run_report(tmp_path, images, labels, probs)
     assert {p.name for p in written} == {"classification_report.txt",
                                          "classification_report.json", "confusion_matrix.png",
-                                         "errors.png"}
+                                         "errors.png", "report.html"}
     confusion = matplotlib.image.imread(tmp_path / "confusion_matrix.png")
     gallery = matplotlib.image.imread(tmp_path / "errors.png")
     assert confusion.shape[:2] == (700, 750) and gallery.shape[1] >= 1000
@@ -67,3 +70,20 @@ def test_report_script_regenerates_a_run_and_refuses_changed_data(tmp_path, tiny
         handle.write(",".join(["1"] + ["0"] * 784) + "\n")
     result = run_script("report.py", str(run_dir))
     assert result.returncode == 2 and "SHA-256 mismatch" in result.stderr
+
+
+def test_html_report_embeds_every_picture_and_shows_config_and_accuracy(tmp_path):
+    images, labels, probs = hand_case()
+    (tmp_path / "config.json").write_text(json.dumps({"arch": "simple_cnn", "epochs": 3}))
+    (tmp_path / "metrics.json").write_text(json.dumps({"val_accuracy": 0.7, "val_loss": 0.5}))
+    pd.DataFrame({"epoch": [0, 1], "accuracy": [0.5, 0.8], "loss": [1.0, 0.4],
+                  "val_accuracy": [0.6, 0.7], "val_loss": [0.9, 0.5],
+                  "learning_rate": [1e-3, 5e-4]}).to_csv(tmp_path / "history.csv", index=False)
+    write_run_report(tmp_path, images, labels, probs)
+    page = (tmp_path / "report.html").read_text()
+    for name in ("learning_curves.png", "confusion_matrix.png", "errors.png"):
+        embedded = re.search(rf'alt="{name}" src="data:image/png;base64,([^"]+)"', page)
+        assert embedded, name
+        assert base64.b64decode(embedded.group(1)) == (tmp_path / name).read_bytes()
+    assert "70.0000%" in page and "simple_cnn" in page and "3 as 5 (2x)" in page
+    assert "<td>epochs</td><td>3</td>" in page

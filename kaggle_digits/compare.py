@@ -1,0 +1,116 @@
+"""One table across finished runs (seed report 000's Table 1): what each model costs and scores."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from kaggle_digits.io_utils import atomic_path, write_text_atomic
+
+COLUMNS = ("run", "arch", "parameters", "val_accuracy", "val_loss", "epochs_run",
+           "time_per_epoch_s", "train_time_s", "data")
+
+
+@dataclass
+class SkippedRun:
+    path: Path
+    reason: str
+
+
+def run_summary(run_dir: str | os.PathLike) -> dict:
+    """The comparison row of one run directory.
+
+    Raises:
+        ValueError: the directory is not a finished run (failed, unfinished or not a run).
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ValueError("not a directory")
+    if (run_dir / "FAILED").exists():
+        reason = (run_dir / "FAILED").read_text(errors="replace").strip().splitlines()
+        raise ValueError(f"failed run ({reason[0] if reason else 'no reason recorded'})")
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+    except FileNotFoundError:
+        raise ValueError("no metrics.json (unfinished, or not a run directory)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"unreadable metrics.json ({exc})") from None
+    if metrics.get("val_accuracy") is None:
+        raise ValueError("no validation score (a full-data run)")
+    return {
+        "run": run_dir.name,
+        "arch": metrics.get("arch"),
+        "parameters": metrics.get("parameters"),
+        "val_accuracy": metrics["val_accuracy"],
+        "val_loss": metrics.get("val_loss"),
+        "epochs_run": metrics.get("epochs_run"),
+        "time_per_epoch_s": metrics.get("time_per_epoch_s"),
+        "train_time_s": metrics.get("train_time_s"),
+        "data": "sample" if metrics.get("is_sample") else "full",
+    }
+
+
+def compare_runs(run_dirs) -> tuple[pd.DataFrame, list[SkippedRun]]:
+    """Rows of the finished runs, best validation accuracy first, and the runs left out."""
+    rows, skipped = [], []
+    for run_dir in run_dirs:
+        try:
+            rows.append(run_summary(run_dir))
+        except ValueError as exc:
+            skipped.append(SkippedRun(Path(run_dir), str(exc)))
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table = table.sort_values("val_accuracy", ascending=False, kind="stable").reset_index(drop=True)
+    return table, skipped
+
+
+def format_markdown(table: pd.DataFrame) -> str:
+    lines = ["| run | arch | parameters | val accuracy | val loss | epochs | s/epoch | train s | data |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in table.itertuples(index=False):
+        lines.append(
+            f"| {row.run} | {row.arch} | {_number(row.parameters, '{:,.0f}')} | "
+            f"{row.val_accuracy:.4%} | {_number(row.val_loss, '{:.4f}')} | "
+            f"{_number(row.epochs_run, '{:.0f}')} | {_number(row.time_per_epoch_s, '{:.1f}')} | "
+            f"{_number(row.train_time_s, '{:.0f}')} | {row.data} |")
+    return "\n".join(lines) + "\n"
+
+
+def _number(value, pattern: str) -> str:
+    return "–" if value is None or pd.isna(value) else pattern.format(value)
+
+
+def plot_comparison(table: pd.DataFrame, out_png: str | os.PathLike) -> Path:
+    """Horizontal bars of validation accuracy, best on top, with train time in the labels."""
+    from kaggle_digits.plots import plt, save_figure
+
+    fig, axis = plt.subplots(figsize=(9, 1.2 + 0.45 * max(len(table), 1)))
+    ordered = table.iloc[::-1]
+    labels = [row.run if str(row.arch) in row.run else f"{row.run} ({row.arch})"
+              for row in ordered.itertuples()]
+    accuracy = ordered["val_accuracy"].to_numpy() * 100
+    bars = axis.barh(range(len(ordered)), accuracy, color="tab:blue")
+    for bar, row in zip(bars, ordered.itertuples()):
+        seconds = "" if pd.isna(row.train_time_s) else f", {row.train_time_s:.0f} s"
+        axis.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                  f" {row.val_accuracy:.2%}{seconds}", va="center", fontsize=8)
+    low = max(0.0, (accuracy.min() if len(accuracy) else 90.0) - 1.0)
+    axis.set(yticks=range(len(ordered)), yticklabels=labels, xlim=(low, 100.4),
+             xlabel="validation accuracy (%)", title="Runs by validation accuracy")
+    axis.tick_params(axis="y", labelsize=7)
+    axis.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, out_png)
+
+
+def write_comparison(table: pd.DataFrame, out_dir: str | os.PathLike) -> list[Path]:
+    """``comparison.md``, ``comparison.csv`` and ``comparison.png`` in ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "comparison.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    return [write_text_atomic(out_dir / "comparison.md", format_markdown(table)),
+            out_dir / "comparison.csv", plot_comparison(table, out_dir / "comparison.png")]

@@ -1,0 +1,61 @@
+import json
+
+import matplotlib.image
+import pytest
+from conftest import run_script
+
+from kaggle_digits.compare import compare_runs, format_markdown, write_comparison
+
+
+def make_run(root, name, accuracy, arch="simple_cnn", **extra):
+    run_dir = root / name
+    run_dir.mkdir(parents=True)
+    metrics = {"arch": arch, "parameters": 1234, "val_accuracy": accuracy, "val_loss": 0.1,
+               "epochs_run": 5, "time_per_epoch_s": 2.0, "train_time_s": 10.0, "is_sample": False,
+               **extra}
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    return run_dir
+
+
+def test_table_is_sorted_by_accuracy_and_skips_unusable_runs(tmp_path):
+    runs = [make_run(tmp_path, "a", 0.98), make_run(tmp_path, "b", 0.995, arch="improved_cnn"),
+            make_run(tmp_path, "c", 0.97)]
+    failed = make_run(tmp_path, "failed", 0.999)
+    (failed / "FAILED").write_text("KeyboardInterrupt: \n")
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    full = make_run(tmp_path, "full", None)
+    table, skipped = compare_runs([*runs, failed, unfinished, full, tmp_path / "nothing"])
+    assert list(table["run"]) == ["b", "a", "c"]
+    reasons = {run.path.name: run.reason for run in skipped}
+    assert reasons["failed"].startswith("failed run (KeyboardInterrupt")
+    assert "no metrics.json" in reasons["unfinished"]
+    assert "full-data" in reasons["full"] and reasons["nothing"] == "not a directory"
+    markdown = format_markdown(table)
+    assert markdown.splitlines()[2].startswith("| b | improved_cnn | 1,234 | 99.5000% |")
+
+
+def test_written_files_and_script(tmp_path):
+    runs = [make_run(tmp_path / "runs", name, acc) for name, acc in (("x", 0.9), ("y", 0.95))]
+    table, _ = compare_runs(runs)
+    written = write_comparison(table, tmp_path / "out")
+    assert [p.name for p in written] == ["comparison.md", "comparison.csv", "comparison.png"]
+    assert (tmp_path / "out" / "comparison.csv").read_text().splitlines()[1].startswith("y,")
+    assert matplotlib.image.imread(tmp_path / "out" / "comparison.png").shape[1] == 900
+
+    result = run_script("compare.py", *map(str, runs), str(tmp_path / "runs" / "missing"),
+                        "--out", str(tmp_path / "script"))
+    assert result.returncode == 0, result.stderr
+    assert "skipped" in result.stderr and "| y |" in result.stdout
+    assert (tmp_path / "script" / "comparison.png").exists()
+
+
+@pytest.mark.parametrize("contents", [None, "{not json"])
+def test_script_fails_when_nothing_is_comparable(tmp_path, contents):
+    run_dir = tmp_path / "broken"
+    run_dir.mkdir()
+    if contents:
+        (run_dir / "metrics.json").write_text(contents)
+    result = run_script("compare.py", str(run_dir), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "none of the given directories" in result.stderr
+    assert not (tmp_path / "out").exists()
