@@ -76,14 +76,15 @@ class EpochAugmenter:
     spawned process (no TensorFlow inside) keeps the GIL free.
     """
 
-    def __init__(self, images: np.ndarray, seed: int, epochs: int | None = None):
+    def __init__(self, images: np.ndarray, seed: int, epochs: int | None = None,
+                 start_epoch: int = 0):
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
         self.seed, self.epochs = seed, epochs
         self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"),
                                          initializer=_init_worker, initargs=(images,))
-        self._pending = {0: self._pool.submit(_augment_in_worker, seed, 0)}
+        self._pending = {start_epoch: self._pool.submit(_augment_in_worker, seed, start_epoch)}
 
     def images_for(self, epoch: int) -> np.ndarray:
         """The augmented images of ``epoch``; starts preparing ``epoch + 1`` right away."""

@@ -19,7 +19,7 @@ class DigitBatches(keras.utils.PyDataset):
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
                  augment: bool = True, shuffle: bool = True, epochs: int | None = None,
-                 **kwargs):
+                 start_epoch: int = 0, **kwargs):
         super().__init__(**kwargs)
         if len(images) != len(labels):
             raise ValueError(f"images and labels differ in length. Received: {len(images)} "
@@ -27,8 +27,10 @@ class DigitBatches(keras.utils.PyDataset):
         self.images, self.labels = images, labels
         self.batch_size, self.seed = batch_size, seed
         self.shuffle = shuffle
-        self.augmenter = EpochAugmenter(images, seed, epochs) if augment else None
-        self.epoch = 0
+        # A resumed run starts at its next epoch and sees the same batches it would have seen.
+        self.augmenter = (EpochAugmenter(images, seed, epochs, start_epoch=start_epoch)
+                          if augment else None)
+        self.epoch = start_epoch
         self._start_epoch()
 
     def _start_epoch(self) -> None:

@@ -21,6 +21,9 @@ class TrainConfig:
 
     ``seed`` drives weights, shuffling and augmentation; ``split_seed`` picks the validation rows, so
     models trained with different seeds share one split and can be ensembled.
+    ``folds`` > 1 trains one model per stratified fold (out-of-fold validation); ``full`` trains on
+    every labelled row for exactly ``epochs`` epochs (the final fit, no validation); ``tta`` > 1
+    averages predictions over that many fixed shifts/rotations.
     ``None`` in an architecture-defaulted field means the value registered with the architecture;
     :meth:`resolved` fills those in, and the resolved config is what a run saves.
     """
@@ -37,6 +40,10 @@ class TrainConfig:
     split_seed: int = 42
     val_split: float = 0.2
     patience: int = 6
+    folds: int = 1
+    full: bool = False
+    tta: int = 1
+    deterministic: bool = False
     tensorboard: bool = False
     warmup_epochs: float = 1.0
     output_dir: str = "runs"
@@ -74,6 +81,18 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: "
                              f"optimizer={self.optimizer!r}")
+        if self.folds < 1:
+            raise ValueError(f"folds must be at least 1 (1 = one train/validation split). "
+                             f"Received: folds={self.folds}")
+        if self.folds > 1 and self.full:
+            raise ValueError("folds and full exclude each other: k-fold validates every row, a "
+                             "full-data run validates none")
+        if self.full and self.lr_schedule == "plateau":
+            raise ValueError("a full-data run has no validation loss to watch; use "
+                             "--lr-schedule cosine or constant")
+        from kaggle_digits.tta import check_tta
+
+        check_tta(self.tta)
         if not 0.0 < self.val_split < 1.0:
             raise ValueError(f"val_split must be between 0 and 1. Received: "
                              f"val_split={self.val_split}")

@@ -267,3 +267,17 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int
     train_idx, val_idx = train_test_split(indices, test_size=val_fraction, stratify=labels,
                                           random_state=seed)
     return np.sort(train_idx), np.sort(val_idx)
+
+
+def stratified_folds(labels: np.ndarray, folds: int, seed: int
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded stratified k-fold ``(train_indices, val_indices)`` pairs; every row validated once."""
+    from sklearn.model_selection import StratifiedKFold
+
+    counts = np.bincount(labels, minlength=NUM_CLASSES)
+    if counts[counts > 0].min() < folds:
+        raise ValueError(f"cannot make {folds} stratified folds: the rarest digit has only "
+                         f"{counts[counts > 0].min()} rows")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return [(np.sort(train), np.sort(val))
+            for train, val in splitter.split(np.zeros(len(labels)), labels)]

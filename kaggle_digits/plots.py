@@ -19,6 +19,8 @@ def plot_learning_curves(history_csv: str | os.PathLike, out_png: str | os.PathL
                          title: str = "") -> Path:
     """Accuracy, loss and learning rate per epoch, train against validation."""
     history = pd.read_csv(history_csv)
+    # Keras' CSVLogger adds empty val_ columns to runs without validation.
+    history = history.dropna(axis="columns", how="all")
     epochs = history["epoch"] + 1
     panels = [("accuracy", "Accuracy"), ("loss", "Loss")]
     has_lr = "learning_rate" in history

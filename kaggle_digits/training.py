@@ -1,20 +1,25 @@
-"""The training loop: data in, a fitted model and a run directory out.
+"""The training loop: data in, fitted models and a run directory out.
 
 ``train(config)`` returns ``(metrics, run_dir)`` so scripts, tests and benchmarks all call the same
-function. The run directory is the contract with later steps (reports, ensembles): ``config.json``,
-``history.csv``, ``model.keras``, ``metrics.json``, ``val_probs.npy``, ``val_labels.npy``,
-``val_indices.npy``, ``test_probs.npy``, ``submission.csv`` and the report files
-(``classification_report.txt``/``.json``, ``confusion_matrix.png``, ``errors.png``,
-``learning_curves.png``).
+function. The run directory is the contract with later steps (reports, ensembles, predict):
+``config.json``, ``history.csv``, ``model.keras``, ``metrics.json``, ``val_probs.npy``,
+``val_labels.npy``, ``val_indices.npy``, ``test_probs.npy``, ``submission.csv`` and the report
+files. A k-fold run keeps one model per fold under ``folds/foldN/`` and its ``val_probs.npy`` holds
+out-of-fold probabilities for every labelled row; a full-data run has no validation files.
+
+Every epoch leaves a checkpoint (``last.keras`` with the optimizer state, ``state.json``), so an
+interrupted run continues with ``resume(run_dir)``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import platform
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -24,23 +29,28 @@ import numpy as np
 from kaggle_digits.batches import DigitBatches
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import (
+    DigitData,
     data_report,
     format_data_report,
     load_competition_data,
     resolve_data_dir,
+    stratified_folds,
     stratified_split,
 )
 from kaggle_digits.evaluation import classification_scores
 from kaggle_digits.io_utils import (
     atomic_path,
+    load_npy,
     save_npy_atomic,
     sha256_file,
     write_json_atomic,
     write_text_atomic,
 )
 from kaggle_digits.models import build_model
-from kaggle_digits.reports import write_run_report
+from kaggle_digits.plots import plot_learning_curves
+from kaggle_digits.reports import write_html_report, write_run_report
 from kaggle_digits.submission import write_submission
+from kaggle_digits.tta import predict_with_tta
 
 SAMPLE_NOTICE = (
     "NOTICE: no competition data found (data/digit-recognizer/ or /kaggle/input/digit-recognizer/);"
@@ -48,14 +58,17 @@ SAMPLE_NOTICE = (
     "submission. Get the real data with `python scripts/fetch.py`."
 )
 PREDICT_BATCH_SIZE = 1024
+STATE_FILE = "state.json"
+LAST_CHECKPOINT = "last.keras"
+BEST_CHECKPOINT = "best.keras"
 
 
 class EpochTimer(keras.callbacks.Callback):
     """Wall time of each epoch, for metrics.json and the benchmark tables."""
 
-    def __init__(self):
+    def __init__(self, durations: list[float] | None = None):
         super().__init__()
-        self.durations: list[float] = []
+        self.durations: list[float] = list(durations or [])
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -71,6 +84,73 @@ class LearningRateLogger(keras.callbacks.Callback):
         if logs is not None:
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(
                 self.model.optimizer.learning_rate))
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that can pick up the best score, wait count and best weights of a resumed run."""
+
+    def __init__(self, resumed: dict | None = None, best_weights_path: Path | None = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.resumed, self.best_weights_path = resumed, best_weights_path
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.resumed and self.resumed.get("best_val_loss") is not None:
+            self.best = self.resumed["best_val_loss"]
+            self.best_epoch = self.resumed["best_epoch"]
+            self.wait = self.resumed["wait"]
+            if self.best_weights_path is not None and self.best_weights_path.exists():
+                self.best_weights = keras.models.load_model(
+                    self.best_weights_path, safe_mode=True).get_weights()
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """After every epoch: the model with its optimizer state, the best model so far, and the
+    bookkeeping a resume needs, each written atomically (never a half-written checkpoint)."""
+
+    def __init__(self, member_dir: Path, state: dict, timer: EpochTimer,
+                 early_stopping: keras.callbacks.EarlyStopping | None):
+        super().__init__()
+        self.member_dir, self.state = member_dir, state
+        self.timer, self.early_stopping = timer, early_stopping
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        val_loss = logs.get("val_loss")
+        if val_loss is not None and (self.state.get("best_val_loss") is None
+                                     or val_loss < self.state["best_val_loss"]):
+            with atomic_path(self.member_dir / BEST_CHECKPOINT) as tmp:
+                self.model.save(tmp)
+            self.state.update(best_val_loss=float(val_loss), best_epoch=epoch)
+        with atomic_path(self.member_dir / LAST_CHECKPOINT) as tmp:
+            self.model.save(tmp)
+        self.state.update(epochs_done=epoch + 1, durations=self.timer.durations,
+                          wait=self.early_stopping.wait if self.early_stopping else 0,
+                          stopped_early=bool(self.model.stop_training))
+        write_json_atomic(self.member_dir / STATE_FILE, self.state)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: its directory is marked FAILED and the message says how to resume."""
+
+    def __init__(self, run_dir: Path, epochs_done: int):
+        self.run_dir = run_dir
+        super().__init__(f"interrupted after {epochs_done} completed epoch(s); the run is saved "
+                         f"and marked FAILED until resumed with:\n  python scripts/train.py "
+                         f"--resume {run_dir}")
+
+
+@dataclass
+class MemberResult:
+    """One fitted model of a run: the whole run, one fold, or the full-data fit."""
+
+    model: keras.Model
+    val_probs: np.ndarray | None
+    test_probs: np.ndarray
+    durations: list[float]
+    train_time: float
+    predict_time: float
 
 
 def package_versions() -> dict[str, str]:
@@ -90,7 +170,8 @@ def package_versions() -> dict[str, str]:
 
 def make_run_dir(config: TrainConfig) -> Path:
     """``runs/<timestamp>-<arch>`` (or the configured name), never reusing an existing directory."""
-    base = config.run_name or f"{dt.datetime.now():%Y%m%d-%H%M%S}-{config.arch}"
+    suffix = f"-kfold{config.folds}" if config.folds > 1 else "-full" if config.full else ""
+    base = config.run_name or f"{dt.datetime.now():%Y%m%d-%H%M%S}-{config.arch}{suffix}"
     root = Path(config.output_dir)
     root.mkdir(parents=True, exist_ok=True)
     for attempt in range(1000):
@@ -123,22 +204,24 @@ def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimize
     return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
-def build_callbacks(config: TrainConfig, run_dir: Path, timer: EpochTimer
-                    ) -> list[keras.callbacks.Callback]:
+def build_callbacks(config: TrainConfig, member_dir: Path, timer: EpochTimer, state: dict,
+                    validated: bool, resumed: bool) -> list[keras.callbacks.Callback]:
+    early_stopping = (ResumableEarlyStopping(
+        resumed=state if resumed else None, best_weights_path=member_dir / BEST_CHECKPOINT,
+        monitor="val_loss", patience=config.patience, restore_best_weights=True)
+        if validated else None)
     callbacks = [
         LearningRateLogger(),
         timer,
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
-                                      restore_best_weights=True),
-        # The best model so far survives a crash; the finished run keeps it as model.keras.
-        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoint.keras"), monitor="val_loss",
-                                        save_best_only=True),
+        keras.callbacks.CSVLogger(str(member_dir / "history.csv"), append=resumed),
     ]
+    if early_stopping is not None:
+        callbacks.append(early_stopping)
+    callbacks.append(RunCheckpoint(member_dir, state, timer, early_stopping))
     if config.tensorboard:
         # Opt-in: even with epoch-level scalars only, the callback's batch hooks made the default
         # improved_cnn run ~25% slower on two cores (481 s against 378-400 s, BENCHMARKS.md).
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"),
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(member_dir / "tensorboard"),
                                                      histogram_freq=0, write_graph=False,
                                                      update_freq="epoch"))
     if config.lr_schedule == "plateau":
@@ -147,13 +230,24 @@ def build_callbacks(config: TrainConfig, run_dir: Path, timer: EpochTimer
     return callbacks
 
 
-def predict_probs(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    return model.predict(np.asarray(images, dtype=np.float32), batch_size=PREDICT_BATCH_SIZE,
-                         verbose=0)
+def predict_probs(model: keras.Model, images: np.ndarray, tta: int = 1) -> np.ndarray:
+    """Class probabilities of uint8 images, averaged over ``tta`` fixed views when > 1."""
+    def predict(batch: np.ndarray) -> np.ndarray:
+        return model.predict(np.asarray(batch, dtype=np.float32), batch_size=PREDICT_BATCH_SIZE,
+                             verbose=0)
+
+    return predict_with_tta(predict, images, tta)
+
+
+def _apply_determinism(config: TrainConfig) -> None:
+    if config.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
 
 
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> tuple[dict, Path]:
-    """Train one model as ``config`` says and write its run directory.
+    """Train as ``config`` says (one split, k folds, or all rows) and write its run directory.
 
     Returns:
         ``(metrics, run_dir)``; metrics is what ``metrics.json`` holds.
@@ -162,6 +256,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> tuple[dict
         DataError: bad input data (before anything is written).
         ValueError: an invalid configuration or model options, or unavailable pretrained
             weights (before anything is written).
+        KeyboardInterrupt: after marking the run FAILED with the command that resumes it.
     """
     config = config.resolved()
     data_dir, is_sample = resolve_data_dir(config.data_dir)
@@ -170,105 +265,276 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> tuple[dict
         log(SAMPLE_NOTICE.format(path=data_dir))
     started = time.perf_counter()
     data = load_competition_data(data_dir)
-    report = data_report(data)
-    log(format_data_report(report))
-    train_idx, val_idx = stratified_split(data.train_labels, config.val_split, config.split_seed)
+    _apply_determinism(config)
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config.arch, **config.model_options)
+    first_model = build_model(config.arch, **config.model_options)  # Bad options fail here.
 
     run_dir = make_run_dir(config)
     config.run_name = run_dir.name
     write_json_atomic(run_dir / "config.json", config.to_dict())
+    write_json_atomic(run_dir / STATE_FILE, {"data_fingerprint": data.fingerprint,
+                                            "is_sample": is_sample})
+    return _run_guarded(config, data, is_sample, run_dir, started, log, first_model)
+
+
+def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> tuple[dict, Path]:
+    """Continue an interrupted run from its last completed epoch to its planned end.
+
+    Raises:
+        ValueError: not a run directory, already finished, or its data files changed.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise ValueError(f"{run_dir}: not a run directory (no config.json)")
+    if (run_dir / "metrics.json").exists():
+        raise ValueError(f"{run_dir}: this run already finished; nothing to resume")
+    config = TrainConfig.load(run_dir)
     try:
-        metrics = _fit_and_write(config, model, data, report, is_sample, train_idx, val_idx,
-                                 run_dir, started, log)
+        recorded = json.loads((run_dir / STATE_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        raise ValueError(f"{run_dir}: no readable {STATE_FILE}; the run stopped before it "
+                         f"started training, start it again instead") from None
+    started = time.perf_counter()
+    data = load_competition_data(config.data_dir)
+    if data.fingerprint != recorded["data_fingerprint"]:
+        raise ValueError(f"{run_dir}: the data in {config.data_dir} is not what this run was "
+                         f"started on (SHA-256 mismatch); refusing to resume")
+    _apply_determinism(config)
+    (run_dir / "FAILED").unlink(missing_ok=True)
+    log(f"resuming {run_dir}")
+    return _run_guarded(config, data, recorded["is_sample"], run_dir, started, log, None)
+
+
+def _run_guarded(config, data, is_sample, run_dir, started, log, first_model):
+    report = data_report(data)
+    log(format_data_report(report))
+    try:
+        if config.folds > 1:
+            metrics = _run_kfold(config, data, report, is_sample, run_dir, started, log,
+                                 first_model)
+        else:
+            metrics = _run_single(config, data, report, is_sample, run_dir, started, log,
+                                  first_model)
+    except KeyboardInterrupt:
+        write_text_atomic(run_dir / "FAILED", f"KeyboardInterrupt: interrupted; resume with "
+                                              f"python scripts/train.py --resume {run_dir}\n")
+        raise TrainingInterrupted(run_dir, _epochs_done(run_dir)) from None
     except BaseException as exc:
         write_text_atomic(run_dir / "FAILED", f"{type(exc).__name__}: {exc}\n")
         raise
+    for name in (STATE_FILE,):
+        (run_dir / name).unlink(missing_ok=True)
     return metrics, run_dir
 
 
-def _fit_and_write(config, model, data, report, is_sample, train_idx, val_idx, run_dir, started,
-                   log):
+def _epochs_done(run_dir: Path) -> int:
+    """Completed epochs over the run's members (a k-fold run counts every fold's)."""
+    total = 0
+    for state_path in [run_dir / STATE_FILE, *run_dir.glob(f"folds/*/{STATE_FILE}")]:
+        try:
+            total += json.loads(state_path.read_text()).get("epochs_done", 0)
+        except (OSError, json.JSONDecodeError):
+            pass
+    return total
+
+
+def _fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
+                val_idx: np.ndarray | None, member_dir: Path, seed: int, log,
+                model: keras.Model | None) -> MemberResult:
+    """Fit (or resume fitting) one model and predict its validation and test rows."""
+    state_path = member_dir / STATE_FILE
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    epochs_done = state.get("epochs_done", 0)
+    resumed = epochs_done > 0
     train_batches = DigitBatches(
         data.train_images[train_idx], data.train_labels[train_idx], config.batch_size,
-        seed=config.seed, augment=config.augment, epochs=config.epochs,
+        seed=seed, augment=config.augment, epochs=config.epochs, start_epoch=epochs_done,
     )
-    optimizer = build_optimizer(config, steps_per_epoch=len(train_batches))
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    val_images = data.train_images[val_idx].astype(np.float32)
-    val_labels = data.train_labels[val_idx]
+    if resumed:
+        model = keras.models.load_model(member_dir / LAST_CHECKPOINT, safe_mode=True)
+        _truncate_history(member_dir / "history.csv", epochs_done)
+        log(f"{member_dir.name}: continuing from epoch {epochs_done + 1} of {config.epochs}")
+    else:
+        keras.utils.set_random_seed(seed)
+        model = model or build_model(config.arch, **config.model_options)
+        model.compile(optimizer=build_optimizer(config, steps_per_epoch=len(train_batches)),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    validated = val_idx is not None
+    validation = ((data.train_images[val_idx].astype(np.float32), data.train_labels[val_idx])
+                  if validated else None)
     log(f"training {config.arch} ({model.count_params():,} parameters) on {len(train_idx)} rows, "
-        f"validating on {len(val_idx)}; {config.epochs} epochs, batch {config.batch_size}, "
-        f"{config.optimizer} lr {config.learning_rate} ({config.lr_schedule}), "
-        f"augment {config.augment}"
+        + (f"validating on {len(val_idx)}" if validated else "no validation (full data)")
+        + f"; {config.epochs} epochs, batch {config.batch_size}, {config.optimizer} lr "
+          f"{config.learning_rate} ({config.lr_schedule}), augment {config.augment}"
         + (f", options {config.model_options}" if config.model_options else ""))
-    timer = EpochTimer()
+    timer = EpochTimer(state.get("durations"))
+    earlier_train_time = sum(timer.durations)  # A resumed run's epochs before the interruption.
     fit_started = time.perf_counter()
     try:
-        model.fit(
-            train_batches,
-            validation_data=(val_images, val_labels),
-            validation_batch_size=PREDICT_BATCH_SIZE,
-            epochs=config.epochs,
-            callbacks=build_callbacks(config, run_dir, timer),
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
+        if epochs_done < config.epochs and not state.get("stopped_early"):
+            model.fit(
+                train_batches,
+                validation_data=validation,
+                validation_batch_size=PREDICT_BATCH_SIZE,
+                epochs=config.epochs,
+                initial_epoch=epochs_done,
+                callbacks=build_callbacks(config, member_dir, timer, state, validated, resumed),
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
     finally:
         train_batches.close()
-    train_time = time.perf_counter() - fit_started
-
-    with atomic_path(run_dir / "model.keras") as tmp:
+    train_time = time.perf_counter() - fit_started + earlier_train_time
+    if resumed and validated and (member_dir / BEST_CHECKPOINT).exists() and \
+            len(timer.durations) == epochs_done:
+        # Nothing was left to train: the best epoch's weights are the run's model.
+        model = keras.models.load_model(member_dir / BEST_CHECKPOINT, safe_mode=True)
+    with atomic_path(member_dir / "model.keras") as tmp:
         model.save(tmp)
-    (run_dir / "checkpoint.keras").unlink(missing_ok=True)
-    val_probs = predict_probs(model, val_images)
+    for name in (LAST_CHECKPOINT, BEST_CHECKPOINT):
+        (member_dir / name).unlink(missing_ok=True)
+    val_probs = predict_probs(model, data.train_images[val_idx], config.tta) if validated else None
     predict_started = time.perf_counter()
-    test_probs = predict_probs(model, data.test_images)
+    test_probs = predict_probs(model, data.test_images, config.tta)
     predict_time = time.perf_counter() - predict_started
-    save_npy_atomic(run_dir / "val_probs.npy", val_probs.astype(np.float32))
-    save_npy_atomic(run_dir / "val_labels.npy", val_labels)
-    save_npy_atomic(run_dir / "val_indices.npy", val_idx)
-    save_npy_atomic(run_dir / "test_probs.npy", test_probs.astype(np.float32))
+    return MemberResult(model, val_probs, test_probs, timer.durations, train_time, predict_time)
 
+
+def _truncate_history(history_csv: Path, epochs: int) -> None:
+    """Drop rows of epochs after the checkpoint (a kill can land between the two writes)."""
+    if history_csv.exists():
+        lines = history_csv.read_text().splitlines(keepends=True)
+        write_text_atomic(history_csv, "".join(lines[:epochs + 1]))
+
+
+def _run_single(config, data, report, is_sample, run_dir, started, log, first_model):
+    if config.full:
+        train_idx, val_idx = np.arange(len(data.train_labels)), None
+    else:
+        train_idx, val_idx = stratified_split(data.train_labels, config.val_split,
+                                              config.split_seed)
+    result = _fit_member(config, data, train_idx, val_idx, run_dir, config.seed, log, first_model)
+    if val_idx is not None:
+        save_npy_atomic(run_dir / "val_probs.npy", result.val_probs.astype(np.float32))
+        save_npy_atomic(run_dir / "val_labels.npy", data.train_labels[val_idx])
+        save_npy_atomic(run_dir / "val_indices.npy", val_idx)
+    save_npy_atomic(run_dir / "test_probs.npy", result.test_probs.astype(np.float32))
+    metrics = _common_metrics(config, data, report, is_sample, run_dir, result)
+    metrics.update(kind="full" if config.full else "holdout", train_rows=int(len(train_idx)),
+                   parameters=int(result.model.count_params()))
+    if val_idx is not None:
+        scores = classification_scores(data.train_labels[val_idx], result.val_probs)
+        metrics.update(val_accuracy=scores["accuracy"], val_loss=scores["log_loss"],
+                       val_rows=int(len(val_idx)), split=_split_record(config, run_dir))
+    else:
+        metrics.update(val_accuracy=None, val_loss=None, val_rows=0, split=None)
+    return _finish(config, data, run_dir, result.test_probs, metrics, log, val_idx,
+                   result.val_probs, started)
+
+
+def _run_kfold(config, data, report, is_sample, run_dir, started, log, first_model):
+    folds = stratified_folds(data.train_labels, config.folds, config.split_seed)
+    oof = np.zeros((len(data.train_labels), 10), dtype=np.float32)
+    test_probs = np.zeros((len(data.test_images), 10), dtype=np.float64)
+    fold_scores, durations, train_time, predict_time = [], [], 0.0, 0.0
+    for fold, (train_idx, val_idx) in enumerate(folds, start=1):
+        fold_dir = run_dir / "folds" / f"fold{fold}"
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        if (fold_dir / "fold.json").exists():  # Finished before an interruption.
+            fold_val = load_npy(fold_dir / "val_probs.npy")
+            fold_test = load_npy(fold_dir / "test_probs.npy")
+            record = json.loads((fold_dir / "fold.json").read_text())
+        else:
+            log(f"fold {fold}/{config.folds}")
+            result = _fit_member(config, data, train_idx, val_idx, fold_dir, config.seed + fold,
+                                 log, first_model if fold == 1 else None)
+            fold_val, fold_test = result.val_probs, result.test_probs
+            record = {"fold": fold, "val_rows": int(len(val_idx)),
+                      "val_accuracy": classification_scores(data.train_labels[val_idx],
+                                                            fold_val)["accuracy"],
+                      "durations": result.durations, "train_time_s": result.train_time,
+                      "predict_test_time_s": result.predict_time,
+                      "parameters": int(result.model.count_params())}
+            save_npy_atomic(fold_dir / "val_probs.npy", fold_val.astype(np.float32))
+            save_npy_atomic(fold_dir / "test_probs.npy", fold_test.astype(np.float32))
+            write_json_atomic(fold_dir / "fold.json", record)
+            _plot_history(fold_dir, f"{run_dir.name} fold {fold}")
+            log(f"fold {fold}/{config.folds}: validation accuracy {record['val_accuracy']:.4%}")
+        oof[val_idx] = fold_val
+        test_probs += fold_test / config.folds
+        fold_scores.append(record["val_accuracy"])
+        durations += record["durations"]
+        train_time += record["train_time_s"]
+        predict_time += record["predict_test_time_s"]
+        parameters = record["parameters"]
+    all_rows = np.arange(len(data.train_labels))
+    fold_of_row = np.zeros(len(all_rows), dtype=np.int64)
+    for fold, (_, val_idx) in enumerate(folds, start=1):
+        fold_of_row[val_idx] = fold
+    save_npy_atomic(run_dir / "val_probs.npy", oof)
+    save_npy_atomic(run_dir / "val_labels.npy", data.train_labels)
+    save_npy_atomic(run_dir / "val_indices.npy", all_rows)
+    save_npy_atomic(run_dir / "fold_of_row.npy", fold_of_row)
+    save_npy_atomic(run_dir / "test_probs.npy", test_probs.astype(np.float32))
+    result = MemberResult(None, oof, test_probs, durations, train_time, predict_time)
+    metrics = _common_metrics(config, data, report, is_sample, run_dir, result)
+    scores = classification_scores(data.train_labels, oof)
+    metrics.update(kind="kfold", folds=config.folds, fold_val_accuracy=fold_scores,
+                   val_accuracy=scores["accuracy"], val_loss=scores["log_loss"],
+                   val_rows=int(len(all_rows)), parameters=parameters,
+                   train_rows=int(len(all_rows) - len(all_rows) // config.folds),
+                   split=_split_record(config, run_dir))
+    return _finish(config, data, run_dir, test_probs, metrics, log, all_rows, oof, started)
+
+
+def _split_record(config: TrainConfig, run_dir: Path) -> dict:
+    return {"seed": config.split_seed, "val_split": None if config.folds > 1 else config.val_split,
+            "folds": config.folds, "val_indices_sha256": sha256_file(run_dir / "val_indices.npy")}
+
+
+def _common_metrics(config, data, report, is_sample, run_dir, result) -> dict:
+    durations = result.durations
+    return {
+        "arch": config.arch,
+        "run_name": run_dir.name,
+        "epochs_run": len(durations) // max(config.folds, 1),
+        "train_time_s": round(result.train_time, 2),
+        "time_per_epoch_s": round(float(np.median(durations)), 2) if durations else None,
+        "predict_test_time_s": round(result.predict_time, 2),
+        "tta": config.tta,
+        "test_rows": int(len(data.test_images)),
+        "data_dir": config.data_dir,
+        "is_sample": is_sample,
+        "data_fingerprint": data.fingerprint,
+        "data_checks": report,
+        "versions": package_versions(),
+    }
+
+
+def _plot_history(member_dir: Path, title: str) -> None:
+    if (member_dir / "history.csv").exists():
+        plot_learning_curves(member_dir / "history.csv", member_dir / "learning_curves.png",
+                             title=title)
+
+
+def _finish(config, data, run_dir, test_probs, metrics, log, val_idx, val_probs, started
+            ) -> dict:
     submission = write_submission(test_probs.argmax(axis=1), run_dir / "submission.csv",
                                   expected_rows=len(data.test_images))
     copy = Path(config.submissions_dir) / f"{run_dir.name}.csv"
     with atomic_path(copy) as tmp:
         shutil.copyfile(submission, tmp)
-
-    scores = classification_scores(val_labels, val_probs)
-    durations = timer.durations
-    metrics = {
-        "arch": config.arch,
-        "run_name": run_dir.name,
-        "val_accuracy": scores["accuracy"],
-        "val_loss": scores["log_loss"],
-        "epochs_run": len(durations),
-        "train_time_s": round(train_time, 2),
-        "time_per_epoch_s": round(float(np.median(durations)), 2) if durations else None,
-        "predict_test_time_s": round(predict_time, 2),
-        "total_time_s": round(time.perf_counter() - started, 2),
-        "parameters": int(model.count_params()),
-        "train_rows": int(len(train_idx)),
-        "val_rows": int(len(val_idx)),
-        "test_rows": int(len(data.test_images)),
-        "data_dir": config.data_dir,
-        "is_sample": is_sample,
-        "data_fingerprint": data.fingerprint,
-        "split": {
-            "seed": config.split_seed,
-            "val_split": config.val_split,
-            "val_indices_sha256": sha256_file(run_dir / "val_indices.npy"),
-        },
-        "data_checks": report,
-        "versions": package_versions(),
-        "finished": dt.datetime.now().isoformat(timespec="seconds"),
-        "submission": str(copy),
-    }
+    metrics.update(total_time_s=round(time.perf_counter() - started, 2),
+                   finished=dt.datetime.now().isoformat(timespec="seconds"),
+                   submission=str(copy))
     write_json_atomic(run_dir / "metrics.json", metrics)
-    write_run_report(run_dir, data.train_images[val_idx], val_labels, val_probs)
-    log(f"validation accuracy {metrics['val_accuracy']:.4%} (loss {metrics['val_loss']:.4f}) "
-        f"after {metrics['epochs_run']} epochs, {train_time:.0f}s of training")
+    if val_idx is not None:
+        write_run_report(run_dir, data.train_images[val_idx], data.train_labels[val_idx],
+                         val_probs)
+        log(f"validation accuracy {metrics['val_accuracy']:.4%} (loss {metrics['val_loss']:.4f}) "
+            f"after {metrics['epochs_run']} epochs, {metrics['train_time_s']:.0f}s of training")
+    else:
+        _plot_history(run_dir, f"{run_dir.name}: full-data fit (no validation)")
+        write_html_report(run_dir)
+        log(f"trained on all {metrics['train_rows']} labelled rows for {metrics['epochs_run']} "
+            f"epochs, {metrics['train_time_s']:.0f}s of training (no validation score)")
     return metrics
-

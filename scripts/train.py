@@ -5,6 +5,9 @@ Examples:
   python scripts/train.py --arch improved_cnn
   python scripts/train.py --arch simple_cnn --epochs 5 --no-augment
   python scripts/train.py --config runs/20261121-203000-improved_cnn/config.json   # repeat a run
+  python scripts/train.py --folds 5                 # 5 models, out-of-fold validation
+  python scripts/train.py --full --epochs 15         # final fit on every labelled row
+  python scripts/train.py --resume runs/20261121-203000-improved_cnn   # after Ctrl-C or a crash
   python scripts/train.py --list-archs
 """
 
@@ -71,6 +74,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(default 42); keep it equal across runs you want to ensemble")
     parser.add_argument("--val-split", type=float, help="validation fraction (default 0.2)")
     parser.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 6)")
+    parser.add_argument("--folds", type=int, metavar="K", help="train K models on stratified "
+                        "folds; out-of-fold accuracy is the validation figure and the test "
+                        "probabilities are the fold average")
+    parser.add_argument("--full", action="store_true", default=None,
+                        help="final fit on every labelled row for exactly --epochs epochs "
+                             "(no validation, no early stopping)")
+    parser.add_argument("--tta", type=int, metavar="N", help="average predictions over N fixed "
+                        "shifts/rotations (1 = off, the default; at most 11)")
+    parser.add_argument("--deterministic", action="store_true", default=None,
+                        help="deterministic TensorFlow ops: the same seed and data give the same "
+                             "metrics (CPU), a little slower")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted "
+                        "run from its last completed epoch (other options are ignored)")
     parser.add_argument("--tensorboard", action="store_true", default=None,
                         help="write TensorBoard logs to RUN_DIR/tensorboard (costs ~25%% of the "
                              "training time on 2 CPU cores)")
@@ -95,25 +111,32 @@ def main(argv=None) -> int:
         if args.config:
             config.run_name = None  # A repeat gets a directory of its own.
         overrides = {key: value for key, value in vars(args).items()
-                     if value is not None and key not in ("list_archs", "config")}
+                     if value is not None and key not in ("list_archs", "config", "resume")}
         for flag, option in MODEL_OPTION_FLAGS.items():
             if flag in overrides:
                 config.model_options = {**config.model_options, option: overrides.pop(flag)}
         for key, value in overrides.items():
             setattr(config, key, value)
-        from kaggle_digits.training import train
+        from kaggle_digits.training import resume, train
 
-        metrics, run_dir = train(config)
-    except (DataError, ValueError) as exc:
+        metrics, run_dir = resume(args.resume) if args.resume else train(config)
+    except (DataError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; the run directory is marked FAILED", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"\n{exc or 'interrupted before training started; nothing to resume'}",
+              file=sys.stderr)
         return 130
-    print(f"\nvalidation accuracy: {metrics['val_accuracy']:.4%}  (loss {metrics['val_loss']:.4f}, "
-          f"{metrics['epochs_run']} epochs, {metrics['train_time_s']:.0f}s training)")
+    if metrics["val_accuracy"] is None:
+        print(f"\nfull-data fit: {metrics['train_rows']} rows, {metrics['epochs_run']} epochs, "
+              f"{metrics['train_time_s']:.0f}s training (no validation score)")
+    else:
+        kind = "out-of-fold accuracy" if metrics["kind"] == "kfold" else "validation accuracy"
+        print(f"\n{kind}: {metrics['val_accuracy']:.4%}  (loss {metrics['val_loss']:.4f}, "
+              f"{metrics['epochs_run']} epochs, {metrics['train_time_s']:.0f}s training)")
     print(f"run directory:       {run_dir}")
-    print(f"model:               {run_dir / 'model.keras'}")
+    models = "folds/fold*/model.keras" if metrics["kind"] == "kfold" else "model.keras"
+    print(f"model:               {run_dir / models}")
     print(f"submission:          {metrics['submission']}")
     if metrics["is_sample"]:
         print("NOTE: trained on the bundled sample; fetch the real data before submitting.")

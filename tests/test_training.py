@@ -18,7 +18,7 @@ from kaggle_digits.training import train
 RUN_FILES = {"config.json", "history.csv", "model.keras", "metrics.json", "val_probs.npy",
              "val_labels.npy", "val_indices.npy", "test_probs.npy", "submission.csv",
              "learning_curves.png", "classification_report.txt", "classification_report.json",
-             "confusion_matrix.png", "errors.png"}
+             "confusion_matrix.png", "errors.png", "report.html"}
 
 
 def tiny_config(tmp_path, data_dir, **overrides) -> TrainConfig:
@@ -42,7 +42,8 @@ def improved_run(tmp_path_factory):
 def test_run_directory_holds_every_output(improved_run):
     metrics, run_dir, _, _, tmp_path = improved_run
     assert RUN_FILES <= {p.name for p in run_dir.iterdir()}
-    assert not (run_dir / "checkpoint.keras").exists() and not (run_dir / "FAILED").exists()
+    for leftover in ("FAILED", "state.json", "last.keras", "best.keras"):
+        assert not (run_dir / leftover).exists()
     assert json.loads((run_dir / "metrics.json").read_text()) == metrics
     assert (tmp_path / "subs" / f"{run_dir.name}.csv").read_text() == \
         (run_dir / "submission.csv").read_text()

@@ -1,0 +1,104 @@
+#!/usr/bin/env python
+"""Combine finished runs into one submission and show whether the ensemble beats its members.
+
+Examples:
+  python scripts/ensemble.py runs/ens-improved_cnn-s*
+  python scripts/ensemble.py runs/A runs/B runs/C --method stack --out submissions/stack.csv
+  python scripts/ensemble.py runs/*-kfold5 --tta 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kaggle_digits.ensemble import (  # noqa: E402
+    METHODS,
+    EnsembleError,
+    combine,
+    load_members,
+    member_accuracy,
+    write_ensemble,
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Combine the saved validation and test probabilities of finished runs. Runs "
+                    "made on different data files or validated on different rows are refused; "
+                    "failed or unfinished runs are skipped with a message. Writes the "
+                    "submission and a JSON of members and weights beside it.",
+        epilog="mean: average probabilities; vote: majority of predicted digits; weighted: "
+               "weights from each member's validation error; stack: a logistic-regression "
+               "meta-model. weighted and stack are scored by cross-fitting (never on the rows "
+               "they were fitted on). Full-data runs (--full) are validated and weighted "
+               "through a held-out twin with the same settings when one is among the members.")
+    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    parser.add_argument("--method", choices=METHODS, default="mean", help="default mean")
+    parser.add_argument("--out", type=Path, help="submission path (default "
+                        "submissions/ensemble-<timestamp>-<method>.csv)")
+    parser.add_argument("--tta", type=int, default=1, metavar="N",
+                        help="re-predict every member with N test-time views (default 1: use "
+                             "the saved probabilities)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = args.out or Path("submissions") / (
+        f"ensemble-{dt.datetime.now():%Y%m%d-%H%M%S}-{args.method}.csv")
+    try:
+        members = load_members(args.run_dirs, log=lambda line: print(line, file=sys.stderr))
+        if args.tta > 1:
+            retune_with_tta(members, args.tta)
+        result = combine(members, args.method)
+        submission, record = write_ensemble(members, result, out)
+    except (EnsembleError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{'member':48s} {'kind':8s} {'validation accuracy':>20s} {'weight':>7s}")
+    for member, weight in zip(members, result.weights):
+        accuracy = member_accuracy(member)
+        shown = f"{accuracy:.4%}" if accuracy is not None else (
+            f"(twin {member.val_accuracy:.4%})" if member.twin else "–")
+        print(f"{member.name:48s} {member.kind:8s} {shown:>20s} {weight:7.3f}")
+    best = max((a for a in map(member_accuracy, members) if a is not None), default=None)
+    if result.val_accuracy is not None:
+        print(f"\nensemble ({args.method}) validation accuracy: {result.val_accuracy:.4%} on "
+              f"{result.val_rows:,} rows" + (f"; best member {best:.4%} "
+                                             f"({result.val_accuracy - best:+.4%})"
+                                             if best is not None else ""))
+    else:
+        print("\nno validation estimate: no member carries validation predictions")
+    print(f"weights: {result.weight_source}")
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"submission: {submission}\nmembers and weights: {record}")
+    if any(m.metrics.get("is_sample") for m in members):
+        print("NOTE: members were trained on the bundled sample; not a valid Kaggle submission.")
+    return 0
+
+
+def retune_with_tta(members, tta: int) -> None:
+    """Replace each member's probabilities by TTA predictions of its saved models."""
+    from kaggle_digits.data import load_competition_data
+    from kaggle_digits.predict import rescore_with_tta
+
+    data_dir = members[0].config.data_dir
+    data = load_competition_data(data_dir)
+    if data.fingerprint != members[0].metrics["data_fingerprint"]:
+        raise EnsembleError(f"{data_dir} no longer holds the files the members were trained on "
+                            f"(SHA-256 mismatch); cannot re-predict with TTA")
+    for number, member in enumerate(members, start=1):
+        print(f"TTA {tta} views: member {number}/{len(members)} {member.name}", file=sys.stderr)
+        val_probs, member.test_probs = rescore_with_tta(member.run_dir, data, tta)
+        if member.val_probs is not None:
+            member.val_probs = val_probs
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+import json
+
+import numpy as np
+import pytest
+from conftest import run_script
+
+from kaggle_digits.config import TrainConfig
+from kaggle_digits.ensemble import EnsembleError, combine, load_members
+
+FINGERPRINT = {"train.csv": "aaa", "test.csv": "bbb"}
+
+
+def make_run(root, name, val_probs, test_probs, labels, *, kind="holdout", split_hash="split-1",
+             fingerprint=FINGERPRINT, **config):
+    run_dir = root / name
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(TrainConfig(**config).to_dict()))
+    accuracy = None if val_probs is None else float(np.mean(val_probs.argmax(1) == labels))
+    metrics = {"arch": "simple_cnn", "kind": kind, "val_accuracy": accuracy,
+               "data_fingerprint": fingerprint, "is_sample": False,
+               "split": None if kind == "full" else {"seed": 42, "val_split": 0.2, "folds": 1,
+                                                     "val_indices_sha256": split_hash}}
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    np.save(run_dir / "test_probs.npy", test_probs.astype(np.float32))
+    if val_probs is not None:
+        np.save(run_dir / "val_probs.npy", val_probs.astype(np.float32))
+        np.save(run_dir / "val_labels.npy", labels)
+    return run_dir
+
+
+def noisy_member(labels, correct_fraction, seed, noise=1.0):
+    """Probabilities that favour the true label on about ``correct_fraction`` of the rows."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, noise, size=(len(labels), 10))
+    hit = rng.random(len(labels)) < correct_fraction
+    logits[np.arange(len(labels))[hit], labels[hit]] += 3.0
+    probs = np.exp(logits)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture
+def labels():
+    return np.arange(400) % 10
+
+
+def three_members(root, labels):
+    test_labels = np.arange(50) % 10
+    return [make_run(root, f"m{i}", noisy_member(labels, 0.8, i), noisy_member(test_labels, 0.8,
+                                                                                100 + i),
+                     labels, seed=i) for i in range(3)]
+
+
+def test_mean_ensemble_beats_independent_members(tmp_path, labels):
+    members = load_members(three_members(tmp_path, labels))
+    result = combine(members, "mean")
+    best = max(m.val_accuracy for m in members)
+    assert result.val_accuracy > best
+    assert result.weights == pytest.approx([1 / 3] * 3)
+    assert result.test_probs.shape == (50, 10)
+
+
+def test_vote_and_weighted_give_valid_probabilities(tmp_path, labels):
+    members = load_members(three_members(tmp_path, labels))
+    for method in ("vote", "weighted"):
+        result = combine(members, method)
+        assert result.test_probs.shape == (50, 10) and 0.5 < result.val_accuracy <= 1.0
+        assert sum(result.weights) == pytest.approx(1.0)
+
+
+def test_refuses_runs_on_different_data(tmp_path, labels):
+    runs = three_members(tmp_path, labels)
+    runs.append(make_run(tmp_path, "other", noisy_member(labels, 0.8, 9),
+                         noisy_member(np.arange(50) % 10, 0.8, 9), labels,
+                         fingerprint={"train.csv": "aaa", "test.csv": "different"}))
+    with pytest.raises(EnsembleError, match="other and m0 were made on different data "
+                                            r"\(test.csv differ"):
+        load_members(runs)
+
+
+def test_refuses_runs_validated_on_different_rows(tmp_path, labels):
+    runs = three_members(tmp_path, labels)
+    runs.append(make_run(tmp_path, "resplit", noisy_member(labels, 0.8, 9),
+                         noisy_member(np.arange(50) % 10, 0.8, 9), labels, split_hash="split-2"))
+    with pytest.raises(EnsembleError, match="validated on different rows.*--split-seed"):
+        load_members(runs)
+
+
+def test_failed_runs_are_skipped_with_a_message(tmp_path, labels):
+    runs = three_members(tmp_path, labels)
+    (runs[1] / "FAILED").write_text("KeyboardInterrupt: interrupted\n")
+    messages = []
+    members = load_members(runs, log=messages.append)
+    assert [m.name for m in members] == ["m0", "m2"]
+    assert "m1: a failed run (KeyboardInterrupt" in messages[0]
+
+
+def test_stack_scores_without_leakage(tmp_path):
+    """Members with no signal: a meta-model scored on its own fitting rows would look good."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, size=300)
+    runs = []
+    for i in range(8):
+        noise = rng.dirichlet(np.ones(10), size=300)
+        runs.append(make_run(tmp_path, f"r{i}", noise, rng.dirichlet(np.ones(10), size=40),
+                             labels, seed=i))
+    members = load_members(runs)
+    result = combine(members, "stack")
+    assert result.val_accuracy < 0.2  # Chance is 0.1.
+    features = np.log(np.stack([m.val_probs for m in members])).transpose(1, 0, 2).reshape(300, -1)
+    leaky = LogisticRegression(max_iter=2000).fit(features, labels).score(features, labels)
+    assert leaky > 0.4  # The same model scored on its fitting rows: the leak this guards against.
+
+
+def test_stack_learns_a_useful_combination(tmp_path, labels):
+    members = load_members(three_members(tmp_path, labels))
+    assert combine(members, "stack").val_accuracy > max(m.val_accuracy for m in members) - 0.02
+
+
+def test_full_run_uses_its_twin_or_equal_weight(tmp_path, labels):
+    runs = three_members(tmp_path, labels)
+    full = make_run(tmp_path, "full0", None, noisy_member(np.arange(50) % 10, 0.9, 7), labels,
+                    kind="full", seed=0, full=True, epochs=15)
+    members = load_members([*runs, full])
+    assert members[-1].twin.name == "m0"
+    result = combine(members, "weighted")
+    assert any("validated through its held-out twin m0" in note for note in result.notes)
+    assert result.weights[-1] == pytest.approx(result.weights[0])
+
+    orphan = make_run(tmp_path, "full9", None, noisy_member(np.arange(50) % 10, 0.9, 8), labels,
+                      kind="full", seed=9, full=True)
+    members = load_members([*runs, orphan])
+    result = combine(members, "mean")
+    assert any("no held-out twin" in note for note in result.notes)
+    with pytest.raises(EnsembleError, match="stack needs validation predictions"):
+        combine(members, "stack")
+
+
+def test_script_prints_members_and_writes_submission_and_json(tmp_path, labels):
+    runs = three_members(tmp_path, labels)
+    out = tmp_path / "subs" / "ens.csv"
+    result = run_script("ensemble.py", *map(str, runs), "--method", "mean", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "ensemble (mean) validation accuracy" in result.stdout and "m2" in result.stdout
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert [m["run_dir"] for m in record["members"]] == list(map(str, runs))
+    assert len(out.read_text().splitlines()) == 51
+
+    bad = make_run(tmp_path, "bad", noisy_member(labels, 0.8, 9),
+                   noisy_member(np.arange(50) % 10, 0.8, 9), labels, split_hash="other")
+    result = run_script("ensemble.py", str(runs[0]), str(bad), "--out", str(tmp_path / "x.csv"))
+    assert result.returncode == 2 and "validated on different rows" in result.stderr
+    assert not (tmp_path / "x.csv").exists()

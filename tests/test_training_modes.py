@@ -1,0 +1,160 @@
+"""k-fold, full-data, TTA, resumed and deterministic runs, on tiny real data."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, run_script
+from test_training import tiny_config
+
+from kaggle_digits.compare import compare_runs
+from kaggle_digits.config import TrainConfig
+from kaggle_digits.ensemble import EnsembleError, combine, load_members
+from kaggle_digits.io_utils import load_npy
+from kaggle_digits.predict import load_models, predict_images
+from kaggle_digits.submission import check_submission_file
+from kaggle_digits.training import predict_probs, train
+
+
+def quiet(_):
+    pass
+
+
+def test_kfold_bookkeeping(tmp_path, tiny_data_dir):
+    metrics, run_dir = train(tiny_config(tmp_path, tiny_data_dir, arch="simple_cnn", epochs=1,
+                                         folds=3), log=quiet)
+    assert run_dir.name.endswith("-kfold3") and metrics["kind"] == "kfold"
+    oof, labels = load_npy(run_dir / "val_probs.npy"), load_npy(run_dir / "val_labels.npy")
+    fold_of_row = load_npy(run_dir / "fold_of_row.npy")
+    assert oof.shape == (400, 10) and np.array_equal(load_npy(run_dir / "val_indices.npy"),
+                                                      np.arange(400))
+    assert sorted(np.bincount(fold_of_row)[1:]) == [133, 133, 134]
+    assert np.allclose(oof.sum(axis=1), 1.0, atol=1e-4)  # Every row predicted exactly once.
+    assert metrics["val_accuracy"] == pytest.approx(np.mean(oof.argmax(1) == labels))
+    assert len(metrics["fold_val_accuracy"]) == 3 and metrics["val_rows"] == 400
+    fold_tests = []
+    for fold in (1, 2, 3):
+        fold_dir = run_dir / "folds" / f"fold{fold}"
+        np.testing.assert_allclose(load_npy(fold_dir / "val_probs.npy"), oof[fold_of_row == fold])
+        fold_tests.append(load_npy(fold_dir / "test_probs.npy"))
+        assert (fold_dir / "model.keras").exists() and (fold_dir / "history.csv").exists()
+    test_probs = load_npy(run_dir / "test_probs.npy")
+    np.testing.assert_allclose(test_probs, np.mean(fold_tests, axis=0), rtol=1e-5, atol=1e-6)
+    assert check_submission_file(run_dir / "submission.csv", expected_rows=60) == []
+
+    models = load_models(run_dir)  # predict.py averages the fold models.
+    images = pd.read_csv(tiny_data_dir / "test.csv").to_numpy("uint8").reshape(-1, 28, 28, 1)
+    assert len(models) == 3
+    np.testing.assert_allclose(predict_images(models, images), test_probs, rtol=1e-4, atol=1e-5)
+
+    _, second = train(tiny_config(tmp_path, tiny_data_dir, arch="simple_cnn", epochs=1, folds=3,
+                                  seed=7), log=quiet)
+    result = combine(load_members([run_dir, second]), "mean")  # Same folds: accepted.
+    assert result.val_rows == 400
+    _, holdout = train(tiny_config(tmp_path, tiny_data_dir, arch="simple_cnn", epochs=1),
+                       log=quiet)
+    with pytest.raises(EnsembleError, match="validated on different rows"):
+        load_members([run_dir, holdout])
+
+
+def test_full_data_run_trains_on_every_row_without_validation(tmp_path, tiny_data_dir):
+    metrics, run_dir = train(tiny_config(tmp_path, tiny_data_dir, arch="simple_cnn", epochs=2,
+                                         full=True, lr_schedule="cosine"), log=quiet)
+    assert metrics["kind"] == "full" and metrics["val_accuracy"] is None
+    assert metrics["train_rows"] == 400 and metrics["epochs_run"] == 2
+    assert not (run_dir / "val_probs.npy").exists()
+    assert len(pd.read_csv(run_dir / "history.csv")) == 2
+    assert check_submission_file(run_dir / "submission.csv", expected_rows=60) == []
+    assert (run_dir / "report.html").exists() and (run_dir / "learning_curves.png").exists()
+    _, skipped = compare_runs([run_dir])
+    assert "full-data" in skipped[0].reason
+    with pytest.raises(ValueError, match="no validation loss"):
+        TrainConfig(arch="simple_cnn", full=True).resolved()  # simple_cnn defaults to plateau.
+
+
+def test_tta_predictions_are_saved_and_recorded(tmp_path, tiny_data_dir):
+    metrics, run_dir = train(tiny_config(tmp_path, tiny_data_dir, arch="simple_cnn", epochs=1,
+                                         tta=3), log=quiet)
+    assert metrics["tta"] == 3
+    [model] = load_models(run_dir)
+    images = pd.read_csv(tiny_data_dir / "test.csv").to_numpy("uint8").reshape(-1, 28, 28, 1)
+    np.testing.assert_allclose(load_npy(run_dir / "test_probs.npy"),
+                               predict_probs(model, images, tta=3), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(predict_probs(model, images, tta=1),
+                           predict_probs(model, images, tta=3))
+
+
+def start_training(tmp_path, data_dir, epochs):
+    """train.py in its own process group, as a user's terminal would run it."""
+    command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--arch", "simple_cnn",
+               "--data", str(data_dir), "--epochs", str(epochs), "--patience", "100",
+               "--lr-schedule", "cosine", "--batch-size", "16", "--run-name", "interrupted",
+               "--output-dir", str(tmp_path / "runs"), "--submissions-dir",
+               str(tmp_path / "subs")]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def wait_for_epochs(run_dir, epochs, process, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if json.loads((run_dir / "state.json").read_text()).get("epochs_done", 0) >= epochs:
+                return
+        except (OSError, json.JSONDecodeError):
+            pass
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError("training never reached the epoch to interrupt at")
+
+
+@pytest.mark.parametrize("how", ["kill -9", "Ctrl-C"])
+def test_interrupted_run_resumes_to_the_planned_epochs(how, tmp_path, tiny_data_dir):
+    process = start_training(tmp_path, tiny_data_dir, epochs=14)
+    run_dir = tmp_path / "runs" / "interrupted"
+    wait_for_epochs(run_dir, 2, process)
+    os.killpg(process.pid, signal.SIGKILL if how == "kill -9" else signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    if how == "Ctrl-C":
+        assert process.returncode == 130
+        assert f"--resume {run_dir}" in stderr and "Traceback" not in stderr
+        assert "KeyboardInterrupt" in (run_dir / "FAILED").read_text()
+    done = json.loads((run_dir / "state.json").read_text())["epochs_done"]
+    assert 2 <= done < 14 and not (run_dir / "metrics.json").exists()
+
+    result = run_script("train.py", "--resume", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 14
+    history = pd.read_csv(run_dir / "history.csv")
+    assert history["epoch"].tolist() == list(range(14))
+    assert not (run_dir / "FAILED").exists() and not (run_dir / "last.keras").exists()
+    assert check_submission_file(run_dir / "submission.csv", expected_rows=60) == []
+    again = run_script("train.py", "--resume", str(run_dir))
+    assert again.returncode == 2 and "already finished" in again.stderr
+
+
+def test_resume_refuses_changed_data(tmp_path, tiny_data_dir):
+    process = start_training(tmp_path, tiny_data_dir, epochs=14)
+    run_dir = tmp_path / "runs" / "interrupted"
+    wait_for_epochs(run_dir, 1, process)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=120)
+    with open(tiny_data_dir / "test.csv", "a") as handle:
+        handle.write(",".join(["0"] * 784) + "\n")
+    result = run_script("train.py", "--resume", str(run_dir))
+    assert result.returncode == 2 and "SHA-256 mismatch" in result.stderr
+
+
+def test_deterministic_runs_repeat_exactly(tmp_path, tiny_data_dir):
+    runs = [train(tiny_config(tmp_path, tiny_data_dir, arch="improved_cnn", epochs=1,
+                              deterministic=True), log=quiet)[1] for _ in range(2)]
+    assert TrainConfig.load(runs[0]).deterministic is True
+    np.testing.assert_array_equal(load_npy(runs[0] / "val_probs.npy"),
+                                  load_npy(runs[1] / "val_probs.npy"))
