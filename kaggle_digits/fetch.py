@@ -36,7 +36,7 @@ class FetchResult:
     skipped: bool = False
 
 
-def _rules_url(competition: str) -> str:
+def rules_url(competition: str) -> str:
     return f"https://www.kaggle.com/competitions/{competition}/rules"
 
 
@@ -170,10 +170,10 @@ def describe_http_error(exc, competition: str) -> str:
     reason = str(exc).splitlines()[0] if str(exc) else ""
     if status == 401:
         return ("Kaggle rejected the credentials (401 Unauthorized): check the username and key "
-                f"in kaggle.json, and that you accepted the rules at {_rules_url(competition)}")
+                f"in kaggle.json, and that you accepted the rules at {rules_url(competition)}")
     if status == 403:
         return (f"Kaggle refused access to '{competition}' (403 Forbidden): accept the competition "
-                f"rules at {_rules_url(competition)} while logged in, then retry")
+                f"rules at {rules_url(competition)} while logged in, then retry")
     if status == 404:
         return f"Kaggle has no competition '{competition}' (404 Not Found): check --competition"
     return f"Kaggle API error {status}: {reason}"

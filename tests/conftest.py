@@ -51,3 +51,23 @@ def run_script(name: str, *args: str, env: dict | None = None, cwd: Path | None 
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], env=full_env,
                           cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def isolated_env(tmp_path, monkeypatch) -> dict[str, str]:
+    """No real credentials or config: HOME and the kaggle config dir point into tmp_path."""
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_API_ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)  # The client reads every KAGGLE_* variable.
+    home = tmp_path / "home"
+    home.mkdir()
+    return {"HOME": str(home), "KAGGLE_CONFIG_DIR": str(home / ".kaggle"),
+            "XDG_CONFIG_HOME": str(home / ".config")}
+
+
+def assert_one_line_error(result, *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in error_lines[0]

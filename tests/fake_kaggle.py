@@ -4,6 +4,8 @@ With ``KAGGLE_API_ENVIRONMENT=LOCALHOST`` the client (kagglesdk) sends its reque
 ``http://localhost/api/v1/<Service>/<Method>`` as JSON POSTs. Port 80 needs root, so the tests
 point ``HTTP_PROXY`` at this server instead: it receives the absolute URL and answers for it.
 DownloadDataFiles answers like Kaggle: a redirect to the bundle's blob URL, then the zip.
+Submitting is StartSubmissionUpload (returns an upload URL and token), a PUT of the file, then
+CreateSubmission; ListSubmissions reports it pending once, then scored.
 """
 
 from __future__ import annotations
@@ -13,15 +15,24 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-DOWNLOAD_PATH = "/api/v1/competitions.CompetitionApiService/DownloadDataFiles"
+SERVICE = "/api/v1/competitions.CompetitionApiService/"
+DOWNLOAD_PATH = SERVICE + "DownloadDataFiles"
+PUBLIC_SCORE = "0.99571"
 
 
 class FakeKaggle:
-    """Serve ``bundle`` for any competition; ``mode`` picks "ok", "forbidden" or "unauthorized"."""
+    """Serve ``bundle`` for any competition and accept submissions.
+
+    ``mode``: "ok", "forbidden" (403), "unauthorized" (401), "bad_request" (400 with a reason on
+    CreateSubmission) or "rate_limited" (429 with Retry-After on the first CreateSubmission).
+    """
 
     def __init__(self, bundle: bytes = b"", mode: str = "ok"):
         self.bundle, self.mode = bundle, mode
         self.requests: list[dict] = []
+        self.uploads: dict[str, bytes] = {}
+        self.submissions: list[dict] = []
+        self.rate_limited_once = False
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -77,6 +88,8 @@ class FakeKaggle:
                 payload = json.loads(self.rfile.read(length) or b"{}")
                 fake.requests.append({"path": path, "json": payload,
                                       "authorization": self.headers.get("Authorization")})
+                if path.startswith(SERVICE) and path != DOWNLOAD_PATH:
+                    return self._submission_call(path[len(SERVICE):], payload)
                 if path != DOWNLOAD_PATH:
                     return self._error(404, f"no such endpoint {path}")
                 if fake.mode == "forbidden":
@@ -89,6 +102,60 @@ class FakeKaggle:
                 self.send_header("Location", f"http://localhost/blobs/{name}.zip?sig=abc")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            def _json(self, payload: dict):
+                self._send(200, json.dumps(payload).encode(), "application/json")
+
+            def _submission_call(self, method: str, payload: dict):
+                if fake.mode == "unauthorized":
+                    return self._error(401, "Unauthenticated")
+                if method == "StartSubmissionUpload":
+                    token = f"blob-{len(fake.uploads) + 1}"
+                    return self._json({"token": token,
+                                       "createUrl": f"http://localhost/uploads/{token}"})
+                if method == "CreateSubmission":
+                    if fake.mode == "forbidden":
+                        return self._error(403, "You must accept this competition's rules "
+                                                "before you can submit.")
+                    if fake.mode == "bad_request":
+                        return self._error(400, "Your team has used its daily Submission "
+                                                "allowance (5) today, please try again tomorrow.")
+                    if fake.mode == "rate_limited" and not fake.rate_limited_once:
+                        fake.rate_limited_once = True
+                        body = json.dumps({"code": 429, "message": "Too many requests"}).encode()
+                        return self._send(429, body, "application/json", **{"Retry-After": "2"})
+                    token = payload.get("blobFileTokens")
+                    if token not in fake.uploads:
+                        return self._error(400, f"unknown upload token {token!r}")
+                    ref = 1000 + len(fake.submissions)
+                    fake.submissions.append({"ref": ref, "description":
+                                             payload.get("submissionDescription"),
+                                             "content": fake.uploads[token], "polls": 0})
+                    return self._json({"message": "Successfully submitted to Digit Recognizer",
+                                       "ref": ref})
+                if method == "ListSubmissions":
+                    listed = []
+                    for submission in reversed(fake.submissions):
+                        submission["polls"] += 1
+                        done = submission["polls"] > 1
+                        listed.append({"ref": submission["ref"],
+                                       "description": submission["description"],
+                                       "date": "2026-11-21T12:00:00Z",
+                                       "status": "COMPLETE" if done else "PENDING",
+                                       **({"publicScore": PUBLIC_SCORE} if done else {})})
+                    return self._json({"submissions": listed})
+                return self._error(404, f"no such method {method}")
+
+            def do_PUT(self):
+                path = urlsplit(self.path).path
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                fake.requests.append({"path": path, "json": None,
+                                      "authorization": self.headers.get("Authorization")})
+                if not path.startswith("/uploads/"):
+                    return self._error(404, "not found")
+                fake.uploads[path.rsplit("/", 1)[1]] = body
+                self._send(200, b"{}", "application/json")
 
             def do_GET(self):
                 path = urlsplit(self.path).path

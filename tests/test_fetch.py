@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import run_script
+from conftest import assert_one_line_error, run_script
 from fake_kaggle import DOWNLOAD_PATH, FakeKaggle
 
 from kaggle_digits.fetch import FetchError, fetch
@@ -32,28 +32,8 @@ def make_zip(members: dict[str, bytes], symlink: str | None = None) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture
-def isolated_env(tmp_path, monkeypatch) -> dict[str, str]:
-    """No real credentials or config: HOME and the kaggle config dir point into tmp_path."""
-    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_API_ENVIRONMENT"):
-        monkeypatch.delenv(name, raising=False)  # The client reads every KAGGLE_* variable.
-    home = tmp_path / "home"
-    home.mkdir()
-    return {"HOME": str(home), "KAGGLE_CONFIG_DIR": str(home / ".kaggle"),
-            "XDG_CONFIG_HOME": str(home / ".config")}
-
-
 def only_dest_left(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.iterdir())
-
-
-def assert_one_line_error(result, *needles: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(error_lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in error_lines[0]
 
 
 def test_downloads_through_the_kaggle_client_and_unpacks(tmp_path, isolated_env):
