@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV_PY := .venv/bin/python
 BUNDLE ?= ../shared/kaggle/digit-recognizer.zip
 
-.PHONY: run test fetch fetch-zip train help
+.PHONY: run test fetch fetch-zip train ensemble help
 
 help:
 	@echo "make run        install into .venv, get data (or use the sample), train improved_cnn"
@@ -11,6 +11,7 @@ help:
 	@echo "make fetch      download the competition data with the kaggle client"
 	@echo "make fetch-zip  unpack a hand-downloaded bundle (BUNDLE=$(BUNDLE))"
 	@echo "make train      train improved_cnn with its defaults"
+	@echo "make ensemble   train the default ensemble recipe and write its submission"
 
 run:
 	$(PYTHON) scripts/quickstart.py
@@ -26,3 +27,6 @@ fetch-zip:
 
 train:
 	$(VENV_PY) scripts/train.py --arch improved_cnn
+
+ensemble:
+	$(VENV_PY) scripts/ensemble.py --recipe default

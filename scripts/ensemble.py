@@ -5,6 +5,7 @@ Examples:
   python scripts/ensemble.py runs/ens-improved_cnn-s*
   python scripts/ensemble.py runs/A runs/B runs/C --method stack --out submissions/stack.csv
   python scripts/ensemble.py runs/*-kfold5 --tta 5
+  python scripts/ensemble.py --recipe default      # train the default members, then combine
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                "meta-model. weighted and stack are scored by cross-fitting (never on the rows "
                "they were fitted on). Full-data runs (--full) are validated and weighted "
                "through a held-out twin with the same settings when one is among the members.")
-    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    parser.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR")
+    parser.add_argument("--recipe", help="train the members of a named recipe first (finished "
+                        "members are reused, interrupted ones resumed); see --list-recipes")
+    parser.add_argument("--list-recipes", action="store_true", help="list recipes and exit")
+    parser.add_argument("--data", help="data directory for --recipe (default as train.py)")
     parser.add_argument("--method", choices=METHODS, default="mean", help="default mean")
     parser.add_argument("--out", type=Path, help="submission path (default "
                         "submissions/ensemble-<timestamp>-<method>.csv)")
@@ -49,17 +54,34 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from kaggle_digits.recipe import RECIPES
+
+    if args.list_recipes:
+        for name, (description, runs) in RECIPES.items():
+            print(f"{name:10s} {description}")
+        return 0
+    if bool(args.recipe) == bool(args.run_dirs):
+        print("error: give run directories or --recipe NAME (not both)", file=sys.stderr)
+        return 2
     out = args.out or Path("submissions") / (
         f"ensemble-{dt.datetime.now():%Y%m%d-%H%M%S}-{args.method}.csv")
     try:
-        members = load_members(args.run_dirs, log=lambda line: print(line, file=sys.stderr))
-        if args.tta > 1:
-            retune_with_tta(members, args.tta)
-        result = combine(members, args.method)
-        submission, record = write_ensemble(members, result, out)
+        if args.recipe:
+            members, result, submission, record = run_recipe(args.recipe, args.data,
+                                                             args.method, out)
+        else:
+            members = load_members(args.run_dirs, log=lambda line: print(line, file=sys.stderr))
+            if args.tta > 1:
+                retune_with_tta(members, args.tta)
+            result = combine(members, args.method)
+            submission, record = write_ensemble(members, result, out)
     except (EnsembleError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        print(f"\n{exc or 'interrupted'}\nrun the same command again to continue the recipe",
+              file=sys.stderr)
+        return 130
     print(f"{'member':48s} {'kind':8s} {'validation accuracy':>20s} {'weight':>7s}")
     for member, weight in zip(members, result.weights):
         accuracy = member_accuracy(member)
@@ -81,6 +103,13 @@ def main(argv=None) -> int:
     if any(m.metrics.get("is_sample") for m in members):
         print("NOTE: members were trained on the bundled sample; not a valid Kaggle submission.")
     return 0
+
+
+def run_recipe(name: str, data_dir: str | None, method: str, out: Path):
+    from kaggle_digits.config import TrainConfig
+    from kaggle_digits.recipe import run_recipe as train_recipe
+
+    return train_recipe(name, TrainConfig(data_dir=data_dir), method=method, out=out)
 
 
 def retune_with_tta(members, tta: int) -> None:

@@ -1,0 +1,58 @@
+import json
+
+import pandas as pd
+import pytest
+from conftest import run_script
+from test_training import tiny_config
+
+from kaggle_digits.training import train
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from conftest import make_tiny_data_dir
+
+    tmp_path = tmp_path_factory.mktemp("predict")
+    data_dir = make_tiny_data_dir(tmp_path)
+    _, run_dir = train(tiny_config(tmp_path, data_dir, arch="simple_cnn", epochs=1),
+                       log=lambda _: None)
+    return run_dir, data_dir
+
+
+@pytest.mark.parametrize("target", ["run_dir", "keras_file"])
+def test_predict_reproduces_the_runs_submission(target, tiny_run, tmp_path):
+    run_dir, data_dir = tiny_run
+    model = run_dir if target == "run_dir" else run_dir / "model.keras"
+    out = tmp_path / "again.csv"
+    result = run_script("predict.py", "--model", str(model), "--input",
+                        str(data_dir / "test.csv"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == (run_dir / "submission.csv").read_text()
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["tta"] == 1 and len(record["data_fingerprint"]["test.csv"]) == 64
+
+
+def test_predict_defaults_to_the_runs_test_csv_and_takes_tta(tiny_run, tmp_path):
+    run_dir, _ = tiny_run
+    result = run_script("predict.py", "--model", str(run_dir), "--out", str(tmp_path / "t.csv"),
+                        "--tta", "5")
+    assert result.returncode == 0, result.stderr
+    assert len(pd.read_csv(tmp_path / "t.csv")) == 60 and "TTA 5 views" in result.stdout
+
+
+@pytest.mark.parametrize("problem", ["no model", "bad input", "bad tta"])
+def test_predict_errors_are_one_line_and_write_nothing(problem, tiny_run, tmp_path):
+    run_dir, data_dir = tiny_run
+    bad_csv = tmp_path / "bad.csv"
+    frame = pd.read_csv(data_dir / "test.csv")
+    frame.loc[3, "pixel5"] = -1
+    frame.to_csv(bad_csv, index=False)
+    args = {"no model": ["--model", str(tmp_path)],
+            "bad input": ["--model", str(run_dir), "--input", str(bad_csv)],
+            "bad tta": ["--model", str(run_dir), "--tta", "0"]}[problem]
+    result = run_script("predict.py", *args, "--out", str(tmp_path / "out.csv"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    needle = {"no model": "no model.keras", "bad input": "line 5, column 'pixel5'",
+              "bad tta": "tta must be between"}[problem]
+    assert needle in result.stderr
+    assert not (tmp_path / "out.csv").exists()

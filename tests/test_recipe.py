@@ -1,0 +1,35 @@
+import json
+
+from kaggle_digits import recipe
+from kaggle_digits.config import TrainConfig
+from kaggle_digits.submission import check_submission_file
+
+
+def test_recipe_trains_members_then_reuses_them(tmp_path, tiny_data_dir, monkeypatch):
+    monkeypatch.setitem(recipe.RECIPES, "tiny", ("two tiny CNNs", [
+        ("a", "simple_cnn", {"seed": 1, "epochs": 1}),
+        ("b", "simple_cnn", {"seed": 2, "epochs": 1}),
+    ]))
+    base = TrainConfig(data_dir=str(tiny_data_dir), output_dir=str(tmp_path / "runs"),
+                       submissions_dir=str(tmp_path / "subs"))
+    lines = []
+    members, result, submission, record = recipe.run_recipe("tiny", base, log=lines.append)
+    assert [m.name for m in members] == ["a", "b"]
+    assert any("[recipe tiny: member 2/2] b" in line for line in lines)
+    assert submission == tmp_path / "subs" / "recipe-tiny-mean.csv"
+    assert check_submission_file(submission, expected_rows=60) == []
+    assert json.loads(record.read_text())["val_accuracy"] == result.val_accuracy
+    assert (tmp_path / "runs" / "recipe-tiny" / "a" / "metrics.json").exists()
+
+    lines.clear()
+    recipe.run_recipe("tiny", base, log=lines.append)
+    assert sum("finished earlier, reused" in line for line in lines) == 2
+
+
+def test_recipes_are_listed_and_buildable():
+    from kaggle_digits.sweep import make_config
+
+    assert "default" in recipe.RECIPES
+    for _, runs in recipe.RECIPES.values():
+        for _, arch, overrides in runs:
+            make_config(TrainConfig(), arch, overrides)
