@@ -50,6 +50,7 @@ class TrainConfig:
     submissions_dir: str = "submissions"
     run_name: str | None = None
     model_options: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)  # Filled in by train(); informative only.
 
     def resolved(self) -> "TrainConfig":
         """A copy with every architecture default filled in and every value checked."""

@@ -173,7 +173,11 @@ def make_run_dir(config: TrainConfig) -> Path:
     suffix = f"-kfold{config.folds}" if config.folds > 1 else "-full" if config.full else ""
     base = config.run_name or f"{dt.datetime.now():%Y%m%d-%H%M%S}-{config.arch}{suffix}"
     root = Path(config.output_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot create the output directory ({exc.strerror})",
+                      str(root)) from None
     for attempt in range(1000):
         candidate = root / (base if attempt == 0 else f"{base}-{attempt}")
         try:
@@ -265,16 +269,29 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> tuple[dict
         log(SAMPLE_NOTICE.format(path=data_dir))
     started = time.perf_counter()
     data = load_competition_data(data_dir)
+    _check_split(config, data)
     _apply_determinism(config)
     keras.utils.set_random_seed(config.seed)
     first_model = build_model(config.arch, **config.model_options)  # Bad options fail here.
 
     run_dir = make_run_dir(config)
     config.run_name = run_dir.name
+    config.versions = package_versions()
     write_json_atomic(run_dir / "config.json", config.to_dict())
     write_json_atomic(run_dir / STATE_FILE, {"data_fingerprint": data.fingerprint,
                                             "is_sample": is_sample})
     return _run_guarded(config, data, is_sample, run_dir, started, log, first_model)
+
+
+def _check_split(config: TrainConfig, data: DigitData) -> None:
+    """Fail on labels that cannot be split as configured, before a run directory exists."""
+    try:
+        if config.folds > 1:
+            stratified_folds(data.train_labels, config.folds, config.split_seed)
+        elif not config.full:
+            stratified_split(data.train_labels, config.val_split, config.split_seed)
+    except ValueError as exc:
+        raise ValueError(f"{config.data_dir}: train.csv: {exc}") from None
 
 
 def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> tuple[dict, Path]:
@@ -300,6 +317,9 @@ def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> tuple[dic
         raise ValueError(f"{run_dir}: the data in {config.data_dir} is not what this run was "
                          f"started on (SHA-256 mismatch); refusing to resume")
     _apply_determinism(config)
+    if config.versions and config.versions != package_versions():
+        log(f"note: package versions differ from the run's start ({config.versions}); the "
+            f"resumed epochs may not match an uninterrupted run exactly")
     (run_dir / "FAILED").unlink(missing_ok=True)
     log(f"resuming {run_dir}")
     return _run_guarded(config, data, recorded["is_sample"], run_dir, started, log, None)

@@ -50,15 +50,28 @@ def main(argv=None) -> int:
 
 
 def default_input(model: Path, find_csv, resolve_data_dir) -> Path:
-    """test.csv of the run's recorded data directory, else of the default data directory."""
-    from kaggle_digits.config import TrainConfig
+    """test.csv of the run's recorded data directory, else of the default data directory.
 
-    data_dir = None
+    A run's own test.csv must still be the file it was trained beside (SHA-256 in
+    metrics.json); a different file is predicted only when named with --input.
+    """
+    import json
+
+    from kaggle_digits.config import TrainConfig
+    from kaggle_digits.io_utils import sha256_file
+
+    data_dir, recorded = None, None
     if model.is_dir() and (model / "config.json").exists():
         data_dir = TrainConfig.load(model).data_dir
+        if (model / "metrics.json").exists():
+            recorded = json.loads((model / "metrics.json").read_text()).get(
+                "data_fingerprint", {}).get("test.csv")
     test_csv = find_csv(data_dir or resolve_data_dir(None)[0], "test")
     if test_csv is None:
         raise ValueError("no test.csv found; give one with --input")
+    if recorded and test_csv.name == "test.csv" and sha256_file(test_csv) != recorded:
+        raise ValueError(f"{test_csv} is not the test.csv {model} was made with (SHA-256 "
+                         f"mismatch); pass --input to predict a different file on purpose")
     return test_csv
 
 

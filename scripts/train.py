@@ -112,6 +112,7 @@ def main(argv=None) -> int:
             config.run_name = None  # A repeat gets a directory of its own.
         overrides = {key: value for key, value in vars(args).items()
                      if value is not None and key not in ("list_archs", "config", "resume")}
+        config.versions = {}  # A repeat records the versions it runs with.
         for flag, option in MODEL_OPTION_FLAGS.items():
             if flag in overrides:
                 config.model_options = {**config.model_options, option: overrides.pop(flag)}
@@ -120,8 +121,11 @@ def main(argv=None) -> int:
         from kaggle_digits.training import resume, train
 
         metrics, run_dir = resume(args.resume) if args.resume else train(config)
-    except (DataError, ValueError, OSError) as exc:
+    except (DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # Disk full, unwritable output directory, ...
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"\n{exc or 'interrupted before training started; nothing to resume'}",

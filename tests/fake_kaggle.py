@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 SERVICE = "/api/v1/competitions.CompetitionApiService/"
 DOWNLOAD_PATH = SERVICE + "DownloadDataFiles"
 PUBLIC_SCORE = "0.99571"
+INTROSPECT_PATH = "/api/v1/security.OAuthService/IntrospectToken"
 
 
 class FakeKaggle:
@@ -88,6 +89,11 @@ class FakeKaggle:
                 payload = json.loads(self.rfile.read(length) or b"{}")
                 fake.requests.append({"path": path, "json": payload,
                                       "authorization": self.headers.get("Authorization")})
+                if path == INTROSPECT_PATH:  # The client checks an access token before use.
+                    token = payload.get("token", "")
+                    if token.startswith("KGAT_"):
+                        return self._json({"active": True, "username": "tester"})
+                    return self._error(400, "invalid token")
                 if path.startswith(SERVICE) and path != DOWNLOAD_PATH:
                     return self._submission_call(path[len(SERVICE):], payload)
                 if path != DOWNLOAD_PATH:

@@ -126,3 +126,33 @@ def test_from_zip_cli_reports_a_missing_file(tmp_path):
     result = run_script("fetch.py", "--from-zip", str(tmp_path / "nope.zip"),
                         "--dest", str(tmp_path / "d"))
     assert_one_line_error(result, "no such file")
+
+
+def test_world_readable_kaggle_json_is_warned_about(tmp_path, isolated_env, monkeypatch):
+    from kaggle_digits.fetch import warn_if_credentials_readable
+
+    config_dir = Path(isolated_env["KAGGLE_CONFIG_DIR"])
+    config_dir.mkdir(parents=True)
+    key_file = config_dir / "kaggle.json"
+    key_file.write_text('{"username": "tester", "key": "secret-key-123"}')
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(config_dir))
+    lines = []
+    key_file.chmod(0o644)
+    warn_if_credentials_readable(lines.append)
+    assert lines and "chmod 600" in lines[0] and "secret-key-123" not in lines[0]
+    lines.clear()
+    key_file.chmod(0o600)
+    warn_if_credentials_readable(lines.append)
+    assert lines == []
+
+
+def test_api_token_alone_is_enough(tmp_path, isolated_env):
+    with FakeKaggle(make_zip(FILES)) as server:
+        env = {**isolated_env, **server.client_env()}
+        del env["KAGGLE_USERNAME"], env["KAGGLE_KEY"]
+        env["KAGGLE_API_TOKEN"] = "KGAT_not_a_real_token"
+        result = run_script("fetch.py", "--dest", str(tmp_path / "d"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "d" / "train.csv").exists()
+    assert "KGAT_not_a_real_token" not in result.stdout + result.stderr
+    assert any("KGAT_not_a_real_token" in (r["authorization"] or "") for r in server.requests)

@@ -38,3 +38,17 @@ def test_arrays_round_trip_without_pickle(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="pickle"):
         load_npy(tmp_path / "obj.npy")
+
+
+def test_disk_full_midway_leaves_neither_a_partial_file_nor_a_temporary(tmp_path):
+    import errno
+
+    from kaggle_digits.io_utils import atomic_path
+
+    (tmp_path / "probs.npy").write_bytes(b"previous complete file")
+    with pytest.raises(OSError, match="No space left"):
+        with atomic_path(tmp_path / "probs.npy") as tmp:
+            tmp.write_bytes(b"half of it")
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+    assert [p.name for p in tmp_path.iterdir()] == ["probs.npy"]
+    assert (tmp_path / "probs.npy").read_bytes() == b"previous complete file"

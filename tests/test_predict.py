@@ -56,3 +56,24 @@ def test_predict_errors_are_one_line_and_write_nothing(problem, tiny_run, tmp_pa
               "bad tta": "tta must be between"}[problem]
     assert needle in result.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_predict_refuses_a_changed_test_csv_unless_named(tiny_run, tmp_path):
+    run_dir, data_dir = tiny_run
+    changed = tmp_path / "data"
+    changed.mkdir()
+    frame = pd.read_csv(data_dir / "test.csv")
+    frame.iloc[:30].to_csv(changed / "test.csv", index=False)
+    config = json.loads((run_dir / "config.json").read_text())
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("metrics.json", "model.keras"):
+        (copy / name).write_bytes((run_dir / name).read_bytes())
+    (copy / "config.json").write_text(json.dumps({**config, "data_dir": str(changed)}))
+    result = run_script("predict.py", "--model", str(copy), "--out", str(tmp_path / "o.csv"))
+    assert result.returncode == 2 and "SHA-256 mismatch" in result.stderr
+    assert not (tmp_path / "o.csv").exists()
+    named = run_script("predict.py", "--model", str(copy), "--input", str(changed / "test.csv"),
+                       "--out", str(tmp_path / "o.csv"))
+    assert named.returncode == 0, named.stderr
+    assert len(pd.read_csv(tmp_path / "o.csv")) == 30

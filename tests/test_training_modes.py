@@ -158,3 +158,32 @@ def test_deterministic_runs_repeat_exactly(tmp_path, tiny_data_dir):
     assert TrainConfig.load(runs[0]).deterministic is True
     np.testing.assert_array_equal(load_npy(runs[0] / "val_probs.npy"),
                                   load_npy(runs[1] / "val_probs.npy"))
+
+
+def test_unwritable_output_directory_is_one_line(tmp_path, tiny_data_dir):
+    blocker = tmp_path / "runs"
+    blocker.write_text("a file where the output directory should be")
+    result = run_script("train.py", "--arch", "mlp", "--epochs", "1", "--data",
+                        str(tiny_data_dir), "--output-dir", str(blocker / "inner"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "cannot create the output directory" in result.stderr.strip().splitlines()[-1]
+
+
+def test_disk_full_during_a_run_marks_it_failed_and_leaves_no_submission(
+        tmp_path, tiny_data_dir, monkeypatch):
+    import errno
+
+    import kaggle_digits.training as training
+
+    def full_disk(labels, path, expected_rows=None):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(training, "write_submission", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        train(tiny_config(tmp_path, tiny_data_dir, arch="mlp", epochs=1), log=quiet)
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    assert "No space left on device" in (run_dir / "FAILED").read_text()
+    assert not (run_dir / "submission.csv").exists() and not (tmp_path / "subs").exists()
+    assert not list(run_dir.glob(".*.tmp*"))
+    _, skipped = compare_runs([run_dir])
+    assert skipped[0].reason.startswith("failed run (OSError")

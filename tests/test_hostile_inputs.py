@@ -1,0 +1,111 @@
+"""The hostile-input corpus, each case through the path a user takes (training from a data
+directory): a clear error naming file, line and column where they apply, or correct handling;
+and never a run directory or submission left behind by a refused input."""
+
+from __future__ import annotations
+
+import gzip
+
+import pandas as pd
+import pytest
+from conftest import PIXELS, make_tiny_data_dir
+
+from kaggle_digits.config import TrainConfig
+from kaggle_digits.data import DataError
+from kaggle_digits.training import train
+
+HEADER = "label," + ",".join(PIXELS)
+
+
+def row(label, pixels=None):
+    return ",".join(str(v) for v in ([label] if label is not None else []) +
+                    (pixels or [0] * 784))
+
+
+def edit_line(text, line, column, value):
+    """Replace one cell: ``line`` is the 1-based file line, ``column`` a header name."""
+    lines = text.splitlines()
+    header = lines[0].split(",")
+    cells = lines[line - 1].split(",")
+    cells[header.index(column)] = value
+    lines[line - 1] = ",".join(cells)
+    return "\n".join(lines) + "\n"
+
+
+# (case, file, how the file's text changes, expected message parts; None = handled correctly)
+CORPUS = [
+    ("empty file", "train.csv", lambda t: "", ["train.csv", "empty"]),
+    ("header only", "train.csv", lambda t: HEADER + "\n", ["train.csv", "no data rows"]),
+    ("missing column", "train.csv", lambda t: "\n".join(",".join(l.split(",")[:-1])
+                                                        for l in t.splitlines()) + "\n",
+     ["train.csv", "pixel783", "missing"]),
+    ("extra column", "train.csv", lambda t: "\n".join(l + (",extra" if i == 0 else ",0")
+                                                      for i, l in enumerate(t.splitlines())) + "\n",
+     ["train.csv", "extra", "unexpected"]),
+    ("NaN", "train.csv", lambda t: edit_line(t, 5, "pixel100", ""),
+     ["train.csv", "line 5", "pixel100", "missing value"]),
+    ("text in a pixel", "train.csv", lambda t: edit_line(t, 4, "pixel7", "abc"),
+     ["train.csv", "line 4", "pixel7", "not a number"]),
+    ("negative pixel", "train.csv", lambda t: edit_line(t, 3, "pixel9", "-4"),
+     ["train.csv", "line 3", "pixel9", "outside 0-255"]),
+    ("pixel over 255", "test.csv", lambda t: edit_line(t, 6, "pixel300", "256"),
+     ["test.csv", "line 6", "pixel300", "outside 0-255"]),
+    ("label 10", "train.csv", lambda t: edit_line(t, 2, "label", "10"),
+     ["train.csv", "line 2", "label", "outside 0-9"]),
+    ("label -1", "train.csv", lambda t: edit_line(t, 7, "label", "-1"),
+     ["train.csv", "line 7", "label", "outside 0-9"]),
+    ("short row", "train.csv", lambda t: "\n".join(l if i != 2 else ",".join(l.split(",")[:-5])
+                                                   for i, l in enumerate(t.splitlines())) + "\n",
+     ["train.csv", "line 3", "pixel779"]),
+    ("duplicated header row", "train.csv",
+     lambda t: "\n".join(t.splitlines()[:3] + [HEADER] + t.splitlines()[3:]) + "\n",
+     ["train.csv", "line 4", "label", "not a number"]),
+    ("test.csv with a label column", "test.csv",
+     lambda t: "label," + t.splitlines()[0] + "\n" + "\n".join("0," + l for l in t.splitlines()[1:])
+     + "\n", ["test.csv", "label", "is this train.csv"]),
+    ("one-row train.csv", "train.csv", lambda t: "\n".join(t.splitlines()[:2]) + "\n",
+     ["cannot stratify"]),
+    ("Windows line endings", "train.csv", lambda t: t.replace("\n", "\r\n"), None),
+    ("UTF-8 BOM", "test.csv", lambda t: "\ufeff" + t, None),
+]
+
+
+@pytest.mark.parametrize("case, target, change, expected", CORPUS, ids=[c[0] for c in CORPUS])
+def test_hostile_input(case, target, change, expected, tmp_path):
+    data_dir = make_tiny_data_dir(tmp_path)
+    path = data_dir / target
+    path.write_text(change(path.read_text()), newline="")
+    config = TrainConfig(arch="mlp", data_dir=str(data_dir), epochs=1,
+                         output_dir=str(tmp_path / "runs"), submissions_dir=str(tmp_path / "subs"))
+    if expected is None:
+        metrics, _ = train(config, log=lambda _: None)
+        assert metrics["train_rows"] == 320 and metrics["test_rows"] == 60
+        return
+    with pytest.raises((DataError, ValueError)) as info:
+        train(config, log=lambda _: None)
+    message = str(info.value)
+    assert "\n" not in message
+    for part in expected:
+        assert part in message, (case, message)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "subs").exists()
+
+
+def test_gzip_file_named_csv_is_read(tmp_path):
+    data_dir = make_tiny_data_dir(tmp_path)
+    raw = (data_dir / "test.csv").read_bytes()
+    (data_dir / "test.csv").write_bytes(gzip.compress(raw))
+    metrics, _ = train(TrainConfig(arch="mlp", data_dir=str(data_dir), epochs=1,
+                                   output_dir=str(tmp_path / "runs"),
+                                   submissions_dir=str(tmp_path / "subs")), log=lambda _: None)
+    assert metrics["test_rows"] == 60
+
+
+@pytest.mark.parametrize("ids, needle", [([2, 1, 3], "line 2"), ([1, 1, 3], "line 3")],
+                         ids=["shuffled ImageIds", "duplicate ImageIds"])
+def test_hostile_submission_is_located_and_not_submitted(ids, needle, tmp_path):
+    from kaggle_digits.submission import check_submission_file
+
+    path = tmp_path / "sub.csv"
+    pd.DataFrame({"ImageId": ids, "Label": [1, 2, 3]}).to_csv(path, index=False)
+    [problem] = check_submission_file(path)
+    assert "sub.csv" in problem and needle in problem and "ImageId" in problem
