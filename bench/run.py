@@ -4,6 +4,8 @@
   python bench/run.py                      # full data (data/digit-recognizer), improved_cnn defaults
   python bench/run.py --quick              # bundled sample, 2 epochs: checks the harness itself
   python bench/run.py --arch simple_cnn -- --epochs 5   # extra train.py options after --
+  python bench/run.py --targets            # every issue-6 target, one dated table
+  python bench/run.py --targets --quick    # the same harness on the bundled sample
 
 It runs ``scripts/train.py`` as a user would, in a child process, and records wall time (data loading
 and prediction included), peak memory of the child, validation accuracy and the submission verdict.
@@ -31,6 +33,17 @@ TABLE_HEADER = (
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
 )
 TABLE_TITLE = "## Default training runs (bench/run.py)\n\n"
+TARGETS_TITLE = "## Targets (bench/run.py --targets)\n\n"
+TARGETS_HEADER = (
+    "| date | machine | TF / Keras | data | target | goal | measured | met |\n"
+    "|---|---|---|---|---|---|---|---|\n"
+)
+MEASURE_CHILD = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[2:])\n"
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(code)\n"
+)
 
 
 def cpu_model() -> str:
@@ -43,25 +56,134 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def append_row(row: str) -> None:
+def append_row(row: str, title: str = TABLE_TITLE, header: str = TABLE_HEADER) -> None:
     text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n\n"
-    if TABLE_TITLE not in text:
-        text = text.rstrip() + "\n\n" + TABLE_TITLE + TABLE_HEADER
-    head, tail = text.split(TABLE_TITLE, 1)
+    if title not in text:
+        text = text.rstrip() + "\n\n" + title + header
+    head, tail = text.split(title, 1)
     table_end = tail.find("\n\n")
     table, rest = (tail, "") if table_end < 0 else (tail[:table_end + 1], tail[table_end + 1:])
-    BENCHMARKS.write_text(head + TABLE_TITLE + table.rstrip("\n") + "\n" + row + "\n" + rest)
+    BENCHMARKS.write_text(head + title + table.rstrip("\n") + "\n" + row + "\n" + rest)
+
+
+def run_measured(command: list[str]) -> tuple[int, float, float]:
+    """Run a command; return its exit code, wall seconds and peak RSS in GiB (its own only)."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as peak_file:
+        started = time.perf_counter()
+        code = subprocess.call([sys.executable, "-c", MEASURE_CHILD, peak_file.name, *command],
+                               cwd=ROOT)
+        wall = time.perf_counter() - started
+        peak_kib = float(peak_file.read() or 0)
+    return code, wall, peak_kib / 1024**2
+
+
+def train_child(args_list: list[str], data_dir: Path, name: str) -> tuple[dict, float, float]:
+    run_dir = ROOT / "runs" / f"bench-{dt.datetime.now():%Y%m%d-%H%M%S}-{name}"
+    command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--data", str(data_dir),
+               "--output-dir", str(run_dir.parent), "--run-name", run_dir.name, *args_list]
+    print("+", " ".join(command), flush=True)
+    code, wall, peak = run_measured(command)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(command)} failed with exit code {code}")
+    return json.loads((run_dir / "metrics.json").read_text()), wall, peak
+
+
+def ensemble_figures(recipe_dir: Path) -> tuple[float, float, int] | None:
+    """Validation accuracy of a finished recipe's mean ensemble, its members' summed wall time."""
+    sys.path.insert(0, str(ROOT))
+    from kaggle_digits.ensemble import EnsembleError, combine, load_members
+
+    run_dirs = sorted(p for p in recipe_dir.glob("*") if (p / "metrics.json").exists())
+    if not run_dirs:
+        return None
+    try:
+        members = load_members(run_dirs, log=print)
+    except EnsembleError as exc:
+        print(f"ensemble not measured: {exc}")
+        return None
+    wall = sum(m.metrics["total_time_s"] for m in members)
+    return combine(members, "mean").val_accuracy, wall, len(members)
+
+
+def measure_targets(args) -> int:
+    """Every issue-6 target on one machine in one session, one dated row each."""
+    sys.path.insert(0, str(ROOT))
+    from bench.throughput import measure_throughput
+    from kaggle_digits.data import load_competition_data
+
+    data_dir = ROOT / "data" / "sample" if args.quick else Path(args.data)
+    epochs = ["--epochs", "2"] if args.quick else []
+    rows = []
+
+    def record(target, goal, measured, met):
+        rows.append((target, goal, measured, "yes" if met else "no"))
+        print(f"{target}: {measured} (goal {goal}) -> {'met' if met else 'NOT met'}", flush=True)
+
+    data = load_competition_data(data_dir)
+    probe_rows = 2048 if args.quick else 8192
+    rates = measure_throughput(data.train_images[:probe_rows], data.train_labels[:probe_rows],
+                               repeats=1 if args.quick else 3)
+    plain, ours = rates["plain fit (float32 arrays)"], rates["DigitBatches"]
+    record("simple_cnn throughput vs plain model.fit (batch 64, same process, median of "
+           f"{len(rates['repeats']['DigitBatches'])})", ">= 1.00x",
+           f"{ours:,.0f} vs {plain:,.0f} img/s = {ours / plain:.2f}x; augmented "
+           f"{rates['DigitBatches + augmentation']:,.0f} img/s, input wait "
+           f"{rates['input wait share (augmented)']:.1%} of step time", ours >= plain)
+
+    fast, _, _ = train_child(["--preset", "fast", *epochs], data_dir, "fast")
+    record("time to 99.0% validation accuracy (--preset fast)", "<= 20 s of training",
+           f"{fast['val_accuracy']:.2%} after {fast['train_time_s']:.1f} s "
+           f"({fast['epochs_run']} epochs)",
+           fast["val_accuracy"] >= 0.99 and fast["train_time_s"] <= 20)
+
+    default, wall, peak = train_child(["--arch", "improved_cnn", *epochs], data_dir,
+                                      "improved_cnn")
+    record("improved_cnn defaults: accuracy and wall time", ">= 99.6% in <= 600 s",
+           f"{default['val_accuracy']:.2%} in {wall:.0f} s "
+           f"({default['epochs_run']} epochs, {default['train_time_s']:.0f} s training)",
+           default["val_accuracy"] >= 0.996 and wall <= 600)
+    record("peak memory training improved_cnn", "<= 3 GiB", f"{peak:.2f} GiB", peak <= 3)
+    record("predict the test rows", "<= 10 s",
+           f"{default['predict_test_time_s']:.1f} s for {default['test_rows']:,} rows",
+           default["predict_test_time_s"] <= 10)
+
+    figures = ensemble_figures(ROOT / "runs" / "recipe-default")
+    if figures and not args.quick:
+        accuracy, wall, count = figures
+        record(f"default ensemble recipe ({count} members, mean)", ">= 99.75% in <= 3600 s",
+               f"{accuracy:.2%}, members' runs {wall:.0f} s in total",
+               accuracy >= 0.9975 and wall <= 3600)
+    else:
+        print("default ensemble not measured: train it with `make ensemble` first")
+
+    versions = default["versions"]
+    prefix = (f"| {dt.date.today().isoformat()} | {os.cpu_count()} cores, {cpu_model()} | "
+              f"{versions['tensorflow']} / {versions['keras']} | "
+              f"{'sample' if args.quick else 'full'} | ")
+    for target, goal, measured, met in rows:
+        line = prefix + f"{target} | {goal} | {measured} | {met} |"
+        print(line)
+        if not args.no_record:
+            append_row(line, TARGETS_TITLE, TARGETS_HEADER)
+    return 0
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="bundled sample, 2 epochs")
+    parser.add_argument("--targets", action="store_true", help="measure every performance "
+                        "target (throughput, time to 99%%, default run, memory, prediction, "
+                        "ensemble) and append one dated row each")
     parser.add_argument("--arch", default="improved_cnn")
     parser.add_argument("--data", default=str(ROOT / "data" / "digit-recognizer"))
     parser.add_argument("--no-record", action="store_true", help="do not touch BENCHMARKS.md")
     parser.add_argument("train_args", nargs="*", help="extra scripts/train.py options (after --)")
     args = parser.parse_args(argv)
+    if args.targets:
+        return measure_targets(args)
 
     data_dir = ROOT / "data" / "sample" if args.quick else Path(args.data)
     extra = list(args.train_args) + (["--epochs", "2"] if args.quick else [])

@@ -11,6 +11,11 @@ from pathlib import Path
 LR_SCHEDULES = ("cosine", "plateau", "constant")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 
+# Named starting points for train.py --preset; options given on the command line still win.
+PRESETS = {
+    "fast": {"arch": "fast_cnn"},  # Time to 99% validation accuracy (BENCHMARKS.md targets).
+}
+
 # Fields whose None means "use the architecture's own default" (see register_model).
 ARCH_DEFAULTED_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "augment")
 
