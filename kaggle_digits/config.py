@@ -13,7 +13,11 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 
 # Named starting points for train.py --preset; options given on the command line still win.
 PRESETS = {
-    "fast": {"arch": "fast_cnn"},  # Time to 99% validation accuracy (BENCHMARKS.md targets).
+    # The quickest measured route to 99% validation accuracy on 2 CPU cores (BENCHMARKS.md):
+    # improved_cnn with a stride-2 stem (a quarter of the work per image), no augmentation, a
+    # large batch and a short, hot cosine schedule. Two-layer strided nets plateaued at 98.6%.
+    "fast": {"arch": "improved_cnn", "model_options": {"stride": 2, "filters": "32,32,32,64"},
+             "augment": False, "batch_size": 256, "learning_rate": 6e-3, "epochs": 4},
 }
 
 # Fields whose None means "use the architecture's own default" (see register_model).

@@ -154,7 +154,7 @@ def match_twins(members: list[Member]) -> None:
 class EnsembleResult:
     method: str
     test_probs: np.ndarray
-    weights: list[float]
+    weights: list[float | None]
     val_accuracy: float | None
     val_rows: int
     weight_source: str
@@ -203,12 +203,13 @@ def combine(members: list[Member], method: str = "mean") -> EnsembleResult:
         test_probs = meta.predict_proba(_stack_features(test_stack))
         val_probs = _cross_fit(val_stack, labels, _fit_stacker,
                                lambda model, probs: model.predict_proba(_stack_features(probs)))
-        weights = np.ones(len(members))
+        weights = None  # The meta-model weighs each member per class; no single weight.
         source = "logistic-regression meta-model on the members' validation probabilities"
-    weights = weights / weights.sum()
+    shares = ([None] * len(members) if weights is None
+              else [float(w) for w in weights / weights.sum()])
     val_accuracy = (float(np.mean(val_probs.argmax(axis=1) == labels))
                     if val_probs is not None else None)
-    return EnsembleResult(method, test_probs, [float(w) for w in weights], val_accuracy,
+    return EnsembleResult(method, test_probs, shares, val_accuracy,
                           0 if labels is None else len(labels), source, notes)
 
 

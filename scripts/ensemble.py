@@ -87,7 +87,8 @@ def main(argv=None) -> int:
         accuracy = member_accuracy(member)
         shown = f"{accuracy:.4%}" if accuracy is not None else (
             f"(twin {member.val_accuracy:.4%})" if member.twin else "–")
-        print(f"{member.name:48s} {member.kind:8s} {shown:>20s} {weight:7.3f}")
+        shown_weight = "meta" if weight is None else f"{weight:.3f}"
+        print(f"{member.name:48s} {member.kind:8s} {shown:>20s} {shown_weight:>7s}")
     best = max((a for a in map(member_accuracy, members) if a is not None), default=None)
     if result.val_accuracy is not None:
         print(f"\nensemble ({args.method}) validation accuracy: {result.val_accuracy:.4%} on "

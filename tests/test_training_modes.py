@@ -187,3 +187,15 @@ def test_disk_full_during_a_run_marks_it_failed_and_leaves_no_submission(
     assert not list(run_dir.glob(".*.tmp*"))
     _, skipped = compare_runs([run_dir])
     assert skipped[0].reason.startswith("failed run (OSError")
+
+
+def test_fast_preset_sets_its_recipe_and_lets_options_override(tmp_path, tiny_data_dir):
+    result = run_script("train.py", "--preset", "fast", "--epochs", "1", "--data",
+                        str(tiny_data_dir), "--output-dir", str(tmp_path / "runs"),
+                        "--submissions-dir", str(tmp_path / "subs"))
+    assert result.returncode == 0, result.stderr
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    config = TrainConfig.load(run_dir)
+    assert (config.arch, config.batch_size, config.augment, config.epochs) == \
+        ("improved_cnn", 256, False, 1)
+    assert config.model_options == {"stride": 2, "filters": "32,32,32,64"}

@@ -122,25 +122,3 @@ def improved_cnn(filters: Sequence[int] | str = (16, 32, 32, 64), kernel_size: i
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
     return keras.Model(inputs, outputs, name="improved_cnn")
 
-
-@register_model(
-    "fast_cnn",
-    "two strided convolutions with batch norm and a linear head: the quickest route to 99% "
-    "(--preset fast)",
-    epochs=3, batch_size=128, learning_rate=3e-3, lr_schedule="cosine", augment=False,
-)
-def fast_cnn(filters: Sequence[int] | str = (32, 64), dropout_rate: float = 0.25,
-             activation: str = "relu") -> keras.Model:
-    """Built for time-to-accuracy on a CPU: stride-2 convolutions instead of pooling (the
-    all-convolutional design of Springenberg et al., "Striving for Simplicity", 2015) shrink
-    28x28 to 7x7 in two layers, so an epoch costs a fraction of improved_cnn's; batch norm lets it
-    take a high learning rate from the first step.
-    """
-    first, second = _parse_filters(filters, 2)
-    inputs, x = pixel_input()
-    x = conv_bn_relu(x, first, 5, "conv1", activation, 2)
-    x = conv_bn_relu(x, second, 3, "conv2", activation, 2)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dropout(dropout_rate, name="dropout")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
-    return keras.Model(inputs, outputs, name="fast_cnn")
