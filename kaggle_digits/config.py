@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 LR_SCHEDULES = ("cosine", "plateau", "constant")
+STRATEGIES = ("default", "mirrored")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 
 # Named starting points for train.py --preset; options given on the command line still win.
@@ -53,6 +54,7 @@ class TrainConfig:
     full: bool = False
     tta: int = 1
     deterministic: bool = False
+    strategy: str = "default"
     tensorboard: bool = False
     warmup_epochs: float = 1.0
     output_dir: str = "runs"
@@ -91,6 +93,9 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: "
                              f"optimizer={self.optimizer!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}. Received: "
+                             f"strategy={self.strategy!r}")
         if self.folds < 1:
             raise ValueError(f"folds must be at least 1 (1 = one train/validation split). "
                              f"Received: folds={self.folds}")

@@ -13,6 +13,7 @@ interrupted run continues with ``resume(run_dir)``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import platform
@@ -243,6 +244,25 @@ def predict_probs(model: keras.Model, images: np.ndarray, tta: int = 1) -> np.nd
     return predict_with_tta(predict, images, tta)
 
 
+def distribution_scope(config: TrainConfig, log: Callable[[str], None]):
+    """The tf.distribute scope models are built, compiled and fitted in.
+
+    ``mirrored`` replicates the model on every local GPU (on a machine without GPUs, on every
+    logical CPU device, which is how the tests exercise it) and splits each batch between them;
+    ``default`` is TensorFlow's single-device placement, which already uses one GPU if present.
+    """
+    if config.strategy != "mirrored":
+        return contextlib.nullcontext()
+    import tensorflow as tf
+
+    devices = ([d.name for d in tf.config.list_logical_devices("GPU")]
+               or [d.name for d in tf.config.list_logical_devices("CPU")])
+    strategy = tf.distribute.MirroredStrategy(devices=devices)
+    log(f"MirroredStrategy over {strategy.num_replicas_in_sync} device(s): {', '.join(devices)}; "
+        f"each batch of {config.batch_size} is split between them")
+    return strategy.scope()
+
+
 def _apply_determinism(config: TrainConfig) -> None:
     if config.deterministic:
         import tensorflow as tf
@@ -272,15 +292,16 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> tuple[dict
     _check_split(config, data)
     _apply_determinism(config)
     keras.utils.set_random_seed(config.seed)
-    first_model = build_model(config.arch, **config.model_options)  # Bad options fail here.
+    with distribution_scope(config, log):
+        first_model = build_model(config.arch, **config.model_options)  # Bad options fail here.
 
-    run_dir = make_run_dir(config)
-    config.run_name = run_dir.name
-    config.versions = package_versions()
-    write_json_atomic(run_dir / "config.json", config.to_dict())
-    write_json_atomic(run_dir / STATE_FILE, {"data_fingerprint": data.fingerprint,
-                                            "is_sample": is_sample})
-    return _run_guarded(config, data, is_sample, run_dir, started, log, first_model)
+        run_dir = make_run_dir(config)
+        config.run_name = run_dir.name
+        config.versions = package_versions()
+        write_json_atomic(run_dir / "config.json", config.to_dict())
+        write_json_atomic(run_dir / STATE_FILE, {"data_fingerprint": data.fingerprint,
+                                                "is_sample": is_sample})
+        return _run_guarded(config, data, is_sample, run_dir, started, log, first_model)
 
 
 def _check_split(config: TrainConfig, data: DigitData) -> None:
@@ -322,7 +343,8 @@ def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> tuple[dic
             f"resumed epochs may not match an uninterrupted run exactly")
     (run_dir / "FAILED").unlink(missing_ok=True)
     log(f"resuming {run_dir}")
-    return _run_guarded(config, data, recorded["is_sample"], run_dir, started, log, None)
+    with distribution_scope(config, log):
+        return _run_guarded(config, data, recorded["is_sample"], run_dir, started, log, None)
 
 
 def _run_guarded(config, data, is_sample, run_dir, started, log, first_model):

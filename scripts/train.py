@@ -28,7 +28,7 @@ MODEL_OPTION_FLAGS = {"filters": "filters", "kernel_size": "kernel_size", "strid
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from kaggle_digits.config import LR_SCHEDULES, OPTIMIZERS, PRESETS
+    from kaggle_digits.config import LR_SCHEDULES, OPTIMIZERS, PRESETS, STRATEGIES
     from kaggle_digits.models import list_models
 
     parser = argparse.ArgumentParser(
@@ -88,6 +88,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--deterministic", action="store_true", default=None,
                         help="deterministic TensorFlow ops: the same seed and data give the same "
                              "metrics (CPU), a little slower")
+    parser.add_argument("--strategy", choices=STRATEGIES, help="mirrored: tf.distribute."
+                        "MirroredStrategy across all local GPUs (batch split between them); "
+                        "default: one device (a GPU is used when present)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted "
                         "run from its last completed epoch (other options are ignored)")
     parser.add_argument("--tensorboard", action="store_true", default=None,
