@@ -46,10 +46,15 @@ def measure_throughput(images: np.ndarray, labels: np.ndarray, batch_size: int =
     rates = {"plain fit (float32 arrays)": [], "DigitBatches": [],
              "DigitBatches + augmentation": []}
     waits = []
-    for repeat in range(repeats):
+    def plain_fit():
         started = time.perf_counter()
         model.fit(as_float, labels, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
         rates["plain fit (float32 arrays)"].append(len(images) / (time.perf_counter() - started))
+
+    for repeat in range(repeats):
+        # Alternate who goes first: the CPU's speed drifts between epochs.
+        if repeat % 2 == 0:
+            plain_fit()
         for augment, key in ((False, "DigitBatches"), (True, "DigitBatches + augmentation")):
             batches = TimedBatches(images, labels, batch_size, seed=repeat, augment=augment,
                                    epochs=1)
@@ -64,9 +69,13 @@ def measure_throughput(images: np.ndarray, labels: np.ndarray, batch_size: int =
             rates[key].append(len(images) / elapsed)
             if augment:
                 waits.append(batches.input_seconds / elapsed)
+        if repeat % 2 == 1:
+            plain_fit()
         log(f"repeat {repeat + 1}/{repeats}: " + ", ".join(
             f"{key} {values[-1]:,.0f} img/s" for key, values in rates.items()))
     result = {key: float(np.median(values)) for key, values in rates.items()}
     result["input wait share (augmented)"] = float(np.median(waits))
     result["repeats"] = {key: [round(v) for v in values] for key, values in rates.items()}
+    result["pair ratios"] = [round(ours / plain, 2) for ours, plain in
+                             zip(rates["DigitBatches"], rates["plain fit (float32 arrays)"])]
     return result
