@@ -68,17 +68,15 @@ def read_submission_labels(path: str | os.PathLike) -> np.ndarray:
     return pd.read_csv(path, usecols=["Label"])["Label"].to_numpy(dtype=np.int64)
 
 
-def explore(data: DigitData, out_dir: str | os.PathLike,
-            submission: str | os.PathLike | None = None) -> list[Path]:
+def explore(data: DigitData, out_dir: str | os.PathLike, predicted: np.ndarray | None = None,
+            predicted_name: str = "submission") -> list[Path]:
     """Sample grid and class distribution PNGs in ``out_dir``; returns the files written."""
-    predicted = read_submission_labels(submission) if submission else None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return [
         plot_sample_grid(data.train_images, data.train_labels, out_dir / "sample_digits.png"),
         plot_class_distribution(data.train_labels, out_dir / "class_distribution.png",
-                                predicted=predicted,
-                                predicted_name=Path(submission).name if submission else ""),
+                                predicted=predicted, predicted_name=predicted_name),
     ]
 
 

@@ -81,7 +81,7 @@ def rescore_with_tta(run_dir: Path, data: DigitData, tta: int) -> tuple[np.ndarr
     Each k-fold model predicts only the rows it did not train on, so the out-of-fold property
     survives.
     """
-    paths = model_paths(run_dir)
+    models = load_models(run_dir)
     val_probs = None
     if (run_dir / "val_indices.npy").exists():
         val_indices = load_npy(run_dir / "val_indices.npy")
@@ -89,10 +89,10 @@ def rescore_with_tta(run_dir: Path, data: DigitData, tta: int) -> tuple[np.ndarr
     test_probs = np.zeros((len(data.test_images), 10))
     fold_of_row = (load_npy(run_dir / "fold_of_row.npy")
                    if (run_dir / "fold_of_row.npy").exists() else None)
-    for fold, models in enumerate(([m] for m in load_models(run_dir)), start=1):
-        test_probs += predict_images(models, data.test_images, tta) / len(paths)
+    for fold, model in enumerate(models, start=1):
+        test_probs += predict_images([model], data.test_images, tta) / len(models)
         if val_probs is not None:
             rows = (np.arange(len(val_indices)) if fold_of_row is None
                     else np.flatnonzero(fold_of_row[val_indices] == fold))
-            val_probs[rows] = predict_images(models, data.train_images[val_indices[rows]], tta)
+            val_probs[rows] = predict_images([model], data.train_images[val_indices[rows]], tta)
     return val_probs, test_probs.astype(np.float32)

@@ -43,11 +43,10 @@ class SubmitOutcome:
 
 def recorded_test_fingerprint(path: Path) -> tuple[str, Path] | None:
     """The test.csv SHA-256 recorded for a submission file, and the record it came from."""
-    candidates = [path.with_suffix(".json"), path.parent / "metrics.json",
-                  Path("runs") / path.stem / "metrics.json"]
+    candidates = [path.with_suffix(".json"), Path("runs") / path.stem / "metrics.json"]
+    if path.name == "submission.csv":  # Inside a run directory.
+        candidates.insert(1, path.parent / "metrics.json")
     for record in candidates:
-        if path.name != "submission.csv" and record == path.parent / "metrics.json":
-            continue
         try:
             fingerprint = json.loads(record.read_text()).get("data_fingerprint") or {}
         except (OSError, json.JSONDecodeError, AttributeError):

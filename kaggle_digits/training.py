@@ -364,8 +364,7 @@ def _run_guarded(config, data, is_sample, run_dir, started, log, first_model):
     except BaseException as exc:
         write_text_atomic(run_dir / "FAILED", f"{type(exc).__name__}: {exc}\n")
         raise
-    for name in (STATE_FILE,):
-        (run_dir / name).unlink(missing_ok=True)
+    (run_dir / STATE_FILE).unlink(missing_ok=True)
     return metrics, run_dir
 
 
@@ -477,6 +476,7 @@ def _run_kfold(config, data, report, is_sample, run_dir, started, log, first_mod
     folds = stratified_folds(data.train_labels, config.folds, config.split_seed)
     oof = np.zeros((len(data.train_labels), 10), dtype=np.float32)
     test_probs = np.zeros((len(data.test_images), 10), dtype=np.float64)
+    fold_of_row = np.zeros(len(data.train_labels), dtype=np.int64)
     fold_scores, durations, train_time, predict_time = [], [], 0.0, 0.0
     for fold, (train_idx, val_idx) in enumerate(folds, start=1):
         fold_dir = run_dir / "folds" / f"fold{fold}"
@@ -502,6 +502,7 @@ def _run_kfold(config, data, report, is_sample, run_dir, started, log, first_mod
             _plot_history(fold_dir, f"{run_dir.name} fold {fold}")
             log(f"fold {fold}/{config.folds}: validation accuracy {record['val_accuracy']:.4%}")
         oof[val_idx] = fold_val
+        fold_of_row[val_idx] = fold
         test_probs += fold_test / config.folds
         fold_scores.append(record["val_accuracy"])
         durations += record["durations"]
@@ -509,9 +510,6 @@ def _run_kfold(config, data, report, is_sample, run_dir, started, log, first_mod
         predict_time += record["predict_test_time_s"]
         parameters = record["parameters"]
     all_rows = np.arange(len(data.train_labels))
-    fold_of_row = np.zeros(len(all_rows), dtype=np.int64)
-    for fold, (_, val_idx) in enumerate(folds, start=1):
-        fold_of_row[val_idx] = fold
     save_npy_atomic(run_dir / "val_probs.npy", oof)
     save_npy_atomic(run_dir / "val_labels.npy", data.train_labels)
     save_npy_atomic(run_dir / "val_indices.npy", all_rows)

@@ -43,15 +43,16 @@ def main(argv=None) -> int:
         print(f"NOTICE: no competition data found; exploring the bundled sample in {data_dir}")
     try:
         data = load_competition_data(data_dir)
-        written = explore(data, args.out, submission=args.submission)
+        predicted = read_submission_labels(args.submission) if args.submission else None
+        written = explore(data, args.out, predicted,
+                          args.submission.name if args.submission else "")
     except (DataError, SubmissionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"data: {data_dir}")
     print(format_data_report(data_report(data)))
-    if args.submission:
-        print(f"{args.submission} predicted shares: "
-              f"{prediction_shares(read_submission_labels(args.submission))}")
+    if predicted is not None:
+        print(f"{args.submission} predicted shares: {prediction_shares(predicted)}")
     print("wrote " + ", ".join(str(path) for path in written))
     return 0
 

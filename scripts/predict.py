@@ -29,13 +29,13 @@ def main(argv=None) -> int:
     parser.add_argument("--tta", type=int, default=1, metavar="N",
                         help="average over N fixed shifts/rotations (default 1: off)")
     args = parser.parse_args(argv)
-    from kaggle_digits.data import DataError, find_csv, resolve_data_dir
+    from kaggle_digits.data import DataError
     from kaggle_digits.predict import predict_csv
     from kaggle_digits.tta import check_tta
 
     try:
         check_tta(args.tta)
-        input_csv = args.input or default_input(args.model, find_csv, resolve_data_dir)
+        input_csv = args.input or default_input(args.model)
         probs, submission = predict_csv(args.model, input_csv, args.out, tta=args.tta)
     except (DataError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def default_input(model: Path, find_csv, resolve_data_dir) -> Path:
+def default_input(model: Path) -> Path:
     """test.csv of the run's recorded data directory, else of the default data directory.
 
     A run's own test.csv must still be the file it was trained beside (SHA-256 in
@@ -58,6 +58,7 @@ def default_input(model: Path, find_csv, resolve_data_dir) -> Path:
     import json
 
     from kaggle_digits.config import TrainConfig
+    from kaggle_digits.data import find_csv, resolve_data_dir
     from kaggle_digits.io_utils import sha256_file
 
     data_dir, recorded = None, None
