@@ -47,6 +47,7 @@ from kaggle_digits.io_utils import (
     write_json_atomic,
     write_text_atomic,
 )
+from kaggle_digits.losses import training_loss
 from kaggle_digits.models import build_model
 from kaggle_digits.plots import plot_learning_curves
 from kaggle_digits.reports import write_html_report, write_run_report
@@ -399,7 +400,8 @@ def _fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
         keras.utils.set_random_seed(seed)
         model = model or build_model(config.arch, **config.model_options)
         model.compile(optimizer=build_optimizer(config, steps_per_epoch=len(train_batches)),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                      loss=training_loss(config.label_smoothing),
+                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     validated = val_idx is not None
     validation = ((data.train_images[val_idx].astype(np.float32), data.train_labels[val_idx])
                   if validated else None)

@@ -42,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--arch", choices=list_models(), help="architecture (default improved_cnn)")
     parser.add_argument("--list-archs", action="store_true", help="list architectures and exit")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a named starting point: "
-                        "fast = improved_cnn with a stride-2 stem, no augmentation, 4 epochs: the "
+                        "fast = improved_cnn with a stride-2 stem, no augmentation, 3 epochs: the "
                         "quickest measured route to 99%% validation accuracy")
     parser.add_argument("--config", type=Path, help="config.json of an earlier run to repeat")
     parser.add_argument("--data", dest="data_dir", help="directory with train.csv and test.csv "
@@ -58,6 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction,
                         help="albumentations rotations/shifts/zooms/shears on training batches")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default adam")
+    parser.add_argument("--label-smoothing", type=float, metavar="EPS",
+                        help="train against targets smoothed by EPS (0 = off; default: the "
+                             "architecture's, see --list-archs)")
     model = parser.add_argument_group("model options (architectures that take them)")
     model.add_argument("--filters", help="CNN filter counts, e.g. 16,32,32 (simple_cnn: 3 "
                        "values, improved_cnn: 4)")
@@ -110,12 +113,16 @@ def main(argv=None) -> int:
 
     if args.list_archs:
         for name in list_models():
-            print(f"{name:16s} {get_model_spec(name).description}")
+            spec = get_model_spec(name)
+            defaults = ", ".join(f"{key} {value}" for key, value in spec.train_defaults.items())
+            print(f"{name:16s} {spec.description}\n{'':16s} defaults: {defaults}")
         return 0
     try:
         config = TrainConfig.load(args.config) if args.config else TrainConfig()
         if args.config:
             config.run_name = None  # A repeat gets a directory of its own.
+            if args.arch and args.arch != config.arch:
+                config.model_options = {}  # They were the other architecture's.
         overrides = {key: value for key, value in vars(args).items()
                      if value is not None and key not in ("list_archs", "config", "resume",
                                                           "preset")}

@@ -25,3 +25,11 @@ def test_unknown_fields_and_bad_values_are_refused(tmp_path):
         TrainConfig(optimizer="adagrad").resolved()
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
         TrainConfig(lr_schedule="step").resolved()
+
+
+def test_resolved_config_writes_down_every_builder_option():
+    options = TrainConfig(arch="improved_cnn", model_options={"dropout_rate": 0.3}).resolved() \
+        .model_options
+    assert options["dropout_rate"] == 0.3  # What was asked for wins...
+    assert options["filters"] == [16, 32, 32, 64] and options["kernel_size"] == 3  # ...the rest
+    # is the builder's default at the time, so a later default change cannot alter a repeat.

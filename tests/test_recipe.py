@@ -25,6 +25,21 @@ def test_recipe_trains_members_then_reuses_them(tmp_path, tiny_data_dir, monkeyp
     recipe.run_recipe("tiny", base, log=lines.append)
     assert sum("finished earlier, reused" in line for line in lines) == 2
 
+    # A recipe whose settings changed since (an upgrade's new default, say) retrains that member
+    # and keeps the old one aside instead of silently reusing it.
+    monkeypatch.setitem(recipe.RECIPES, "tiny", ("two tiny CNNs", [
+        ("a", "simple_cnn", {"seed": 1, "epochs": 1}),
+        ("b", "simple_cnn", {"seed": 2, "epochs": 1, "dropout_rate": 0.3}),
+    ]))
+    lines.clear()
+    recipe.run_recipe("tiny", base, log=lines.append)
+    assert sum("finished earlier, reused" in line for line in lines) == 1
+    assert any("b was trained with other settings (model_options)" in line for line in lines)
+    assert TrainConfig.load(tmp_path / "runs" / "recipe-tiny" / "b").model_options[
+        "dropout_rate"] == 0.3
+    [old_b] = (tmp_path / "runs" / "recipe-tiny-replaced").iterdir()
+    assert old_b.name.startswith("b-") and (old_b / "metrics.json").exists()
+
 
 def test_recipes_are_listed_and_buildable():
     from kaggle_digits.sweep import make_config

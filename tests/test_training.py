@@ -11,7 +11,7 @@ from conftest import make_tiny_data_dir, run_script, write_csv
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import stratified_split
 from kaggle_digits.io_utils import load_npy
-from kaggle_digits.models import list_models
+from kaggle_digits.models import builder_defaults, list_models
 from kaggle_digits.submission import check_submission_file
 from kaggle_digits.training import train
 
@@ -134,15 +134,18 @@ def test_cnn_hyperparameters_reach_the_model_and_the_saved_config(tmp_path, tiny
                         "--epochs", "1", "--filters", "8,16,16", "--kernel-size", "2",
                         "--stride", "2", "--activation", "sigmoid", "--dropout", "0.1",
                         "--optimizer", "sgd", "--lr", "0.05", "--batch-size", "16",
-                        "--output-dir", str(tmp_path / "runs"),
+                        "--label-smoothing", "0.1", "--output-dir", str(tmp_path / "runs"),
                         "--submissions-dir", str(tmp_path / "subs"))
     assert result.returncode == 0, result.stderr
     [run_dir] = list((tmp_path / "runs").iterdir())
     config = TrainConfig.load(run_dir)
-    assert config.model_options == {"filters": "8,16,16", "kernel_size": 2, "stride": 2,
-                                    "activation": "sigmoid", "dropout_rate": 0.1}
+    assert config.model_options == {**builder_defaults("simple_cnn"), "filters": "8,16,16",
+                                    "kernel_size": 2, "stride": 2, "activation": "sigmoid",
+                                    "dropout_rate": 0.1}
     assert (config.optimizer, config.learning_rate, config.batch_size) == ("sgd", 0.05, 16)
+    assert config.label_smoothing == 0.1
     model = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
+    assert model.loss.label_smoothing == 0.1  # The smoothed loss survives saving and loading.
     conv1 = model.get_layer("conv1")
     assert (conv1.filters, conv1.kernel_size, conv1.strides) == (8, (2, 2), (2, 2))
     assert conv1.activation.__name__ == "sigmoid"
@@ -190,6 +193,8 @@ def test_cli_lists_architectures_and_reports_bad_data_in_one_line(tmp_path, tiny
     listing = run_script("train.py", "--list-archs")
     assert listing.returncode == 0 and "improved_cnn" in listing.stdout
     assert "simple_cnn" in listing.stdout
+    assert ("epochs 25, batch_size 128, learning_rate 0.003, lr_schedule cosine, augment True, "
+            "label_smoothing 0.1") in listing.stdout  # improved_cnn's training defaults
     (tiny_data_dir / "test.csv").write_text("")
     result = run_script("train.py", "--data", str(tiny_data_dir), "--output-dir",
                         str(tmp_path / "runs"))

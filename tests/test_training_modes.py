@@ -198,4 +198,5 @@ def test_fast_preset_sets_its_recipe_and_lets_options_override(tmp_path, tiny_da
     config = TrainConfig.load(run_dir)
     assert (config.arch, config.batch_size, config.augment, config.epochs) == \
         ("improved_cnn", 256, False, 1)
-    assert config.model_options == {"stride": 2, "filters": "32,32,32,64"}
+    assert config.model_options["stride"] == 2
+    assert config.model_options["filters"] == "32,32,32,64"

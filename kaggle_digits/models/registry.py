@@ -51,6 +51,16 @@ def model_options(name: str) -> list[str]:
     return list(inspect.signature(get_model_spec(name).builder).parameters)
 
 
+def builder_defaults(name: str) -> dict:
+    """The default of every builder option, as JSON would hold it (tuples become lists)."""
+    defaults = {}
+    for option, parameter in inspect.signature(get_model_spec(name).builder).parameters.items():
+        if parameter.default is not inspect.Parameter.empty:
+            value = parameter.default
+            defaults[option] = list(value) if isinstance(value, tuple) else value
+    return defaults
+
+
 def build_model(name: str, **hyperparameters) -> keras.Model:
     """Build a fresh, uncompiled model; it takes uint8-range pixels of shape (28, 28, 1)."""
     accepted = model_options(name)
