@@ -45,7 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", help="data directory for --recipe (default as train.py)")
     parser.add_argument("--method", choices=METHODS, default="mean", help="default mean")
     parser.add_argument("--out", type=Path, help="submission path (default "
-                        "submissions/ensemble-<timestamp>-<method>.csv)")
+                        "submissions/ensemble-<timestamp>-<method>.csv; with --recipe, "
+                        "submissions/recipe-<name>-<method>.csv)")
     parser.add_argument("--tta", type=int, default=1, metavar="N",
                         help="re-predict every member with N test-time views (default 1: use "
                              "the saved probabilities)")
@@ -63,13 +64,13 @@ def main(argv=None) -> int:
     if bool(args.recipe) == bool(args.run_dirs):
         print("error: give run directories or --recipe NAME (not both)", file=sys.stderr)
         return 2
-    out = args.out or Path("submissions") / (
-        f"ensemble-{dt.datetime.now():%Y%m%d-%H%M%S}-{args.method}.csv")
     try:
-        if args.recipe:
+        if args.recipe:  # Without --out: submissions/recipe-<name>-<method>.csv.
             members, result, submission, record = run_recipe(args.recipe, args.data,
-                                                             args.method, out)
+                                                             args.method, args.out)
         else:
+            out = args.out or Path("submissions") / (
+                f"ensemble-{dt.datetime.now():%Y%m%d-%H%M%S}-{args.method}.csv")
             members = load_members(args.run_dirs, log=lambda line: print(line, file=sys.stderr))
             if args.tta > 1:
                 retune_with_tta(members, args.tta)
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def run_recipe(name: str, data_dir: str | None, method: str, out: Path):
+def run_recipe(name: str, data_dir: str | None, method: str, out: Path | None):
     from kaggle_digits.config import TrainConfig
     from kaggle_digits.recipe import run_recipe as train_recipe
 

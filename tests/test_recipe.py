@@ -1,4 +1,6 @@
+import importlib.util
 import json
+from pathlib import Path
 
 from kaggle_digits import recipe
 from kaggle_digits.config import TrainConfig
@@ -48,3 +50,19 @@ def test_recipes_are_listed_and_buildable():
     for _, runs in recipe.RECIPES.values():
         for _, arch, overrides in runs:
             make_config(TrainConfig(), arch, overrides)
+
+
+def test_recipe_cli_writes_the_recipe_submission(tmp_path, tiny_data_dir, monkeypatch, capsys):
+    monkeypatch.setitem(recipe.RECIPES, "tiny", ("two tiny CNNs", [
+        ("a", "simple_cnn", {"seed": 1, "epochs": 1}),
+        ("b", "simple_cnn", {"seed": 2, "epochs": 1}),
+    ]))
+    script = Path(__file__).resolve().parent.parent / "scripts" / "ensemble.py"
+    spec = importlib.util.spec_from_file_location("ensemble_script", script)
+    ensemble_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ensemble_script)
+    monkeypatch.chdir(tmp_path)
+    assert ensemble_script.main(["--recipe", "tiny", "--data", str(tiny_data_dir)]) == 0
+    assert "submission: submissions/recipe-tiny-mean.csv" in capsys.readouterr().out
+    assert check_submission_file(tmp_path / "submissions" / "recipe-tiny-mean.csv",
+                                 expected_rows=60) == []
