@@ -23,7 +23,8 @@ PRESETS = {
 }
 
 # Fields whose None means "use the architecture's own default" (see register_model).
-ARCH_DEFAULTED_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "augment")
+ARCH_DEFAULTED_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "augment",
+                         "label_smoothing")
 
 
 @dataclass
@@ -81,8 +82,6 @@ class TrainConfig:
         for name in ARCH_DEFAULTED_FIELDS:
             if values[name] is None:
                 values[name] = spec.train_defaults[name]
-        if values["label_smoothing"] is None:
-            values["label_smoothing"] = spec.train_defaults.get("label_smoothing", 0.0)
         config = TrainConfig(**values)
         config.validate()
         return config

@@ -107,7 +107,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from kaggle_digits.config import TrainConfig
+    from kaggle_digits.config import PRESETS, TrainConfig
     from kaggle_digits.data import DataError
     from kaggle_digits.models import get_model_spec, list_models
 
@@ -127,8 +127,6 @@ def main(argv=None) -> int:
                      if value is not None and key not in ("list_archs", "config", "resume",
                                                           "preset")}
         if args.preset:
-            from kaggle_digits.config import PRESETS
-
             for key, value in PRESETS[args.preset].items():
                 setattr(config, key, dict(value) if isinstance(value, dict) else value)
         config.versions = {}  # A repeat records the versions it runs with.

@@ -28,7 +28,9 @@ def register_model(name: str, description: str, **train_defaults):
     def decorator(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
-        _REGISTRY[name] = ModelSpec(name, builder, description, dict(train_defaults))
+        defaults = dict(train_defaults)
+        defaults.setdefault("label_smoothing", 0.0)  # Plain cross-entropy unless a design asks.
+        _REGISTRY[name] = ModelSpec(name, builder, description, defaults)
         return builder
 
     return decorator
