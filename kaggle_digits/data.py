@@ -7,8 +7,11 @@ the line and the column, because a competitor fixing a broken download needs exa
 
 from __future__ import annotations
 
+import csv
+import gzip
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +26,7 @@ NUM_CLASSES = 10
 LABEL_COLUMN = "label"
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(NUM_PIXELS)]
 COMPETITION_TEST_ROWS = 28_000
+CSV_MEMORY_FACTOR = 4
 
 KAGGLE_INPUT_DIR = Path("/kaggle/input/digit-recognizer")
 LOCAL_DATA_DIR = Path("data") / "digit-recognizer"
@@ -101,9 +105,100 @@ def _compression_for(path: Path) -> str | None:
     return None
 
 
-def _read_frame(path: Path) -> pd.DataFrame:
+def _open_binary(path: Path, compression: str | None):
+    return gzip.open(path, "rb") if compression == "gzip" else open(path, "rb")
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the kernel says a new allocation can get without swapping (None if unknown)."""
     try:
-        frame = pd.read_csv(path, compression=_compression_for(path), encoding="utf-8-sig",
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _uncompressed_size(path: Path, compression: str | None) -> int:
+    """Bytes of CSV text: the file size, or a gzip stream's recorded length (ISIZE, mod 4 GiB)."""
+    size = path.stat().st_size
+    if compression != "gzip" or size < 18:
+        return size
+    with open(path, "rb") as handle:
+        handle.seek(-4, os.SEEK_END)
+        return max(int.from_bytes(handle.read(4), "little"), size)
+
+
+def _check_fits_in_memory(path: Path, compression: str | None) -> None:
+    """Refuse a file whose parsed table cannot fit, before pandas starts allocating for it.
+
+    Every cell takes at least two bytes of text ("0,") and eight as an int64, and the parser
+    holds its tokens too: four times the text is the least the table will need.
+    """
+    needed = CSV_MEMORY_FACTOR * _uncompressed_size(path, compression)
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        raise DataError(path, f"too large to load: about {needed / 1024**3:.1f} GiB of memory "
+                              f"needed, {available / 1024**3:.1f} GiB available (the competition's "
+                              f"train.csv needs about 0.3 GiB); is this the right file?")
+
+
+def _first_undecodable_line(path: Path, compression: str | None) -> tuple[int, int] | None:
+    """The 1-based line and the byte value of the first byte that is not UTF-8."""
+    with _open_binary(path, compression) as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, raw[exc.start]
+    return None
+
+
+def _header_names(path: Path, compression: str | None) -> list[str]:
+    """The header's column names as written, stripped of surrounding whitespace."""
+    with _open_binary(path, compression) as handle:
+        first = handle.readline().decode("utf-8-sig")
+    return [name.strip() for name in next(csv.reader([first]), [])]
+
+
+def _check_header(path: Path, names: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name in seen:
+            raise DataError(path, f"column '{name}' appears twice in the header (columns "
+                                  f"{seen[name]} and {position})", line=1, column=name)
+        seen[name] = position
+
+
+class _FileLines:
+    """File line numbers of a frame's rows, found (only when an error needs one) by scanning
+    for the blank lines pandas skipped: an error names the line an editor shows."""
+
+    def __init__(self, path: Path, compression: str | None):
+        self.path, self.compression = path, compression
+        self._numbers: list[int] | None = None
+
+    def __getitem__(self, row: int) -> int:
+        if self._numbers is None:
+            with _open_binary(self.path, self.compression) as handle:
+                self._numbers = [number for number, raw in enumerate(handle, start=1)
+                                 if raw.strip()]
+        return self._numbers[int(row) + 1]  # The first non-blank line is the header.
+
+
+def _read_frame(path: Path) -> tuple[pd.DataFrame, _FileLines]:
+    """The CSV as a frame (blank lines skipped) and the file line number of each of its rows."""
+    compression = _compression_for(path)
+    try:
+        _check_fits_in_memory(path, compression)
+        names = _header_names(path, compression)
+        _check_header(path, names)
+        frame = pd.read_csv(path, compression=compression, encoding="utf-8-sig",
                             low_memory=False)
     except pd.errors.EmptyDataError:
         raise DataError(path, "file is empty (no header row)") from None
@@ -114,11 +209,19 @@ def _read_frame(path: Path) -> pd.DataFrame:
             raise DataError(path, f"row has {seen} fields, expected {expected}",
                             line=int(line)) from None
         raise DataError(path, f"not a valid CSV: {exc}".splitlines()[0]) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(path, f"not UTF-8 text (byte {exc.start}); is it a binary file?") from None
+    except UnicodeDecodeError:
+        where = _first_undecodable_line(path, compression)
+        line, byte = where if where else (None, None)
+        detail = f"byte 0x{byte:02X} " if byte is not None else ""
+        raise DataError(path, f"{detail}is not UTF-8 text (a latin-1 or binary file?); the "
+                              f"competition's files are plain ASCII", line=line) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DataError(path, f"the gzip stream is truncated or corrupt ({exc}); fetch the "
+                              f"file again") from None
     except OSError as exc:
         raise DataError(path, f"cannot be read: {exc}") from None
-    return frame
+    frame.columns = [str(name).strip() for name in frame.columns]
+    return frame, _FileLines(path, compression)
 
 
 def _check_columns(path: Path, frame: pd.DataFrame, expected: list[str]) -> None:
@@ -139,8 +242,11 @@ def _check_columns(path: Path, frame: pd.DataFrame, expected: list[str]) -> None
                         column=extra[0])
 
 
-def _first_bad_cell(path: Path, values: pd.DataFrame) -> DataError:
-    """Locate the first cell (in file order) that is missing, not a number or not an integer."""
+def _as_integers(path: Path, values: pd.DataFrame, lines: _FileLines) -> np.ndarray:
+    """Cells as int64, accepting whole-number floats ("3.0", as pandas writes after a float
+    cast); the first cell in file order that is missing, not a number or not whole is refused."""
+    if all(pd.api.types.is_integer_dtype(dtype) for dtype in values.dtypes):
+        return values.to_numpy(dtype=np.int64)
     numeric = values.apply(pd.to_numeric, errors="coerce")
     original_missing = values.isna().to_numpy()
     not_number = numeric.isna().to_numpy() & ~original_missing
@@ -148,24 +254,34 @@ def _first_bad_cell(path: Path, values: pd.DataFrame) -> DataError:
     with np.errstate(invalid="ignore"):
         not_integer = ~np.isnan(numbers) & (np.mod(numbers, 1) != 0)
     bad = original_missing | not_number | not_integer
+    if not bad.any():
+        # Range-check before the cast so that 1e300 is reported, not wrapped around.
+        _check_range(path, numbers, lines, list(values.columns), -2**62, 2**62, "value")
+        return numbers.astype(np.int64)
     row, col = np.argwhere(bad)[0]
-    column = str(values.columns[col])
-    line = int(row) + 2  # Line 1 is the header.
+    column, line = str(values.columns[col]), int(lines[row])
     if original_missing[row, col]:
-        return DataError(path, "missing value (empty cell or short row)", line=line, column=column)
-    if not_number[row, col]:
-        return DataError(path, f"{values.iat[row, col]!r} is not a number", line=line,
-                         column=column)
-    return DataError(path, f"{values.iat[row, col]!r} is not an integer", line=line, column=column)
+        message = "missing value (empty cell or short row)"
+    elif not_number[row, col]:
+        message = f"{_shown(values.iat[row, col])} is not a number"
+    else:
+        message = f"{_shown(values.iat[row, col])} is not an integer"
+    raise DataError(path, message, line=line, column=column)
 
 
-def _check_range(path: Path, array: np.ndarray, columns: list[str], low: int, high: int,
-                 what: str) -> None:
+def _shown(cell) -> str:
+    return repr(cell) if isinstance(cell, str) else f"'{cell}'"
+
+
+def _check_range(path: Path, array: np.ndarray, lines: _FileLines, columns: list[str],
+                 low: int, high: int, what: str) -> None:
     bad = (array < low) | (array > high)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise DataError(path, f"{what} {array[row, col]} is outside {low}-{high}",
-                        line=int(row) + 2, column=columns[col])
+        value = array[row, col]
+        shown = int(value) if float(value).is_integer() else value
+        raise DataError(path, f"{what} {shown} is outside {low}-{high}",
+                        line=int(lines[row]), column=columns[col])
 
 
 def read_digits_csv(path: str | os.PathLike, *, labelled: bool
@@ -185,20 +301,17 @@ def read_digits_csv(path: str | os.PathLike, *, labelled: bool
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file not found")
-    frame = _read_frame(path)
+    frame, lines = _read_frame(path)
     expected = ([LABEL_COLUMN] if labelled else []) + PIXEL_COLUMNS
     _check_columns(path, frame, expected)
     if len(frame) == 0:
         raise DataError(path, "header only, no data rows")
-    values = frame[expected]
-    if not all(pd.api.types.is_integer_dtype(dtype) for dtype in values.dtypes):
-        raise _first_bad_cell(path, values)
-    array = values.to_numpy(dtype=np.int64)
+    array = _as_integers(path, frame[expected], lines)
     pixel_start = 1 if labelled else 0
-    _check_range(path, array[:, pixel_start:], PIXEL_COLUMNS, 0, 255, "pixel value")
+    _check_range(path, array[:, pixel_start:], lines, PIXEL_COLUMNS, 0, 255, "pixel value")
     labels = None
     if labelled:
-        _check_range(path, array[:, :1], [LABEL_COLUMN], 0, NUM_CLASSES - 1, "label")
+        _check_range(path, array[:, :1], lines, [LABEL_COLUMN], 0, NUM_CLASSES - 1, "label")
         labels = array[:, 0].copy()
     images = array[:, pixel_start:].astype(np.uint8).reshape(-1, IMAGE_SIDE, IMAGE_SIDE, 1)
     return images, labels

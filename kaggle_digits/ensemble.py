@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from kaggle_digits.config import TrainConfig
-from kaggle_digits.io_utils import load_npy, write_json_atomic
+from kaggle_digits.io_utils import load_npy, sha256_file, write_json_atomic
 from kaggle_digits.submission import write_submission
 
 METHODS = ("mean", "vote", "weighted", "stack")
@@ -291,5 +291,6 @@ def write_ensemble(members: list[Member], result: EnsembleResult, out_csv: str |
         "notes": result.notes,
         "data_fingerprint": members[0].metrics["data_fingerprint"],
         "is_sample": any(m.metrics.get("is_sample") for m in members),
+        "submission_sha256": sha256_file(submission),
     }
     return submission, write_json_atomic(out_csv.with_suffix(".json"), record)

@@ -16,12 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from kaggle_digits.io_utils import fsync_path
+
 DEFAULT_COMPETITION = "digit-recognizer"
 EXPECTED_FILES = {
     "digit-recognizer": ("train.csv", "test.csv", "sample_submission.csv"),
 }
 # The real bundle unpacks to ~128 MB; anything far beyond that is a zip bomb, not data.
 MAX_UNPACKED_BYTES = 2 * 1024**3
+# Present in the destination while its files are being replaced: a fetch killed midway leaves
+# it behind, and the next fetch then knows the files are a mix and fetches again.
+INCOMPLETE_MARKER = ".fetch-incomplete"
 
 
 class FetchError(RuntimeError):
@@ -41,6 +46,8 @@ def rules_url(competition: str) -> str:
 
 
 def _already_present(dest: Path, competition: str) -> bool:
+    if (dest / INCOMPLETE_MARKER).exists():
+        return False
     expected = EXPECTED_FILES.get(competition)
     if expected:
         return all((dest / name).is_file() for name in expected)
@@ -57,6 +64,8 @@ def _is_unsafe_member(info: zipfile.ZipInfo) -> str | None:
         return "path leaves the destination"
     if stat.S_ISLNK(info.external_attr >> 16):
         return "symbolic link"
+    if not info.is_dir() and path.name in ("", ".", ".."):
+        return "no file name"
     return None
 
 
@@ -91,12 +100,23 @@ def verify_zip(zip_path: Path, competition: str) -> list[zipfile.ZipInfo]:
         if bad_member is not None:
             raise FetchError(f"{zip_path}: member {bad_member!r} fails its CRC check; the "
                              f"archive is corrupt, fetch it again")
-        names = {PurePosixPath(info.filename).name for info in members}
+        seen: dict[str, str] = {}
+        for info in members:
+            name = _base_name(info)
+            if name in seen:
+                raise FetchError(f"{zip_path}: members {seen[name]!r} and {info.filename!r} "
+                                 f"would both unpack to {name}; refusing an ambiguous bundle")
+            seen[name] = info.filename
+        names = set(seen)
         missing = [n for n in EXPECTED_FILES.get(competition, ()) if n not in names]
         if missing:
             raise FetchError(f"{zip_path}: not a {competition} bundle, missing "
                              f"{', '.join(missing)}")
     return members
+
+
+def _base_name(info: zipfile.ZipInfo) -> str:
+    return PurePosixPath(info.filename.replace("\\", "/")).name
 
 
 def _unpack(zip_path: Path, staging: Path) -> list[str]:
@@ -106,7 +126,7 @@ def _unpack(zip_path: Path, staging: Path) -> list[str]:
         for info in archive.infolist():
             if info.is_dir():
                 continue
-            name = PurePosixPath(info.filename.replace("\\", "/")).name
+            name = _base_name(info)
             with archive.open(info) as source, open(staging / name, "wb") as target:
                 while chunk := source.read(1 << 20):
                     target.write(chunk)
@@ -182,6 +202,7 @@ def describe_http_error(exc, competition: str) -> str:
 def download_bundle(competition: str, work_dir: Path) -> Path:
     """Download the competition's zip with the official client (which shows a progress bar)."""
     import requests
+    import urllib3
 
     api = authenticated_api()
     try:
@@ -192,8 +213,10 @@ def download_bundle(competition: str, work_dir: Path) -> Path:
         raise FetchError(f"cannot reach the Kaggle API (network unreachable?): "
                          f"{type(exc).__name__}; retry later or download the bundle by hand "
                          f"and use --from-zip") from None
-    except ValueError as exc:
-        raise FetchError(f"download incomplete: {exc}; run the fetch again") from None
+    except (ValueError, requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+            OSError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise FetchError(f"download incomplete ({reason}); run the fetch again") from None
     zips = sorted(work_dir.glob("*.zip"))
     if not zips:
         raise FetchError(f"the Kaggle client wrote no zip archive for '{competition}'")
@@ -234,7 +257,19 @@ def fetch(competition: str = DEFAULT_COMPETITION, dest: str | os.PathLike = "dat
         staging = work_dir / "unpacked"
         staging.mkdir()
         files = _unpack(zip_path, staging)
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in files:
-            os.replace(staging / name, dest / name)
+        _replace_files(staging, files, dest)
     return FetchResult(dest, sorted(files), source)
+
+
+def _replace_files(staging: Path, files: list[str], dest: Path) -> None:
+    """Move the unpacked files into ``dest`` under the incomplete marker, removed last."""
+    dest.mkdir(parents=True, exist_ok=True)
+    marker = dest / INCOMPLETE_MARKER
+    marker.write_text("a fetch is replacing these files; if it was interrupted, fetch again\n")
+    fsync_path(dest)
+    for name in files:
+        os.replace(staging / name, dest / name)
+    fsync_path(dest)
+    marker.unlink()
+    fsync_path(dest)
+

@@ -41,18 +41,27 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     try:
         yield tmp
         os.chmod(tmp, _FILE_MODE)
+        fsync_path(tmp)
         os.replace(tmp, final)
+        fsync_path(final.parent)  # The rename itself survives a power cut only once its dir is synced.
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's (or a directory's entries') data to disk; writers like ``model.save`` close
+    their files without syncing them."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically, flushed to disk before the rename."""
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        tmp.write_bytes(data)
     return Path(path)
 
 

@@ -69,7 +69,7 @@ def predict_csv(model: str | os.PathLike, input_csv: str | os.PathLike,
         "model": str(model), "models": [str(p) for p in model_paths(model)],
         "input": str(input_csv), "data_fingerprint": {Path(input_csv).name:
                                                       sha256_file(input_csv)},
-        "tta": tta,
+        "tta": tta, "submission_sha256": sha256_file(submission),
     })
     return probs, submission
 

@@ -8,12 +8,14 @@ what makes their errors partly independent.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
 from typing import Callable
 
 from kaggle_digits.config import TrainConfig
+from kaggle_digits.data import find_csv, fingerprint_files, load_competition_data, resolve_data_dir
 from kaggle_digits.ensemble import combine, load_members, write_ensemble
 from kaggle_digits.sweep import StudyRun, make_config
 
@@ -38,14 +40,35 @@ SETTINGS_IGNORED = ("versions", "output_dir", "run_name", "submissions_dir", "da
                     "tensorboard")
 
 
-def _changed_settings(run_dir: Path, config: TrainConfig) -> list[str]:
-    """The settings in which an earlier member's saved config differs from what the recipe
-    now asks for (e.g. after an upgrade changed a default); empty when none or no earlier run."""
+def _changed_settings(run_dir: Path, config: TrainConfig, fingerprint: dict[str, str]
+                      ) -> list[str]:
+    """What in an earlier member differs from what the recipe now asks for: its settings (e.g.
+    after an upgrade changed a default) or its data files ("data files", by SHA-256); empty when
+    nothing or no earlier run."""
     if not (run_dir / "config.json").exists():
         return []
     saved, wanted = TrainConfig.load(run_dir).to_dict(), config.resolved().to_dict()
-    return sorted(key for key in wanted
-                  if key not in SETTINGS_IGNORED and saved.get(key) != wanted[key])
+    changed = sorted(key for key in wanted
+                     if key not in SETTINGS_IGNORED and saved.get(key) != wanted[key])
+    recorded = None
+    for record in (run_dir / "metrics.json", run_dir / "state.json"):
+        try:
+            recorded = json.loads(record.read_text()).get("data_fingerprint")
+            break
+        except (OSError, json.JSONDecodeError):
+            continue
+    if recorded is not None and recorded != fingerprint:
+        changed.append("data files")
+    return changed
+
+
+def current_fingerprint(config: TrainConfig) -> dict[str, str]:
+    """SHA-256 of the train and test files a member of ``config`` would be trained on now."""
+    data_dir, _ = resolve_data_dir(config.data_dir)
+    paths = [find_csv(data_dir, stem) for stem in ("train", "test")]
+    if None in paths:
+        load_competition_data(data_dir)  # Raises the usual one-line DataError.
+    return fingerprint_files(paths)
 
 
 def run_recipe(name: str, base: TrainConfig, method: str = "mean",
@@ -65,6 +88,7 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
     configs = [(label, make_config(base, arch, overrides)) for label, arch, overrides in runs]
     recipe_dir = Path(base.output_dir) / f"recipe-{name}"
     log(f"recipe {name}: {description}; members in {recipe_dir}")
+    fingerprint = current_fingerprint(base)
     run_dirs, started, trained = [], time.perf_counter(), 0
     for index, (label, config) in enumerate(configs, start=1):
         run_dir = recipe_dir / label
@@ -72,7 +96,7 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
         elapsed = time.perf_counter() - started
         eta = (f", about {elapsed / trained * (len(configs) - index + 1) / 60:.0f} min left"
                if trained else "")
-        changed = _changed_settings(run_dir, config)
+        changed = _changed_settings(run_dir, config, fingerprint)
         if changed:
             replaced = (recipe_dir.parent / f"recipe-{name}-replaced"
                         / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}")

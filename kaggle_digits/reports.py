@@ -30,8 +30,11 @@ DIGITS = [str(d) for d in range(NUM_CLASSES)]
 
 
 def write_run_report(run_dir: str | os.PathLike, val_images: np.ndarray, val_labels: np.ndarray,
-                     val_probs: np.ndarray) -> list[Path]:
-    """Classification report (text and JSON), confusion matrix, error gallery, learning curves."""
+                     val_probs: np.ndarray, metrics: dict | None = None) -> list[Path]:
+    """Classification report (text and JSON), confusion matrix, error gallery, learning curves.
+
+    ``metrics`` is given by a run that writes its metrics.json last (its mark of completion).
+    """
     run_dir = Path(run_dir)
     predicted = val_probs.argmax(axis=1)
     labels = list(range(NUM_CLASSES))
@@ -56,7 +59,7 @@ def write_run_report(run_dir: str | os.PathLike, val_images: np.ndarray, val_lab
             run_dir / "history.csv", run_dir / "learning_curves.png",
             title=f"{run_dir.name}: validation accuracy {accuracy:.2%} (best validation-loss "
                   f"epoch)"))
-    written.append(write_html_report(run_dir))
+    written.append(write_html_report(run_dir, metrics))
     return written
 
 
@@ -83,14 +86,14 @@ def _table(rows, header=None) -> str:
     return f"<table>{head}{body}</table>"
 
 
-def write_html_report(run_dir: str | os.PathLike) -> Path:
+def write_html_report(run_dir: str | os.PathLike, metrics: dict | None = None) -> Path:
     """``report.html``: config, metrics, per-digit scores and every picture, in one file.
 
     Pictures are embedded as base64 so the page can be mailed or attached on its own.
     """
     run_dir = Path(run_dir)
     config = _read_json(run_dir / "config.json")
-    metrics = _read_json(run_dir / "metrics.json")
+    metrics = metrics if metrics is not None else _read_json(run_dir / "metrics.json")
     scores = _read_json(run_dir / "classification_report.json")
     accuracy = metrics.get("val_accuracy", scores.get("accuracy"))
     title = f"{config.get('arch', 'run')}: {run_dir.name}"

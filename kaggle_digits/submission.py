@@ -6,7 +6,9 @@ A submission costs one of a competitor's daily attempts, so it is checked before
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from kaggle_digits.data import COMPETITION_TEST_ROWS, NUM_CLASSES
 from kaggle_digits.io_utils import write_text_atomic
 
 SUBMISSION_COLUMNS = ["ImageId", "Label"]
+_PLAIN_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class SubmissionError(ValueError):
@@ -67,30 +70,61 @@ def write_submission(labels: np.ndarray, path: str | os.PathLike,
     return write_text_atomic(path, frame.to_csv(index=False, lineterminator="\n"))
 
 
+def read_submission(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """A submission's ``(image_ids, labels)``, read as strictly as Kaggle's scorer reads it.
+
+    Every cell must be a plain whole number (``7``, not ``7.0``, `` 7`` or ``+7``): a file that
+    only pandas would accept costs a day's submission when Kaggle refuses it. Blank lines at the
+    end are ignored; any other blank line is refused with its line number.
+
+    Raises:
+        SubmissionError: the first problem, naming the file, line and column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SubmissionError(f"{path}: file not found")
+    raw = path.read_bytes()
+    if raw.startswith((b"\x1f\x8b", b"PK\x03\x04")):
+        raise SubmissionError(f"{path}: is a compressed archive; check and submit the CSV itself")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise SubmissionError(f"{path}: line {line}: byte 0x{raw[exc.start]:02X} is not UTF-8 "
+                              f"text") from None
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise SubmissionError(f"{path}: file is empty")
+    if lines[0] != ",".join(SUBMISSION_COLUMNS):
+        raise SubmissionError(f"{path}: line 1: header must be 'ImageId,Label', found "
+                              f"{lines[0]!r}")
+    if len(lines) == 1:
+        raise SubmissionError(f"{path}: header only, no rows")
+    values = np.zeros((len(lines) - 1, 2), dtype=np.int64)
+    for number, cells in enumerate(csv.reader(lines[1:]), start=2):
+        if not cells:
+            raise SubmissionError(f"{path}: line {number} is blank")
+        if len(cells) != 2:
+            raise SubmissionError(f"{path}: line {number} has {len(cells)} fields, expected 2 "
+                                  f"(ImageId,Label)")
+        for column, cell in zip(SUBMISSION_COLUMNS, cells):
+            if not _PLAIN_INTEGER.fullmatch(cell):
+                raise SubmissionError(f"{path}: line {number}, column '{column}': {cell!r} is "
+                                      f"not an integer (Kaggle reads plain whole numbers: 7, "
+                                      f"not 7.0)")
+        values[number - 2] = [int(cells[0]), int(cells[1])]
+    return values[:, 0], values[:, 1]
+
+
 def check_submission_file(path: str | os.PathLike, expected_rows: int | None = None
                           ) -> list[str]:
     """Return the problems of a submission file on disk (empty when it is valid)."""
-    path = Path(path)
-    if not path.is_file():
-        return [f"{path}: file not found"]
     try:
-        frame = pd.read_csv(path, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        return [f"{path}: file is empty"]
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        return [f"{path}: not a readable CSV ({str(exc).splitlines()[0]})"]
-    columns = [str(c) for c in frame.columns]
-    if columns != SUBMISSION_COLUMNS:
-        return [f"{path}: header must be 'ImageId,Label', found {','.join(columns)!r}"]
-    for column in SUBMISSION_COLUMNS:
-        values = pd.to_numeric(frame[column], errors="coerce")
-        invalid = values.isna() | (values % 1 != 0)
-        if invalid.any():
-            row = int(np.flatnonzero(invalid.to_numpy())[0])
-            return [f"{path}: line {row + 2}, column '{column}': "
-                    f"{frame[column].iloc[row]!r} is not an integer"]
-    image_ids = frame["ImageId"].to_numpy(dtype=np.int64)
-    labels = frame["Label"].to_numpy(dtype=np.int64)
+        image_ids, labels = read_submission(path)
+    except SubmissionError as exc:
+        return [str(exc)]
     return [f"{path}: {problem}" for problem in prediction_problems(image_ids, labels, expected_rows)]
 
 
@@ -100,10 +134,14 @@ def verdict(path: str | os.PathLike, test_rows: int | None) -> tuple[bool, list[
     Returns ``(ok, lines)``: ``ok`` means Kaggle will accept and score the file.
     """
     lines = []
-    problems = check_submission_file(path)
+    try:
+        image_ids, labels = read_submission(path)
+    except SubmissionError as exc:
+        return False, [f"INVALID: {exc}"]
+    problems = prediction_problems(image_ids, labels, None)
     if problems:
-        return False, [f"INVALID: {p}" for p in problems]
-    rows = len(pd.read_csv(path, usecols=["ImageId"]))
+        return False, [f"INVALID: {path}: {problem}" for problem in problems]
+    rows = len(image_ids)
     ok = True
     if test_rows is not None:
         if rows == test_rows:

@@ -1,8 +1,9 @@
 """Submitting a checked file to Kaggle through the official client, and waiting for its score.
 
 Submissions are limited per day, so nothing is sent until the file passes the same checks as
-``validate.py`` and, where the file's origin is recorded (a run's metrics.json or the JSON beside
-an ensemble or predict.py output), its test.csv fingerprint matches the local test.csv.
+``validate.py`` and its record (the JSON beside it, or a run's metrics.json) shows that it is the
+file that was written and that it was predicted for the local test.csv. A file without a record
+is sent only when the user says so (``--no-provenance``).
 """
 
 from __future__ import annotations
@@ -41,34 +42,48 @@ class SubmitOutcome:
     public_score: str | None = None
 
 
-def recorded_test_fingerprint(path: Path) -> tuple[str, Path] | None:
-    """The test.csv SHA-256 recorded for a submission file, and the record it came from."""
-    candidates = [path.with_suffix(".json"), Path("runs") / path.stem / "metrics.json"]
-    if path.name == "submission.csv":  # Inside a run directory.
-        candidates.insert(1, path.parent / "metrics.json")
-    for record in candidates:
-        try:
-            fingerprint = json.loads(record.read_text()).get("data_fingerprint") or {}
-        except (OSError, json.JSONDecodeError, AttributeError):
-            continue
-        if "test.csv" in fingerprint:
-            return fingerprint["test.csv"], record
-    return None
+def find_record(path: Path) -> Path | None:
+    """The JSON that says where a submission came from: the sidecar that train.py, ensemble.py
+    and predict.py write beside every CSV, or a run directory's metrics.json beside its
+    submission.csv. Looked up beside the file, never relative to the working directory."""
+    candidates = [path.with_suffix(".json")]
+    if path.name == "submission.csv":
+        candidates.append(path.parent / "metrics.json")
+    return next((record for record in candidates if record.is_file()), None)
 
 
 def check_provenance(path: Path, data_dir: str | None, log: Callable[[str], None]) -> None:
-    """Refuse a file whose recorded test.csv is not the local one (predictions for other rows)."""
-    recorded = recorded_test_fingerprint(path)
+    """Refuse a file whose origin is unknown, that was edited after its record was written, or
+    that was predicted for another test.csv than the local one (predictions for other rows).
+
+    Raises:
+        SubmitError: naming the record and what did not match.
+    """
+    skip = "; pass --no-provenance to submit it anyway"
+    record = find_record(path)
+    if record is None:
+        raise SubmitError(f"{path}: no record of where it came from ({path.stem}.json beside "
+                          f"it, as train.py, ensemble.py and predict.py write){skip}")
+    try:
+        recorded = json.loads(record.read_text())
+        test_sha256 = recorded["data_fingerprint"]["test.csv"]
+        csv_sha256 = recorded["submission_sha256"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        raise SubmitError(f"{record}: not a readable record of {path.name} (it needs "
+                          f"data_fingerprint['test.csv'] and submission_sha256){skip}") from None
+    if sha256_file(path) != csv_sha256:
+        raise SubmitError(f"{path} is not the file {record} describes (SHA-256 differs: edited "
+                          f"or replaced since it was written){skip}")
     resolved, is_sample = resolve_data_dir(data_dir)
     test_csv = find_csv(resolved, "test")
-    if recorded is None or test_csv is None or is_sample:
-        log("provenance: no recorded test.csv fingerprint to compare (checked the file only)")
-        return
-    fingerprint, record = recorded
-    if sha256_file(test_csv) != fingerprint:
+    if test_csv is None or is_sample:
+        raise SubmitError(f"no competition test.csv to check {path} against (fetch the data or "
+                          f"pass --data DIR){skip}")
+    if sha256_file(test_csv) != test_sha256:
         raise SubmitError(f"{path} was predicted for a different test.csv than {test_csv} "
                           f"(SHA-256 recorded in {record} differs); not submitted")
-    log(f"provenance: predicted for {test_csv} (SHA-256 matches {record})")
+    log(f"provenance: {path} is the file {record} describes, predicted for {test_csv} "
+        f"(SHA-256 match)")
 
 
 def _status_of(exc) -> int | None:
@@ -121,15 +136,23 @@ def call_with_retries(call: Callable, competition: str, log: Callable[[str], Non
 def submit(path: str | os.PathLike, message: str, competition: str = DEFAULT_COMPETITION,
            data_dir: str | None = None, wait: bool = False, poll_every_s: float = 10.0,
            timeout_s: float = 600.0, log: Callable[[str], None] = print,
-           sleep: Callable[[float], None] = time.sleep) -> SubmitOutcome:
-    """Check ``path``, submit it and (with ``wait``) poll until Kaggle scores it."""
+           sleep: Callable[[float], None] = time.sleep, check_origin: bool = True
+           ) -> SubmitOutcome:
+    """Check ``path``, submit it and (with ``wait``) poll until Kaggle scores it.
+
+    ``check_origin=False`` (``--no-provenance``) submits a file without a record, saying so.
+    """
     path = Path(path)
     problems = check_submission_file(path, expected_rows=COMPETITION_TEST_ROWS)
     if problems:
         raise SubmitError(f"not submitted: {problems[0]}")
     log(f"checked: {path} has {COMPETITION_TEST_ROWS:,} rows, ImageId 1..{COMPETITION_TEST_ROWS}, "
         f"labels 0-9")
-    check_provenance(path, data_dir, log)
+    if check_origin:
+        check_provenance(path, data_dir, log)
+    else:
+        log("provenance: NOT checked (--no-provenance): nothing shows which test.csv this file "
+            "was predicted for")
     warn_if_credentials_readable(log)
     try:
         api = authenticated_api()

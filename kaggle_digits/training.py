@@ -7,8 +7,11 @@ function. The run directory is the contract with later steps (reports, ensembles
 files. A k-fold run keeps one model per fold under ``folds/foldN/`` and its ``val_probs.npy`` holds
 out-of-fold probabilities for every labelled row; a full-data run has no validation files.
 
-Every epoch leaves a checkpoint (``last.keras`` with the optimizer state, ``state.json``), so an
-interrupted run continues with ``resume(run_dir)``.
+Every epoch leaves a checkpoint (``checkpoint-epochNNN.keras`` with the optimizer state) and then
+``state.json``, the one record that names it: a kill between the two writes leaves the previous,
+consistent pair. Checkpoints and state stay until ``metrics.json``, the run's last file, is
+written, so an interruption at any point, even while predicting or writing the submission,
+continues with ``resume(run_dir)``.
 """
 
 from __future__ import annotations
@@ -61,8 +64,9 @@ SAMPLE_NOTICE = (
 )
 PREDICT_BATCH_SIZE = 1024
 STATE_FILE = "state.json"
-LAST_CHECKPOINT = "last.keras"
-BEST_CHECKPOINT = "best.keras"
+LAST_CHECKPOINT_PATTERN = "checkpoint-epoch{:03d}.keras"
+BEST_CHECKPOINT_PATTERN = "best-epoch{:03d}.keras"
+CHECKPOINT_GLOBS = ("checkpoint-epoch*.keras", "best-epoch*.keras")
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -108,8 +112,12 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
 
 class RunCheckpoint(keras.callbacks.Callback):
-    """After every epoch: the model with its optimizer state, the best model so far, and the
-    bookkeeping a resume needs, each written atomically (never a half-written checkpoint)."""
+    """After every epoch: the model with its optimizer state, the best model so far, then the
+    state record that names both, each written atomically and synced to disk.
+
+    Checkpoint files carry their epoch in their name, and the ones the record no longer names are
+    deleted only after the record is on disk, so the record always names files that exist.
+    """
 
     def __init__(self, member_dir: Path, state: dict, timer: EpochTimer,
                  early_stopping: keras.callbacks.EarlyStopping | None):
@@ -122,15 +130,38 @@ class RunCheckpoint(keras.callbacks.Callback):
         val_loss = logs.get("val_loss")
         if val_loss is not None and (self.state.get("best_val_loss") is None
                                      or val_loss < self.state["best_val_loss"]):
-            with atomic_path(self.member_dir / BEST_CHECKPOINT) as tmp:
+            best = BEST_CHECKPOINT_PATTERN.format(epoch + 1)
+            with atomic_path(self.member_dir / best) as tmp:
                 self.model.save(tmp)
-            self.state.update(best_val_loss=float(val_loss), best_epoch=epoch)
-        with atomic_path(self.member_dir / LAST_CHECKPOINT) as tmp:
+            self.state.update(best_val_loss=float(val_loss), best_epoch=epoch,
+                              best_checkpoint=best)
+        last = LAST_CHECKPOINT_PATTERN.format(epoch + 1)
+        with atomic_path(self.member_dir / last) as tmp:
             self.model.save(tmp)
-        self.state.update(epochs_done=epoch + 1, durations=self.timer.durations,
+        self.state.update(epochs_done=epoch + 1, durations=self.timer.durations, checkpoint=last,
                           wait=self.early_stopping.wait if self.early_stopping else 0,
                           stopped_early=bool(self.model.stop_training))
         write_json_atomic(self.member_dir / STATE_FILE, self.state)
+        remove_checkpoints(self.member_dir, keep=(last, self.state.get("best_checkpoint")))
+
+
+def remove_checkpoints(member_dir: Path, keep: tuple = ()) -> None:
+    for pattern in CHECKPOINT_GLOBS:
+        for path in member_dir.glob(pattern):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+
+
+def _checkpoint_path(member_dir: Path, state: dict, key: str) -> Path | None:
+    """The checkpoint a state record names; a record that names a missing file is an error."""
+    name = state.get(key)
+    if name is None:
+        return None
+    path = member_dir / name
+    if not path.is_file():
+        raise ValueError(f"{member_dir}: {STATE_FILE} names {name}, which is missing; the run "
+                         f"directory was changed by hand, start the run again")
+    return path
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -190,19 +221,25 @@ def make_run_dir(config: TrainConfig) -> Path:
     raise RuntimeError(f"cannot create a new run directory under {root}")
 
 
+def build_learning_rate(config: TrainConfig, steps_per_epoch: int
+                        ) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The configured learning rate: warm-up + cosine converged in the fewest epochs."""
+    if config.lr_schedule != "cosine":
+        return config.learning_rate
+    total_steps = config.epochs * steps_per_epoch
+    warmup_steps = min(int(config.warmup_epochs * steps_per_epoch), total_steps // 2)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 10,
+        decay_steps=max(total_steps - warmup_steps, 1),
+        alpha=0.01,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup_steps,
+    )
+
+
 def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The configured optimizer and schedule; warm-up + cosine converged in the fewest epochs."""
-    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = config.learning_rate
-    if config.lr_schedule == "cosine":
-        total_steps = config.epochs * steps_per_epoch
-        warmup_steps = min(int(config.warmup_epochs * steps_per_epoch), total_steps // 2)
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=config.learning_rate / 10,
-            decay_steps=max(total_steps - warmup_steps, 1),
-            alpha=0.01,
-            warmup_target=config.learning_rate,
-            warmup_steps=warmup_steps,
-        )
+    """The configured optimizer with the schedule of ``build_learning_rate``."""
+    learning_rate = build_learning_rate(config, steps_per_epoch)
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
     if config.optimizer == "rmsprop":
@@ -213,7 +250,8 @@ def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimize
 def build_callbacks(config: TrainConfig, member_dir: Path, timer: EpochTimer, state: dict,
                     validated: bool, resumed: bool) -> list[keras.callbacks.Callback]:
     early_stopping = (ResumableEarlyStopping(
-        resumed=state if resumed else None, best_weights_path=member_dir / BEST_CHECKPOINT,
+        resumed=state if resumed else None,
+        best_weights_path=_checkpoint_path(member_dir, state, "best_checkpoint"),
         monitor="val_loss", patience=config.patience, restore_best_weights=True)
         if validated else None)
     callbacks = [
@@ -365,8 +403,15 @@ def _run_guarded(config, data, is_sample, run_dir, started, log, first_model):
     except BaseException as exc:
         write_text_atomic(run_dir / "FAILED", f"{type(exc).__name__}: {exc}\n")
         raise
-    (run_dir / STATE_FILE).unlink(missing_ok=True)
+    for member_dir in [run_dir, *run_dir.glob("folds/fold*")]:
+        _remove_resume_files(member_dir)
     return metrics, run_dir
+
+
+def _remove_resume_files(member_dir: Path) -> None:
+    """Checkpoints and state of a member whose outputs are all written: nothing left to resume."""
+    remove_checkpoints(member_dir)
+    (member_dir / STATE_FILE).unlink(missing_ok=True)
 
 
 def _epochs_done(run_dir: Path) -> int:
@@ -393,9 +438,14 @@ def _fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
         seed=seed, augment=config.augment, epochs=config.epochs, start_epoch=epochs_done,
     )
     if resumed:
-        model = keras.models.load_model(member_dir / LAST_CHECKPOINT, safe_mode=True)
+        model = keras.models.load_model(_checkpoint_path(member_dir, state, "checkpoint"),
+                                        safe_mode=True)
         _truncate_history(member_dir / "history.csv", epochs_done)
-        log(f"{member_dir.name}: continuing from epoch {epochs_done + 1} of {config.epochs}")
+        if epochs_done < config.epochs and not state.get("stopped_early"):
+            log(f"{member_dir.name}: continuing from epoch {epochs_done + 1} of {config.epochs}")
+        else:
+            log(f"{member_dir.name}: training had finished ({epochs_done} epochs); writing the "
+                f"outputs that the interruption left unwritten")
     else:
         keras.utils.set_random_seed(seed)
         model = model or build_model(config.arch, **config.model_options)
@@ -427,14 +477,12 @@ def _fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
     finally:
         train_batches.close()
     train_time = time.perf_counter() - fit_started + earlier_train_time
-    if resumed and validated and (member_dir / BEST_CHECKPOINT).exists() and \
-            len(timer.durations) == epochs_done:
+    best = _checkpoint_path(member_dir, state, "best_checkpoint")
+    if resumed and validated and best is not None and len(timer.durations) == epochs_done:
         # Nothing was left to train: the best epoch's weights are the run's model.
-        model = keras.models.load_model(member_dir / BEST_CHECKPOINT, safe_mode=True)
+        model = keras.models.load_model(best, safe_mode=True)
     with atomic_path(member_dir / "model.keras") as tmp:
         model.save(tmp)
-    for name in (LAST_CHECKPOINT, BEST_CHECKPOINT):
-        (member_dir / name).unlink(missing_ok=True)
     val_probs = predict_probs(model, data.train_images[val_idx], config.tta) if validated else None
     predict_started = time.perf_counter()
     test_probs = predict_probs(model, data.test_images, config.tta)
@@ -500,8 +548,9 @@ def _run_kfold(config, data, report, is_sample, run_dir, started, log, first_mod
                       "parameters": int(result.model.count_params())}
             save_npy_atomic(fold_dir / "val_probs.npy", fold_val.astype(np.float32))
             save_npy_atomic(fold_dir / "test_probs.npy", fold_test.astype(np.float32))
-            write_json_atomic(fold_dir / "fold.json", record)
             _plot_history(fold_dir, f"{run_dir.name} fold {fold}")
+            write_json_atomic(fold_dir / "fold.json", record)
+            _remove_resume_files(fold_dir)
             log(f"fold {fold}/{config.folds}: validation accuracy {record['val_accuracy']:.4%}")
         oof[val_idx] = fold_val
         fold_of_row[val_idx] = fold
@@ -567,16 +616,28 @@ def _finish(config, data, run_dir, test_probs, metrics, log, val_idx, val_probs,
         shutil.copyfile(submission, tmp)
     metrics.update(total_time_s=round(time.perf_counter() - started, 2),
                    finished=dt.datetime.now().isoformat(timespec="seconds"),
-                   submission=str(copy))
-    write_json_atomic(run_dir / "metrics.json", metrics)
+                   submission=str(copy), submission_sha256=sha256_file(copy))
+    write_json_atomic(copy.with_suffix(".json"), submission_record(run_dir, metrics))
     if val_idx is not None:
         write_run_report(run_dir, data.train_images[val_idx], data.train_labels[val_idx],
-                         val_probs)
+                         val_probs, metrics)
+    else:
+        _plot_history(run_dir, f"{run_dir.name}: full-data fit (no validation)")
+        write_html_report(run_dir, metrics)
+    write_json_atomic(run_dir / "metrics.json", metrics)  # Last: the run is finished.
+    if val_idx is not None:
         log(f"validation accuracy {metrics['val_accuracy']:.4%} (loss {metrics['val_loss']:.4f}) "
             f"after {metrics['epochs_run']} epochs, {metrics['train_time_s']:.0f}s of training")
     else:
-        _plot_history(run_dir, f"{run_dir.name}: full-data fit (no validation)")
-        write_html_report(run_dir)
         log(f"trained on all {metrics['train_rows']} labelled rows for {metrics['epochs_run']} "
             f"epochs, {metrics['train_time_s']:.0f}s of training (no validation score)")
     return metrics
+
+
+def submission_record(run_dir: Path, metrics: dict) -> dict:
+    """The sidecar beside a submission copy: which run made it, for which data, and the CSV's
+    own SHA-256 so that submit.py can tell an edited file from the one the run wrote."""
+    return {"run_dir": str(run_dir.resolve()), "arch": metrics["arch"],
+            "val_accuracy": metrics.get("val_accuracy"), "is_sample": metrics["is_sample"],
+            "data_fingerprint": metrics["data_fingerprint"],
+            "submission_sha256": metrics["submission_sha256"]}

@@ -162,8 +162,10 @@ def main(argv=None) -> int:
     if metrics["is_sample"]:
         print("NOTE: trained on the bundled sample; fetch the real data before submitting.")
     else:
+        description = (f"{metrics['arch']} full-data fit" if metrics["val_accuracy"] is None
+                       else f"{metrics['arch']} {metrics['val_accuracy']:.4%}")
         print(f"submit with:         kaggle competitions submit -c digit-recognizer "
-              f"-f {metrics['submission']} -m \"{metrics['arch']} {metrics['val_accuracy']:.4%}\"")
+              f"-f {metrics['submission']} -m \"{description}\"")
     return 0
 
 

@@ -18,14 +18,19 @@ from urllib.parse import urlsplit
 SERVICE = "/api/v1/competitions.CompetitionApiService/"
 DOWNLOAD_PATH = SERVICE + "DownloadDataFiles"
 PUBLIC_SCORE = "0.99571"
+SCORING_ERROR = "Submission must have 28000 rows, found a header problem on line 1"
 INTROSPECT_PATH = "/api/v1/security.OAuthService/IntrospectToken"
 
 
 class FakeKaggle:
     """Serve ``bundle`` for any competition and accept submissions.
 
-    ``mode``: "ok", "forbidden" (403), "unauthorized" (401), "bad_request" (400 with a reason on
-    CreateSubmission) or "rate_limited" (429 with Retry-After on the first CreateSubmission).
+    ``mode``: "ok", "forbidden" (403), "unauthorized" (401), "not_found" (404 on download),
+    "short_body" (the bundle cut short of its Content-Length, on every try), "bad_request" (400
+    with a reason on CreateSubmission), "rate_limited" (429 with Retry-After on the first
+    CreateSubmission), "rate_limited_poll" (the same on the first ListSubmissions),
+    "upload_fails" (500 on the file's PUT) or "scoring_error" (the submission ends in ERROR with
+    Kaggle's error description).
     """
 
     def __init__(self, bundle: bytes = b"", mode: str = "ok"):
@@ -103,6 +108,8 @@ class FakeKaggle:
                                             "you'll be able to download files.")
                 if fake.mode == "unauthorized":
                     return self._error(401, "Unauthenticated")
+                if fake.mode == "not_found":
+                    return self._error(404, "Competition not found")
                 name = payload.get("competitionName", "bundle")
                 self.send_response(302)
                 self.send_header("Location", f"http://localhost/blobs/{name}.zip?sig=abc")
@@ -140,15 +147,22 @@ class FakeKaggle:
                     return self._json({"message": "Successfully submitted to Digit Recognizer",
                                        "ref": ref})
                 if method == "ListSubmissions":
+                    if fake.mode == "rate_limited_poll" and not fake.rate_limited_once:
+                        fake.rate_limited_once = True
+                        body = json.dumps({"code": 429, "message": "Too many requests"}).encode()
+                        return self._send(429, body, "application/json", **{"Retry-After": "3"})
                     listed = []
                     for submission in reversed(fake.submissions):
                         submission["polls"] += 1
                         done = submission["polls"] > 1
+                        failed = done and fake.mode == "scoring_error"
                         listed.append({"ref": submission["ref"],
                                        "description": submission["description"],
                                        "date": "2026-11-21T12:00:00Z",
-                                       "status": "COMPLETE" if done else "PENDING",
-                                       **({"publicScore": PUBLIC_SCORE} if done else {})})
+                                       "status": ("ERROR" if failed else "COMPLETE" if done
+                                                  else "PENDING"),
+                                       **({"errorDescription": SCORING_ERROR} if failed
+                                          else {"publicScore": PUBLIC_SCORE} if done else {})})
                     return self._json({"submissions": listed})
                 return self._error(404, f"no such method {method}")
 
@@ -160,6 +174,8 @@ class FakeKaggle:
                                       "authorization": self.headers.get("Authorization")})
                 if not path.startswith("/uploads/"):
                     return self._error(404, "not found")
+                if fake.mode == "upload_fails":
+                    return self._error(500, "upload storage unavailable")
                 fake.uploads[path.rsplit("/", 1)[1]] = body
                 self._send(200, b"{}", "application/json")
 
@@ -169,6 +185,14 @@ class FakeKaggle:
                                       "authorization": self.headers.get("Authorization")})
                 if not path.startswith("/blobs/"):
                     return self._error(404, "not found")
+                if fake.mode == "short_body":  # Promise the whole bundle, send half, hang up.
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/zip")
+                    self.send_header("Content-Length", str(len(fake.bundle)))
+                    self.end_headers()
+                    self.wfile.write(fake.bundle[: len(fake.bundle) // 2])
+                    self.close_connection = True
+                    return
                 self._send(200, fake.bundle, "application/zip",
                            **{"Last-Modified": "Sat, 21 Nov 2026 12:00:00 GMT"})
 

@@ -1,8 +1,9 @@
 import gzip
+import hashlib
 
 import numpy as np
 import pytest
-from conftest import ROOT, digit_frame, write_csv
+from conftest import PIXELS, ROOT, digit_frame, write_csv
 
 from kaggle_digits import data
 from kaggle_digits.data import DataError, read_digits_csv
@@ -134,8 +135,9 @@ def test_load_competition_data_fingerprints_files(tiny_data_dir):
     loaded = data.load_competition_data(tiny_data_dir)
     assert loaded.train_images.shape == (400, 28, 28, 1)
     assert loaded.test_images.shape == (60, 28, 28, 1)
-    assert set(loaded.fingerprint) == {"train.csv", "test.csv"}
-    assert all(len(digest) == 64 for digest in loaded.fingerprint.values())
+    assert loaded.fingerprint == {
+        name: hashlib.sha256((tiny_data_dir / name).read_bytes()).hexdigest()
+        for name in ("train.csv", "test.csv")}
 
 
 def test_data_report_counts_classes(tiny_data_dir):
@@ -176,3 +178,91 @@ def test_bundled_sample_is_valid_and_small():
     loaded = data.load_competition_data(ROOT / "data" / "sample")
     assert len(loaded.train_labels) >= 2000 and len(loaded.test_images) >= 500
     assert sum(p.stat().st_size for p in (ROOT / "data" / "sample").iterdir()) < 2_000_000
+
+
+def test_whole_number_floats_are_read(tmp_path):
+    """As pandas writes a frame after a float cast: 3.0, 12.0 ... are the same integers."""
+    frame = digit_frame(6)
+    path = write_csv(tmp_path / "train.csv", frame.astype(float))
+    assert "3.0" in path.read_text()
+    images, labels = read_digits_csv(path, labelled=True)
+    assert labels.tolist() == frame["label"].tolist()
+    assert images.reshape(6, -1).tolist() == frame[PIXELS].to_numpy().tolist()
+
+
+def test_huge_float_is_out_of_range_not_wrapped(tmp_path):
+    frame = digit_frame(3).astype(float)
+    frame.loc[1, "pixel2"] = 1e300
+    error = error_for(tmp_path, frame)
+    assert (error.line, error.column) == (3, "pixel2") and "outside" in str(error)
+
+
+def test_latin1_bytes_name_their_line(tmp_path):
+    lines = digit_frame(4).to_csv(index=False).splitlines()
+    lines[3] += "\xe9"
+    path = tmp_path / "bad.csv"
+    path.write_bytes("\n".join(lines).encode("latin-1"))
+    with pytest.raises(DataError) as info:
+        read_digits_csv(path, labelled=True)
+    assert info.value.line == 4 and "0xE9 is not UTF-8" in str(info.value)
+
+
+def test_truncated_gzip_is_one_line(tmp_path):
+    packed = gzip.compress(digit_frame(30).to_csv(index=False).encode())
+    path = tmp_path / "train.csv.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(DataError, match="gzip stream is truncated or corrupt") as info:
+        read_digits_csv(path, labelled=True)
+    assert "\n" not in str(info.value)
+
+
+def test_header_names_with_spaces_are_read(tmp_path):
+    text = digit_frame(3).to_csv(index=False)
+    header, rest = text.split("\n", 1)
+    spaced = ",".join(f" {name} " if i % 7 == 0 else name
+                      for i, name in enumerate(header.split(",")))
+    path = tmp_path / "train.csv"
+    path.write_text(spaced + "\n" + rest)
+    _, labels = read_digits_csv(path, labelled=True)
+    assert labels.tolist() == [0, 1, 2]
+
+
+def test_a_duplicated_header_name_is_refused(tmp_path):
+    text = digit_frame(3).to_csv(index=False).replace("pixel5,", "pixel4,", 1)
+    error = error_for(tmp_path, text=text)
+    assert (error.line, error.column) == (1, "pixel4") and "appears twice" in str(error)
+
+
+def test_blank_lines_are_skipped_and_line_numbers_stay_true(tmp_path):
+    lines = digit_frame(5).to_csv(index=False).splitlines()
+    path = tmp_path / "train.csv"
+    path.write_text("\n".join(lines[:2] + ["", "  "] + lines[2:]) + "\n\n")
+    _, labels = read_digits_csv(path, labelled=True)
+    assert labels.tolist() == [0, 1, 2, 3, 4]
+    cells = lines[4].split(",")
+    cells[10] = "x"
+    lines[4] = ",".join(cells)  # Row 4 of the frame, line 7 of the file below.
+    error = error_for(tmp_path, text="\n".join(lines[:2] + ["", ""] + lines[2:]) + "\n")
+    assert (error.line, error.column) == (7, "pixel9")
+    long_row = lines[:]
+    long_row[3] += ",7"
+    error = error_for(tmp_path, text="\n".join(long_row[:2] + [""] + long_row[2:]) + "\n")
+    assert error.line == 5 and "fields" in str(error)
+
+
+def test_a_file_too_large_for_memory_is_refused_before_parsing(tmp_path, monkeypatch):
+    path = write_csv(tmp_path / "train.csv", digit_frame(50))
+    monkeypatch.setattr(data, "available_memory_bytes", lambda: path.stat().st_size)
+
+    def parse(*args, **kwargs):
+        raise AssertionError("pandas was asked to parse a file that cannot fit")
+
+    monkeypatch.setattr(data.pd, "read_csv", parse)
+    with pytest.raises(DataError, match="too large to load") as info:
+        read_digits_csv(path, labelled=True)
+    assert str(path) in str(info.value) and "GiB available" in str(info.value)
+    gz = tmp_path / "train.csv.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))  # Judged by its unpacked size.
+    monkeypatch.setattr(data, "available_memory_bytes", lambda: 2 * gz.stat().st_size)
+    with pytest.raises(DataError, match="too large to load"):
+        read_digits_csv(gz, labelled=True)

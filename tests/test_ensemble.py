@@ -154,3 +154,16 @@ def test_script_prints_members_and_writes_submission_and_json(tmp_path, labels):
     result = run_script("ensemble.py", str(runs[0]), str(bad), "--out", str(tmp_path / "x.csv"))
     assert result.returncode == 2 and "validated on different rows" in result.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize("method", ["mean", "vote", "weighted"])
+def test_every_combiner_beats_its_best_member_on_validation_and_test_rows(method, tmp_path,
+                                                                         labels):
+    """Three members with independent errors: a combiner that drops, misaligns or copies one
+    member's probabilities cannot beat the best member on both sets of rows."""
+    members = load_members(three_members(tmp_path, labels))
+    result = combine(members, method)
+    assert result.val_accuracy > max(m.val_accuracy for m in members)
+    test_labels = np.arange(50) % 10
+    member_test = [np.mean(m.test_probs.argmax(1) == test_labels) for m in members]
+    assert np.mean(result.test_probs.argmax(1) == test_labels) >= max(member_test)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import stat
 import zipfile
 from pathlib import Path
@@ -156,3 +157,90 @@ def test_api_token_alone_is_enough(tmp_path, isolated_env):
     assert (tmp_path / "d" / "train.csv").exists()
     assert "KGAT_not_a_real_token" not in result.stdout + result.stderr
     assert any("KGAT_not_a_real_token" in (r["authorization"] or "") for r in server.requests)
+
+
+@pytest.mark.parametrize("mode, needles", [
+    ("unauthorized", ("401 Unauthorized", "kaggle.json")),
+    ("not_found", ("404 Not Found", "--competition")),
+])
+def test_download_refusals_are_one_line_and_write_nothing(mode, needles, tmp_path, isolated_env):
+    dest = tmp_path / "out" / "digit-recognizer"
+    with FakeKaggle(make_zip(FILES), mode=mode) as server:
+        result = run_script("fetch.py", "--dest", str(dest),
+                            env={**isolated_env, **server.client_env()})
+    assert_one_line_error(result, *needles)
+    assert only_dest_left(dest.parent) == []
+
+
+def test_a_body_shorter_than_its_content_length_is_refused(tmp_path, isolated_env, monkeypatch):
+    """The client retries a cut-off download (with back-off sleeps, skipped here) and then
+    gives up: one line, and nothing partial under the destination."""
+    import time
+
+    for name, value in isolated_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    dest = tmp_path / "out" / "digit-recognizer"
+    with FakeKaggle(make_zip(FILES), mode="short_body") as server:
+        for name, value in server.client_env().items():
+            monkeypatch.setenv(name, value)
+        with pytest.raises(FetchError, match="download incomplete") as info:
+            fetch(dest=dest, log=lambda _: None)
+    assert "\n" not in str(info.value)
+    assert len([r for r in server.requests if r["path"].startswith("/blobs/")]) > 1
+    assert only_dest_left(dest.parent) == []
+
+
+@pytest.mark.parametrize("extra, reason", [
+    ({".": b"x"}, "no file name"),
+    ({"nested/train.csv": b"label,pixel0\n2,0\n"}, "would both unpack to train.csv"),
+], ids=["member named '.'", "two members with one base name"])
+def test_ambiguous_members_are_refused(extra, reason, tmp_path):
+    bundle = tmp_path / "bad.zip"
+    bundle.write_bytes(make_zip({**FILES, **extra}))
+    dest = tmp_path / "out" / "d"
+    with pytest.raises(FetchError, match=reason):
+        fetch(dest=dest, from_zip=bundle)
+    assert only_dest_left(dest.parent) == []
+
+
+def test_directory_entries_are_skipped(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("digit-recognizer/"), b"")
+        for name, content in FILES.items():
+            archive.writestr(f"digit-recognizer/{name}", content)
+    bundle = tmp_path / "nested.zip"
+    bundle.write_bytes(buffer.getvalue())
+    result = fetch(dest=tmp_path / "d", from_zip=bundle, log=lambda _: None)
+    assert sorted(result.files) == sorted(FILES)
+    assert {name: (tmp_path / "d" / name).read_bytes() for name in FILES} == FILES
+
+
+def test_force_killed_between_files_is_fetched_again(tmp_path, monkeypatch):
+    """--force replaces three files; a kill after the first leaves a mix that the next fetch
+    must not call complete."""
+    import kaggle_digits.fetch as fetch_module
+
+    bundle = tmp_path / "digit-recognizer.zip"
+    bundle.write_bytes(make_zip(FILES))
+    dest = tmp_path / "d"
+    fetch(dest=dest, from_zip=bundle, log=lambda _: None)
+    newer = {name: content + b"0\n" for name, content in FILES.items()}
+    bundle.write_bytes(make_zip(newer))
+    real_replace, moved = os.replace, []
+
+    def killed_after_one(source, target):
+        if moved:
+            raise KeyboardInterrupt
+        moved.append(target)
+        return real_replace(source, target)
+
+    monkeypatch.setattr(fetch_module.os, "replace", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        fetch(dest=dest, from_zip=bundle, force=True, log=lambda _: None)
+    monkeypatch.setattr(fetch_module.os, "replace", real_replace)
+    result = fetch(dest=dest, from_zip=bundle, log=lambda _: None)
+    assert not result.skipped
+    assert {name: (dest / name).read_bytes() for name in FILES} == newer
+    assert only_dest_left(dest) == sorted(FILES)

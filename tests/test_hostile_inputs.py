@@ -5,6 +5,7 @@ and never a run directory or submission left behind by a refused input."""
 from __future__ import annotations
 
 import gzip
+import re
 
 import pandas as pd
 import pytest
@@ -67,6 +68,19 @@ CORPUS = [
      ["cannot stratify"]),
     ("Windows line endings", "train.csv", lambda t: t.replace("\n", "\r\n"), None),
     ("UTF-8 BOM", "test.csv", lambda t: "\ufeff" + t, None),
+    ("whole-number floats", "train.csv", lambda t: re.sub(r"(?m)(?<=[,\n])(\d+)(?=[,\n])",
+                                                          r"\1.0", t), None),
+    ("blank lines and spaced header", "test.csv",
+     lambda t: t.replace("pixel0,", " pixel0 ,", 1).replace("\n", "\n\n", 3) + "\n\n", None),
+    ("blank line before a bad cell", "train.csv",
+     lambda t: edit_line(t, 4, "pixel7", "x").replace("\n", "\n\n", 1),
+     ["train.csv", "line 5", "pixel7", "not a number"]),
+    ("duplicated column name", "train.csv", lambda t: t.replace("pixel9,", "pixel8,", 1),
+     ["train.csv", "line 1", "pixel8", "appears twice"]),
+    ("latin-1 byte", "test.csv", lambda t: edit_line(t, 3, "pixel7", "0\xe9").encode("latin-1"),
+     ["test.csv", "line 3", "0xE9", "not UTF-8"]),
+    ("truncated gzip", "train.csv", lambda t: gzip.compress(t.encode())[:5000],
+     ["train.csv", "truncated or corrupt"]),
 ]
 
 
@@ -74,7 +88,11 @@ CORPUS = [
 def test_hostile_input(case, target, change, expected, tmp_path):
     data_dir = make_tiny_data_dir(tmp_path)
     path = data_dir / target
-    path.write_text(change(path.read_text()), newline="")
+    changed = change(path.read_text())
+    if isinstance(changed, bytes):
+        path.write_bytes(changed)
+    else:
+        path.write_text(changed, newline="")
     config = TrainConfig(arch="mlp", data_dir=str(data_dir), epochs=1,
                          output_dir=str(tmp_path / "runs"), submissions_dir=str(tmp_path / "subs"))
     if expected is None:

@@ -5,6 +5,7 @@ import pytest
 from conftest import run_script
 from test_training import tiny_config
 
+from kaggle_digits.io_utils import sha256_file
 from kaggle_digits.training import train
 
 
@@ -29,7 +30,9 @@ def test_predict_reproduces_the_runs_submission(target, tiny_run, tmp_path):
     assert result.returncode == 0, result.stderr
     assert out.read_text() == (run_dir / "submission.csv").read_text()
     record = json.loads(out.with_suffix(".json").read_text())
-    assert record["tta"] == 1 and len(record["data_fingerprint"]["test.csv"]) == 64
+    assert record["tta"] == 1
+    assert record["data_fingerprint"]["test.csv"] == sha256_file(data_dir / "test.csv")
+    assert record["submission_sha256"] == sha256_file(out)
 
 
 def test_predict_defaults_to_the_runs_test_csv_and_takes_tta(tiny_run, tmp_path):
@@ -77,3 +80,19 @@ def test_predict_refuses_a_changed_test_csv_unless_named(tiny_run, tmp_path):
                        "--out", str(tmp_path / "o.csv"))
     assert named.returncode == 0, named.stderr
     assert len(pd.read_csv(tmp_path / "o.csv")) == 30
+
+
+def test_a_model_with_a_lambda_layer_is_refused(tiny_run, tmp_path):
+    """Safe mode: a .keras file whose Lambda layer would run arbitrary Python is never loaded."""
+    import keras
+
+    _, data_dir = tiny_run
+    inputs = keras.Input((28, 28, 1))
+    flat = keras.layers.Flatten()(keras.layers.Lambda(lambda x: x * 2.0)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(flat))
+    model.save(tmp_path / "lambda.keras")
+    result = run_script("predict.py", "--model", str(tmp_path / "lambda.keras"), "--input",
+                        str(data_dir / "test.csv"), "--out", str(tmp_path / "out.csv"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "lambda.keras: cannot load the model" in result.stderr
+    assert "safe_mode" in result.stderr and not (tmp_path / "out.csv").exists()

@@ -2,6 +2,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 from kaggle_digits import recipe
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.submission import check_submission_file
@@ -66,3 +68,54 @@ def test_recipe_cli_writes_the_recipe_submission(tmp_path, tiny_data_dir, monkey
     assert "submission: submissions/recipe-tiny-mean.csv" in capsys.readouterr().out
     assert check_submission_file(tmp_path / "submissions" / "recipe-tiny-mean.csv",
                                  expected_rows=60) == []
+
+
+def two_mlps(monkeypatch, tmp_path, data_dir):
+    monkeypatch.setitem(recipe.RECIPES, "tiny", ("two tiny MLPs", [
+        ("a", "mlp", {"seed": 1, "epochs": 1}),
+        ("b", "mlp", {"seed": 2, "epochs": 1}),
+    ]))
+    return TrainConfig(data_dir=str(data_dir), output_dir=str(tmp_path / "runs"),
+                       submissions_dir=str(tmp_path / "subs"))
+
+
+def test_finished_members_made_on_other_data_are_trained_again(tmp_path, tiny_data_dir,
+                                                              monkeypatch):
+    base = two_mlps(monkeypatch, tmp_path, tiny_data_dir)
+    recipe.run_recipe("tiny", base, log=lambda _: None)
+    with open(tiny_data_dir / "test.csv", "a") as handle:  # A re-fetched, different test.csv.
+        handle.write(",".join(["0"] * 784) + "\n")
+    lines = []
+    members, result, submission, _ = recipe.run_recipe("tiny", base, log=lines.append)
+    assert not any("finished earlier, reused" in line for line in lines)
+    assert sum("trained with other settings (data files)" in line for line in lines) == 2
+    assert check_submission_file(submission, expected_rows=61) == []
+    assert len(list((tmp_path / "runs" / "recipe-tiny-replaced").iterdir())) == 2
+
+
+def test_a_member_that_failed_after_its_last_epoch_is_resumed(tmp_path, tiny_data_dir,
+                                                             monkeypatch):
+    import errno
+
+    import kaggle_digits.training as training
+
+    base = two_mlps(monkeypatch, tmp_path, tiny_data_dir)
+    real_write = training.write_submission
+    calls = []
+
+    def disk_full_once(labels, path, expected_rows=None):
+        calls.append(path)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_write(labels, path, expected_rows=expected_rows)
+
+    monkeypatch.setattr(training, "write_submission", disk_full_once)
+    with pytest.raises(OSError, match="No space left"):
+        recipe.run_recipe("tiny", base, log=lambda _: None)
+    lines = []
+    members, _, _, _ = recipe.run_recipe("tiny", base, log=lines.append)
+    assert [m.name for m in members] == ["a", "b"]
+    assert any(line.startswith("resuming") and line.endswith("recipe-tiny/a") for line in lines)
+    assert any(line.startswith("a: training had finished (1 epochs)") for line in lines)
+    assert json.loads((tmp_path / "runs" / "recipe-tiny" / "a" / "metrics.json").read_text())[
+        "epochs_run"] == 1

@@ -1,3 +1,5 @@
+import gzip
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -78,3 +80,57 @@ def test_validate_script_checks_against_the_test_file(tmp_path):
     result = run_script("validate.py", str(small), "--data", str(tmp_path))
     assert "ok: 5 rows, one per row of the test file" in result.stdout
     assert result.returncode == 1 and "competition expects 28000" in result.stdout
+
+
+GOOD = "ImageId,Label\n1,3\n2,0\n3,9\n"
+
+# (case, file bytes, expected problem parts; None = a valid file)
+MALFORMED = [
+    ("Label written as a float", GOOD.replace("1,3", "1,3.0"), ["line 2", "'Label'", "'3.0'"]),
+    ("ImageId written as a float", GOOD.replace("2,0", "2.0,0"), ["line 3", "'ImageId'"]),
+    ("signed number", GOOD.replace("3,9", "3,+9"), ["line 4", "'+9'"]),
+    ("space in a cell", GOOD.replace("1,3", "1, 3"), ["line 2", "' 3'"]),
+    ("empty cell", GOOD.replace("2,0", "2,"), ["line 3", "'Label'", "''"]),
+    ("third column", GOOD.replace("2,0", "2,0,1"), ["line 3", "3 fields"]),
+    ("one column", GOOD.replace("2,0", "2"), ["line 3", "1 fields"]),
+    ("blank line inside", GOOD.replace("2,0\n", "\n2,0\n"), ["line 3 is blank"]),
+    ("empty file", "", ["file is empty"]),
+    ("header only", "ImageId,Label\n", ["header only"]),
+    ("no header", GOOD.split("\n", 1)[1], ["line 1", "header must be"]),
+    ("header in other case", GOOD.replace("ImageId", "imageid"), ["header must be"]),
+    ("header with a space", GOOD.replace("Label", " Label"), ["header must be"]),
+    ("label 10", GOOD.replace("3,9", "3,10"), ["outside 0-9", "line 4"]),
+    ("negative label", GOOD.replace("3,9", "3,-1"), ["outside 0-9"]),
+    ("ids from 0", "ImageId,Label\n0,3\n1,0\n2,9\n", ["ImageId must run 1..3"]),
+    ("latin-1 byte", GOOD.replace("2,0", "2,0\xe9").encode("latin-1"), ["line 3", "0xE9"]),
+    ("gzip-compressed", gzip.compress(GOOD.encode()), ["compressed"]),
+    ("trailing blank lines", GOOD + "\n\n", None),
+    ("Windows line endings", GOOD.replace("\n", "\r\n"), None),
+    ("UTF-8 BOM", "\ufeff" + GOOD, None),
+]
+
+
+@pytest.mark.parametrize("case, content, expected", MALFORMED, ids=[c[0] for c in MALFORMED])
+def test_every_malformed_submission_is_refused_in_one_line(case, content, expected, tmp_path):
+    path = tmp_path / "sub.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    problems = check_submission_file(path, expected_rows=3)
+    if expected is None:
+        assert problems == []
+        return
+    assert len(problems) == 1 and "\n" not in problems[0] and "sub.csv" in problems[0]
+    for part in expected:
+        assert part in problems[0], (case, problems[0])
+
+
+@pytest.mark.parametrize("column", ["ImageId", "Label"])
+def test_validate_script_refuses_floats(column, tmp_path):
+    frame = pd.DataFrame({"ImageId": np.arange(1, 28_001), "Label": np.arange(28_000) % 10})
+    frame[column] = frame[column].astype(float)
+    path = tmp_path / "floats.csv"
+    frame.to_csv(path, index=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_script("validate.py", str(path), "--data", str(empty))
+    assert result.returncode == 1 and "NOT VALID" in result.stdout
+    assert f"column '{column}'" in result.stdout and "not an integer" in result.stdout

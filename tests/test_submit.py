@@ -6,8 +6,10 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import assert_one_line_error, run_script
-from fake_kaggle import PUBLIC_SCORE, FakeKaggle
+from conftest import ROOT, assert_one_line_error, run_script
+from fake_kaggle import PUBLIC_SCORE, SCORING_ERROR, FakeKaggle
+
+from kaggle_digits.io_utils import sha256_file
 
 from kaggle_digits.submit import SubmitError, submit
 
@@ -22,13 +24,27 @@ def submit_args(path, *extra):
     return (str(path), "-m", "5x improved_cnn", "--poll-every", "0.1", *extra)
 
 
+def recorded_submission(tmp_path, name="ens.csv"):
+    """A submission with the record that train.py/ensemble.py write beside it, and the data
+    directory whose test.csv it was predicted for."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(exist_ok=True)
+    (data_dir / "test.csv").write_text("pixel0\n0\n")
+    path = write_submission(tmp_path / name)
+    path.with_suffix(".json").write_text(json.dumps({
+        "data_fingerprint": {"test.csv": sha256_file(data_dir / "test.csv")},
+        "submission_sha256": sha256_file(path)}))
+    return path, data_dir
+
+
 def test_submits_and_waits_for_the_public_score(tmp_path, isolated_env):
-    path = write_submission(tmp_path / "sub.csv")
+    path, data_dir = recorded_submission(tmp_path, "sub.csv")
     with FakeKaggle() as server:
-        result = run_script("submit.py", *submit_args(path, "--wait"),
-                            env={**isolated_env, **server.client_env()}, cwd=tmp_path)
+        result = run_script("submit.py", *submit_args(path, "--wait", "--data", str(data_dir)),
+                            env={**isolated_env, **server.client_env()}, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert f"public score: {PUBLIC_SCORE}" in result.stdout
+    assert "provenance: " in result.stdout and "SHA-256 match" in result.stdout
     assert "submitted" in result.stdout and "not-a-real-key" not in result.stdout + result.stderr
     [submission] = server.submissions
     assert submission["content"] == path.read_bytes()
@@ -43,7 +59,7 @@ def test_submits_and_waits_for_the_public_score(tmp_path, isolated_env):
 def test_refusals_are_one_line_with_the_servers_reason(mode, needles, tmp_path, isolated_env):
     path = write_submission(tmp_path / "sub.csv")
     with FakeKaggle(mode=mode) as server:
-        result = run_script("submit.py", *submit_args(path),
+        result = run_script("submit.py", *submit_args(path, "--no-provenance"),
                             env={**isolated_env, **server.client_env()}, cwd=tmp_path)
     assert_one_line_error(result, *needles)
     assert server.submissions == []
@@ -56,7 +72,8 @@ def test_rate_limit_waits_as_retry_after_says(tmp_path, isolated_env, monkeypatc
             monkeypatch.setenv(name, value)
         monkeypatch.chdir(tmp_path)
         waits, lines = [], []
-        outcome = submit(path, "retry me", log=lines.append, sleep=waits.append)
+        outcome = submit(path, "retry me", log=lines.append, sleep=waits.append,
+                         check_origin=False)
     assert waits == [2.0] and outcome.ref == 1000
     assert any("rate limited" in line and "Retry-After" in line for line in lines)
     assert len(server.submissions) == 1
@@ -71,15 +88,18 @@ def test_invalid_file_is_never_sent(tmp_path, isolated_env):
     assert server.requests == []
 
 
-def test_predictions_for_another_test_csv_are_refused(tmp_path, isolated_env):
-    path = write_submission(tmp_path / "ens.csv")
-    (tmp_path / "ens.json").write_text(json.dumps({"data_fingerprint": {"test.csv": "0" * 64}}))
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    (data_dir / "test.csv").write_text("pixel0\n0\n")
+def test_predictions_for_another_test_csv_are_refused_from_any_directory(tmp_path,
+                                                                          isolated_env):
+    """The record is looked up beside the file, so running from elsewhere still checks it."""
+    project = tmp_path / "project"
+    project.mkdir()
+    path, data_dir = recorded_submission(project)
+    (data_dir / "test.csv").write_text("pixel0\n1\n")  # Not the file it was predicted for.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     with FakeKaggle() as server:
         result = run_script("submit.py", *submit_args(path, "--data", str(data_dir)),
-                            env={**isolated_env, **server.client_env()}, cwd=tmp_path)
+                            env={**isolated_env, **server.client_env()}, cwd=elsewhere)
     assert_one_line_error(result, "different test.csv", "ens.json")
     assert server.requests == []
 
@@ -89,4 +109,59 @@ def test_missing_credentials(tmp_path, isolated_env, monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SubmitError, match="kaggle.json"):
-        submit(write_submission(tmp_path / "sub.csv"), "no creds", log=lambda _: None)
+        submit(write_submission(tmp_path / "sub.csv"), "no creds", log=lambda _: None,
+               check_origin=False)
+
+
+def test_rate_limit_while_polling_waits_and_goes_on(tmp_path, isolated_env, monkeypatch):
+    path = write_submission(tmp_path / "sub.csv")
+    with FakeKaggle(mode="rate_limited_poll") as server:
+        for name, value in {**isolated_env, **server.client_env()}.items():
+            monkeypatch.setenv(name, value)
+        waits, lines = [], []
+        outcome = submit(path, "poll me", wait=True, log=lines.append, sleep=waits.append,
+                         check_origin=False)
+    assert waits[0] == 3.0 and outcome.public_score == PUBLIC_SCORE
+    assert any("rate limited" in line for line in lines)
+
+
+def test_a_scoring_error_shows_kaggles_reason(tmp_path, isolated_env):
+    path = write_submission(tmp_path / "sub.csv")
+    with FakeKaggle(mode="scoring_error") as server:
+        result = run_script("submit.py", *submit_args(path, "--wait", "--no-provenance"),
+                            env={**isolated_env, **server.client_env()}, cwd=tmp_path)
+    assert_one_line_error(result, "could not score submission 1000", SCORING_ERROR)
+
+
+def test_a_failed_upload_is_not_reported_as_submitted(tmp_path, isolated_env):
+    path = write_submission(tmp_path / "sub.csv")
+    with FakeKaggle(mode="upload_fails") as server:
+        result = run_script("submit.py", *submit_args(path, "--no-provenance"),
+                            env={**isolated_env, **server.client_env()}, cwd=tmp_path)
+    assert_one_line_error(result, "did not complete", "nothing was submitted")
+    assert server.submissions == [] and "submitted sub.csv" not in result.stdout
+
+
+@pytest.mark.parametrize("problem, needles", [
+    ("no record", ("no record of where it came from", "--no-provenance")),
+    ("edited after its record", ("not the file", "SHA-256 differs", "ens.json")),
+    ("record without the CSV's hash", ("not a readable record", "submission_sha256")),
+    ("no local test.csv", ("no competition test.csv",)),
+])
+def test_provenance_is_never_skipped_silently(problem, needles, tmp_path, isolated_env):
+    path, data_dir = recorded_submission(tmp_path)
+    record = path.with_suffix(".json")
+    if problem == "no record":
+        record.unlink()
+    elif problem == "edited after its record":
+        path.write_text(path.read_text().replace("\n1,0\n", "\n1,7\n", 1))
+    elif problem == "record without the CSV's hash":
+        record.write_text(json.dumps({"data_fingerprint": json.loads(record.read_text())[
+            "data_fingerprint"]}))
+    else:
+        (data_dir / "test.csv").unlink()
+    with FakeKaggle() as server:
+        result = run_script("submit.py", *submit_args(path, "--data", str(data_dir)),
+                            env={**isolated_env, **server.client_env()}, cwd=ROOT)
+    assert_one_line_error(result, *needles)
+    assert server.requests == []

@@ -1,11 +1,14 @@
 """k-fold, full-data, TTA, resumed and deterministic runs, on tiny real data."""
 
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +22,7 @@ from kaggle_digits.ensemble import EnsembleError, combine, load_members
 from kaggle_digits.io_utils import load_npy
 from kaggle_digits.predict import load_models, predict_images
 from kaggle_digits.submission import check_submission_file
-from kaggle_digits.training import predict_probs, train
+from kaggle_digits.training import build_learning_rate, predict_probs, resume, train
 
 
 def quiet(_):
@@ -132,12 +135,127 @@ def test_interrupted_run_resumes_to_the_planned_epochs(how, tmp_path, tiny_data_
     assert result.returncode == 0, result.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs_run"] == 14
+    # It continued: only the epochs after the kill ran, and the schedule picked up where it was.
+    assert f"continuing from epoch {done + 1} of 14" in result.stdout
+    ran = [int(n) for n in re.findall(r"^Epoch (\d+)/14", result.stdout, re.MULTILINE)]
+    assert ran == list(range(done + 1, 15))
     history = pd.read_csv(run_dir / "history.csv")
     assert history["epoch"].tolist() == list(range(14))
-    assert not (run_dir / "FAILED").exists() and not (run_dir / "last.keras").exists()
+    np.testing.assert_allclose(history["learning_rate"], scheduled_rates(run_dir, 320, 16),
+                               rtol=1e-5)
+    assert not (run_dir / "FAILED").exists() and only_final_model(run_dir)
     assert check_submission_file(run_dir / "submission.csv", expected_rows=60) == []
     again = run_script("train.py", "--resume", str(run_dir))
     assert again.returncode == 2 and "already finished" in again.stderr
+
+
+def scheduled_rates(run_dir, train_rows, batch_size):
+    """The learning rate an uninterrupted run logs at the end of each epoch."""
+    config = TrainConfig.load(run_dir).resolved()
+    steps = math.ceil(train_rows / batch_size)
+    schedule = build_learning_rate(config, steps)
+    return [float(schedule(steps * (epoch + 1))) for epoch in range(config.epochs)]
+
+
+def only_final_model(run_dir):
+    """No checkpoint or resume state is left once a run is finished."""
+    leftovers = [p.name for p in run_dir.rglob("*") if p.suffix == ".keras"
+                 and p.name != "model.keras" or p.name == "state.json"]
+    return leftovers == []
+
+
+def test_kill_between_checkpoint_and_state_resumes_consistently(tmp_path, tiny_data_dir,
+                                                                 monkeypatch):
+    """A kill after epoch 3's checkpoint is on disk but before state.json names it: the resumed
+    run must continue from epoch 2's consistent pair (model, optimizer step, schedule)."""
+    import kaggle_digits.training as training
+
+    real_write = training.write_json_atomic
+
+    def killed_before_the_third_record(path, payload):
+        if Path(path).name == "state.json" and payload.get("epochs_done") == 3:
+            raise KeyboardInterrupt
+        return real_write(path, payload)
+
+    monkeypatch.setattr(training, "write_json_atomic", killed_before_the_third_record)
+    config = tiny_config(tmp_path, tiny_data_dir, arch="mlp", epochs=6, patience=100,
+                         lr_schedule="cosine", batch_size=16, run_name="cut")
+    with pytest.raises(KeyboardInterrupt):
+        train(config, log=quiet)
+    run_dir = tmp_path / "runs" / "cut"
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["epochs_done"] == 2 and (run_dir / state["checkpoint"]).exists()
+    monkeypatch.setattr(training, "write_json_atomic", real_write)
+    lines = []
+    metrics, _ = resume(run_dir, log=lines.append)
+    assert "cut: continuing from epoch 3 of 6" in lines
+    history = pd.read_csv(run_dir / "history.csv")
+    assert history["epoch"].tolist() == list(range(6)) and metrics["epochs_run"] == 6
+    np.testing.assert_allclose(history["learning_rate"], scheduled_rates(run_dir, 320, 16),
+                               rtol=1e-5)
+
+
+def fail_once(monkeypatch, module, name, error, when=lambda *args, **kwargs: True):
+    """Make ``module.name`` raise ``error`` the first time ``when`` holds, then behave."""
+    real = getattr(module, name)
+    state = {"failed": False}
+
+    def wrapper(*args, **kwargs):
+        if not state["failed"] and when(*args, **kwargs):
+            state["failed"] = True
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return state
+
+
+DISK_FULL = OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("failure", ["disk full writing the submission",
+                                     "Ctrl-C while predicting the test rows",
+                                     "k-fold fold dies before its fold record"])
+def test_a_failure_after_the_last_epoch_resumes(failure, tmp_path, tiny_data_dir, monkeypatch):
+    import kaggle_digits.training as training
+
+    folds = 1
+    if failure.startswith("disk full"):
+        state = fail_once(monkeypatch, training, "write_submission", DISK_FULL)
+    elif failure.startswith("Ctrl-C"):
+        state = fail_once(monkeypatch, training, "predict_probs", KeyboardInterrupt,
+                          when=lambda model, images, tta=1: len(images) == 60)
+    else:
+        folds = 2
+        state = fail_once(monkeypatch, training, "write_json_atomic", DISK_FULL,
+                          when=lambda path, payload: Path(path).name == "fold.json"
+                          and Path(path).parent.name == "fold2")
+    config = tiny_config(tmp_path, tiny_data_dir, arch="mlp", epochs=2, folds=folds,
+                         run_name="late")
+    with pytest.raises((OSError, KeyboardInterrupt)):
+        train(config, log=quiet)
+    assert state["failed"]
+    run_dir = tmp_path / "runs" / "late"
+    assert (run_dir / "FAILED").exists() and not (run_dir / "metrics.json").exists()
+
+    result = run_script("train.py", "--resume", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2 and not (run_dir / "FAILED").exists()
+    for member in [run_dir] if folds == 1 else sorted(run_dir.glob("folds/fold*")):
+        assert pd.read_csv(member / "history.csv")["epoch"].tolist() == [0, 1]
+    assert "Epoch 1/2" not in result.stdout  # Nothing was trained again.
+    assert check_submission_file(metrics["submission"], expected_rows=60) == []
+    assert only_final_model(run_dir)
+
+
+def test_full_cli_on_real_data_ends_with_its_summary(tmp_path, tiny_data_dir):
+    result = run_script("train.py", "--arch", "mlp", "--full", "--epochs", "1", "--data",
+                        str(tiny_data_dir), "--output-dir", str(tmp_path / "runs"),
+                        "--submissions-dir", str(tmp_path / "subs"))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "full-data fit: 400 rows, 1 epochs" in result.stdout
+    assert '-m "mlp full-data fit"' in result.stdout
 
 
 def test_resume_refuses_changed_data(tmp_path, tiny_data_dir):
