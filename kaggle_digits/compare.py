@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from kaggle_digits.io_utils import atomic_path, write_text_atomic
+from kaggle_digits.rundir import RunDir, RunStatus
 
 COLUMNS = ("run", "arch", "parameters", "val_accuracy", "val_loss", "epochs_run",
            "time_per_epoch_s", "train_time_s", "data")
@@ -27,22 +27,19 @@ def run_summary(run_dir: str | os.PathLike) -> dict:
     Raises:
         ValueError: the directory is not a finished run (failed, unfinished or not a run).
     """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
         raise ValueError("not a directory")
-    if (run_dir / "FAILED").exists():
-        reason = (run_dir / "FAILED").read_text(errors="replace").strip().splitlines()
-        raise ValueError(f"failed run ({reason[0] if reason else 'no reason recorded'})")
+    if run.status is RunStatus.FAILED:
+        raise ValueError(f"failed run ({run.failure_reason()})")
     try:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-    except FileNotFoundError:
-        raise ValueError("no metrics.json (unfinished, or not a run directory)") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"unreadable metrics.json ({exc})") from None
+        metrics = run.read_metrics()
+    except ValueError as exc:
+        raise ValueError(str(exc).removeprefix(f"{run}: ")) from None
     if metrics.get("val_accuracy") is None:
         raise ValueError("no validation score (a full-data run)")
     return {
-        "run": run_dir.name,
+        "run": run.name,
         "arch": metrics.get("arch"),
         "parameters": metrics.get("parameters"),
         "val_accuracy": metrics["val_accuracy"],

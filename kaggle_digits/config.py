@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,3 +144,21 @@ class TrainConfig:
             return cls.from_dict(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError, ValueError, TypeError) as exc:
             raise ValueError(f"{path}: not a usable training config ({exc})") from None
+
+
+def package_versions() -> dict[str, str]:
+    """The versions a run was made with, saved in its config and metrics."""
+    import albumentations
+    import keras
+    import numpy as np
+    import sklearn
+    import tensorflow as tf
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "albumentations": albumentations.__version__,
+    }

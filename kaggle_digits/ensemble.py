@@ -1,7 +1,7 @@
 """Combine finished runs into one submission, scored honestly on their shared validation rows.
 
 Members must come from the same data files (SHA-256 fingerprints) and, when they carry validation
-predictions, from the same validation rows (the hash of ``val_indices.npy``): otherwise the
+predictions, from the same validation rows (the hash of their validation row indices): otherwise the
 combined validation figure would mix rows some members trained on. Full-data runs carry no
 validation predictions; a held-out run with the same training settings (its "twin") stands in for
 them in the validation estimate and lends them its weight.
@@ -24,7 +24,8 @@ from typing import Callable
 import numpy as np
 
 from kaggle_digits.config import TrainConfig
-from kaggle_digits.io_utils import load_npy, sha256_file, write_json_atomic
+from kaggle_digits.io_utils import sha256_file, write_json_atomic
+from kaggle_digits.rundir import DataMismatch, RunDir, differing_files
 from kaggle_digits.submission import write_submission
 
 METHODS = ("mean", "vote", "weighted", "stack")
@@ -71,24 +72,19 @@ def load_member(run_dir: str | os.PathLike) -> Member:
     Raises:
         EnsembleError: failed, unfinished, or not a run directory.
     """
-    run_dir = Path(run_dir)
-    if (run_dir / "FAILED").exists():
-        raise EnsembleError(f"{run_dir}: a failed run ({_first_line(run_dir / 'FAILED')})")
-    if not (run_dir / "metrics.json").exists() or not (run_dir / "test_probs.npy").exists():
-        raise EnsembleError(f"{run_dir}: not a finished run (no metrics.json/test_probs.npy)")
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    config = TrainConfig.load(run_dir)
+    run = RunDir(run_dir)
+    try:
+        run.require_finished()
+        metrics = run.read_metrics()
+    except ValueError as exc:
+        raise EnsembleError(str(exc)) from None
+    config = run.read_config()
     kind = metrics.get("kind", "holdout")
-    member = Member(run_dir, kind, config, metrics, load_npy(run_dir / "test_probs.npy"))
+    member = Member(run.path, kind, config, metrics, run.load_array("test_probs"))
     if kind != "full":
-        member.val_probs = load_npy(run_dir / "val_probs.npy")
-        member.val_labels = load_npy(run_dir / "val_labels.npy")
+        member.val_probs = run.load_array("val_probs")
+        member.val_labels = run.load_array("val_labels")
     return member
-
-
-def _first_line(path: Path) -> str:
-    lines = path.read_text(errors="replace").strip().splitlines()
-    return lines[0] if lines else "no reason recorded"
 
 
 def load_members(run_dirs, log: Callable[[str], None] = print) -> list[Member]:
@@ -110,9 +106,8 @@ def check_compatible(members: list[Member]) -> None:
     """Refuse members made on different data files or validated on different rows."""
     reference = members[0]
     for member in members[1:]:
-        theirs, ours = member.metrics["data_fingerprint"], reference.metrics["data_fingerprint"]
-        differing = sorted(name for name in set(theirs) | set(ours)
-                           if theirs.get(name) != ours.get(name))
+        differing = differing_files(member.metrics["data_fingerprint"],
+                                    reference.metrics["data_fingerprint"])
         if differing:
             raise EnsembleError(
                 f"{member.name} and {reference.name} were made on different data "
@@ -294,3 +289,26 @@ def write_ensemble(members: list[Member], result: EnsembleResult, out_csv: str |
         "submission_sha256": sha256_file(submission),
     }
     return submission, write_json_atomic(out_csv.with_suffix(".json"), record)
+
+
+def retune_with_tta(members: list[Member], tta: int, log: Callable[[str], None] = print) -> None:
+    """Replace each member's probabilities by TTA predictions of its saved models.
+
+    Raises:
+        EnsembleError: the members' data directory no longer holds the files they were made on.
+    """
+    from kaggle_digits.data import load_competition_data
+    from kaggle_digits.predict import rescore_with_tta
+
+    data_dir = members[0].config.data_dir
+    data = load_competition_data(data_dir)
+    try:
+        RunDir(members[0].run_dir).check_data(data.fingerprint)
+    except DataMismatch:
+        raise EnsembleError(f"{data_dir} no longer holds the files the members were trained on "
+                            f"(SHA-256 mismatch); cannot re-predict with TTA") from None
+    for number, member in enumerate(members, start=1):
+        log(f"TTA {tta} views: member {number}/{len(members)} {member.name}")
+        val_probs, member.test_probs = rescore_with_tta(RunDir(member.run_dir), data, tta)
+        if member.val_probs is not None:
+            member.val_probs = val_probs

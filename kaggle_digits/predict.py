@@ -8,9 +8,23 @@ from typing import Callable
 
 import numpy as np
 
-from kaggle_digits.data import DigitData, read_digits_csv
-from kaggle_digits.io_utils import load_npy, sha256_file, write_json_atomic
+from kaggle_digits.data import DigitData, find_csv, fingerprint_files, read_digits_csv, \
+    resolve_data_dir
+from kaggle_digits.io_utils import sha256_file, write_json_atomic
+from kaggle_digits.rundir import DataMismatch, RunDir
 from kaggle_digits.submission import write_submission
+from kaggle_digits.tta import predict_with_tta
+
+PREDICT_BATCH_SIZE = 1024
+
+
+def predict_probs(model, images: np.ndarray, tta: int = 1) -> np.ndarray:
+    """Class probabilities of uint8 images, averaged over ``tta`` fixed views when > 1."""
+    def predict(batch: np.ndarray) -> np.ndarray:
+        return model.predict(np.asarray(batch, dtype=np.float32), batch_size=PREDICT_BATCH_SIZE,
+                             verbose=0)
+
+    return predict_with_tta(predict, images, tta)
 
 
 def model_paths(path: str | os.PathLike) -> list[Path]:
@@ -24,12 +38,7 @@ def model_paths(path: str | os.PathLike) -> list[Path]:
         if path.suffix != ".keras":
             raise ValueError(f"{path}: not a .keras model file")
         return [path]
-    if (path / "model.keras").is_file():
-        return [path / "model.keras"]
-    folds = sorted(path.glob("folds/fold*/model.keras"), key=lambda p: int(p.parent.name[4:]))
-    if folds:
-        return folds
-    raise ValueError(f"{path}: no model.keras (is it a finished run directory or a .keras file?)")
+    return RunDir(path).model_paths()
 
 
 def load_models(path: str | os.PathLike) -> list:
@@ -50,9 +59,32 @@ def load_models(path: str | os.PathLike) -> list:
 
 def predict_images(models: list, images: np.ndarray, tta: int = 1) -> np.ndarray:
     """Mean class probabilities of the models (each with ``tta`` views)."""
-    from kaggle_digits.training import predict_probs
-
     return np.mean([predict_probs(model, images, tta) for model in models], axis=0)
+
+
+def default_input(model: str | os.PathLike) -> Path:
+    """test.csv of the run's recorded data directory, else of the default data directory.
+
+    A run's own test.csv must still be the file it was trained beside (SHA-256 in
+    metrics.json); a different file is predicted only when named with --input.
+
+    Raises:
+        ValueError: no test.csv, or the run's test.csv has changed.
+    """
+    run, data_dir = RunDir(model), None
+    if Path(model).is_dir() and run.exists:
+        data_dir = run.read_config().data_dir
+    test_csv = find_csv(data_dir or resolve_data_dir(None)[0], "test")
+    if test_csv is None:
+        raise ValueError("no test.csv found; give one with --input")
+    if run.finished and test_csv.name == "test.csv":
+        try:
+            run.check_data(fingerprint_files([test_csv]), names=("test.csv",))
+        except DataMismatch:
+            raise ValueError(f"{test_csv} is not the test.csv {model} was made with (SHA-256 "
+                             f"mismatch); pass --input to predict a different file on "
+                             f"purpose") from None
+    return test_csv
 
 
 def predict_csv(model: str | os.PathLike, input_csv: str | os.PathLike,
@@ -74,21 +106,20 @@ def predict_csv(model: str | os.PathLike, input_csv: str | os.PathLike,
     return probs, submission
 
 
-def rescore_with_tta(run_dir: Path, data: DigitData, tta: int) -> tuple[np.ndarray | None,
-                                                                         np.ndarray]:
+def rescore_with_tta(run: RunDir, data: DigitData, tta: int) -> tuple[np.ndarray | None,
+                                                                       np.ndarray]:
     """A run's validation and test probabilities predicted again with ``tta`` views.
 
     Each k-fold model predicts only the rows it did not train on, so the out-of-fold property
     survives.
     """
-    models = load_models(run_dir)
+    models = load_models(run.path)
     val_probs = None
-    if (run_dir / "val_indices.npy").exists():
-        val_indices = load_npy(run_dir / "val_indices.npy")
+    if run.has_array("val_indices"):
+        val_indices = run.load_array("val_indices")
         val_probs = np.zeros((len(val_indices), 10), dtype=np.float32)
     test_probs = np.zeros((len(data.test_images), 10))
-    fold_of_row = (load_npy(run_dir / "fold_of_row.npy")
-                   if (run_dir / "fold_of_row.npy").exists() else None)
+    fold_of_row = run.load_array("fold_of_row") if run.has_array("fold_of_row") else None
     for fold, model in enumerate(models, start=1):
         test_probs += predict_images([model], data.test_images, tta) / len(models)
         if val_probs is not None:

@@ -8,15 +8,21 @@ what makes their errors partly independent.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
 from typing import Callable
 
 from kaggle_digits.config import TrainConfig
-from kaggle_digits.data import find_csv, fingerprint_files, load_competition_data, resolve_data_dir
+from kaggle_digits.data import (
+    find_csv,
+    fingerprint_files,
+    load_competition_data,
+    resolve_data_dir,
+)
 from kaggle_digits.ensemble import combine, load_members, write_ensemble
+from kaggle_digits.progress import RunProgress
+from kaggle_digits.rundir import DataMismatch, RunDir
 from kaggle_digits.sweep import StudyRun, make_config
 
 RECIPES: dict[str, tuple[str, list[StudyRun]]] = {
@@ -40,25 +46,22 @@ SETTINGS_IGNORED = ("versions", "output_dir", "run_name", "submissions_dir", "da
                     "tensorboard")
 
 
-def _changed_settings(run_dir: Path, config: TrainConfig, fingerprint: dict[str, str]
+def _changed_settings(run: RunDir, config: TrainConfig, fingerprint: dict[str, str]
                       ) -> list[str]:
     """What in an earlier member differs from what the recipe now asks for: its settings (e.g.
     after an upgrade changed a default) or its data files ("data files", by SHA-256); empty when
     nothing or no earlier run."""
-    if not (run_dir / "config.json").exists():
+    if not run.exists:
         return []
-    saved, wanted = TrainConfig.load(run_dir).to_dict(), config.resolved().to_dict()
+    saved, wanted = run.read_config().to_dict(), config.resolved().to_dict()
     changed = sorted(key for key in wanted
                      if key not in SETTINGS_IGNORED and saved.get(key) != wanted[key])
-    recorded = None
-    for record in (run_dir / "metrics.json", run_dir / "state.json"):
-        try:
-            recorded = json.loads(record.read_text()).get("data_fingerprint")
-            break
-        except (OSError, json.JSONDecodeError):
-            continue
-    if recorded is not None and recorded != fingerprint:
+    try:
+        run.check_data(fingerprint)
+    except DataMismatch:
         changed.append("data files")
+    except ValueError:
+        pass  # No readable record of its data: it is retrained as unfinished anyway.
     return changed
 
 
@@ -89,34 +92,35 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
     recipe_dir = Path(base.output_dir) / f"recipe-{name}"
     log(f"recipe {name}: {description}; members in {recipe_dir}")
     fingerprint = current_fingerprint(base)
-    run_dirs, started, trained = [], time.perf_counter(), 0
+    run_dirs, started = [], time.perf_counter()
+    progress = RunProgress(len(configs), f"recipe {name}")
     for index, (label, config) in enumerate(configs, start=1):
-        run_dir = recipe_dir / label
-        run_dirs.append(run_dir)
-        elapsed = time.perf_counter() - started
-        eta = (f", about {elapsed / trained * (len(configs) - index + 1) / 60:.0f} min left"
-               if trained else "")
-        changed = _changed_settings(run_dir, config, fingerprint)
+        run = RunDir(recipe_dir / label)
+        run_dirs.append(run.path)
+        where = f"[recipe {name}: member {index}/{len(configs)}]"
+        changed = _changed_settings(run, config, fingerprint)
         if changed:
             replaced = (recipe_dir.parent / f"recipe-{name}-replaced"
                         / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}")
             replaced.parent.mkdir(parents=True, exist_ok=True)
-            run_dir.rename(replaced)
-            log(f"[recipe {name}: member {index}/{len(configs)}] {label} was trained with other "
-                f"settings ({', '.join(changed)}); moved to {replaced}, training it again")
-        if (run_dir / "metrics.json").exists():
-            log(f"[recipe {name}: member {index}/{len(configs)}] {label}: finished earlier, reused")
+            run.path.rename(replaced)
+            log(f"{where} {label} was trained with other settings ({', '.join(changed)}); moved "
+                f"to {replaced}, training it again")
+        if run.finished:
+            log(f"{where} {label}: finished earlier, reused")
+            progress.skip()
             continue
-        log(f"[recipe {name}: member {index}/{len(configs)}] {label}{eta}")
+        log(f"{where} {label}")
         keras.backend.clear_session()
-        if (run_dir / "state.json").exists():
-            resume(run_dir, log=log)
+        if run.resumable:
+            resume(run.path, log=log)
         else:
-            if run_dir.exists():  # Stopped before its first epoch: nothing worth keeping.
-                shutil.rmtree(run_dir)
+            if run.path.exists():  # Stopped before its first epoch: nothing worth keeping.
+                shutil.rmtree(run.path)
             config.output_dir, config.run_name = str(recipe_dir), label
             train(config, log=log)
-        trained += 1
+        progress.update()
+    progress.close()
     members = load_members(run_dirs, log=log)
     result = combine(members, method)
     out = Path(out or Path(base.submissions_dir) / f"recipe-{name}-{method}.csv")

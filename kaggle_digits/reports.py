@@ -1,8 +1,8 @@
 """The evaluation artefacts of a run directory, written at the end of training and by report.py.
 
-Everything is computed from the run's own files (``val_probs.npy``, ``val_labels.npy``,
-``val_indices.npy``, ``history.csv``) plus the validation images, which are re-read from the data
-directory recorded in ``config.json`` when a report is regenerated.
+Everything is computed from the run's own files (validation probabilities, labels and row
+indices, the training history) plus the validation images, which are re-read from the data
+directory recorded in the run's config when a report is regenerated.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
-from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import NUM_CLASSES, fingerprint_files, find_csv, read_digits_csv
-from kaggle_digits.io_utils import load_npy, write_json_atomic, write_text_atomic
+from kaggle_digits.io_utils import write_json_atomic, write_text_atomic
+from kaggle_digits.rundir import DataMismatch, RunDir
 from kaggle_digits.plots import (
     most_confused_pairs,
     plot_confusion_matrix,
@@ -35,7 +35,7 @@ def write_run_report(run_dir: str | os.PathLike, val_images: np.ndarray, val_lab
 
     ``metrics`` is given by a run that writes its metrics.json last (its mark of completion).
     """
-    run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     predicted = val_probs.argmax(axis=1)
     labels = list(range(NUM_CLASSES))
     text = classification_report(val_labels, predicted, labels=labels, target_names=DIGITS,
@@ -47,25 +47,25 @@ def write_run_report(run_dir: str | os.PathLike, val_images: np.ndarray, val_lab
     report["most_confused"] = [{"true": t, "predicted": p, "count": n}
                                for t, p, n in most_confused_pairs(confusion, top=5)]
     written = [
-        write_text_atomic(run_dir / "classification_report.txt", text),
-        write_json_atomic(run_dir / "classification_report.json", report),
-        plot_confusion_matrix(confusion, run_dir / "confusion_matrix.png",
-                              title=f"{run_dir.name}: validation confusion matrix"),
-        plot_error_gallery(val_images, val_labels, val_probs, run_dir / "errors.png"),
+        write_text_atomic(run.report_path("classification_text"), text),
+        write_json_atomic(run.report_path("classification_json"), report),
+        plot_confusion_matrix(confusion, run.report_path("confusion_matrix"),
+                              title=f"{run.name}: validation confusion matrix"),
+        plot_error_gallery(val_images, val_labels, val_probs, run.report_path("errors")),
     ]
-    if (run_dir / "history.csv").exists():
+    if run.history_path.exists():
         accuracy = float(np.mean(predicted == val_labels))
         written.append(plot_learning_curves(
-            run_dir / "history.csv", run_dir / "learning_curves.png",
-            title=f"{run_dir.name}: validation accuracy {accuracy:.2%} (best validation-loss "
+            run.history_path, run.report_path("learning_curves"),
+            title=f"{run.name}: validation accuracy {accuracy:.2%} (best validation-loss "
                   f"epoch)"))
-    written.append(write_html_report(run_dir, metrics))
+    written.append(write_html_report(run.path, metrics))
     return written
 
 
-REPORT_PICTURES = (("learning_curves.png", "Learning curves"),
-                   ("confusion_matrix.png", "Confusion matrix (validation)"),
-                   ("errors.png", "Worst validation mistakes"))
+REPORT_PICTURES = (("learning_curves", "Learning curves"),
+                   ("confusion_matrix", "Confusion matrix (validation)"),
+                   ("errors", "Worst validation mistakes"))
 HEADLINE_METRICS = ("val_accuracy", "val_loss", "epochs_run", "train_time_s", "time_per_epoch_s",
                     "predict_test_time_s", "total_time_s", "parameters", "train_rows", "val_rows",
                     "test_rows", "is_sample", "finished", "submission")
@@ -91,12 +91,12 @@ def write_html_report(run_dir: str | os.PathLike, metrics: dict | None = None) -
 
     Pictures are embedded as base64 so the page can be mailed or attached on its own.
     """
-    run_dir = Path(run_dir)
-    config = _read_json(run_dir / "config.json")
-    metrics = metrics if metrics is not None else _read_json(run_dir / "metrics.json")
-    scores = _read_json(run_dir / "classification_report.json")
+    run = RunDir(run_dir)
+    config = _read_json(run.config_path)
+    metrics = metrics if metrics is not None else _read_json(run.metrics_path)
+    scores = _read_json(run.report_path("classification_json"))
     accuracy = metrics.get("val_accuracy", scores.get("accuracy"))
-    title = f"{config.get('arch', 'run')}: {run_dir.name}"
+    title = f"{config.get('arch', 'run')}: {run.name}"
     parts = [f"<h1>{html.escape(title)}</h1>"]
     if accuracy is not None:
         parts.append(f"<p class=headline>Validation accuracy <b>{accuracy:.4%}</b>"
@@ -120,10 +120,11 @@ def write_html_report(run_dir: str | os.PathLike, metrics: dict | None = None) -
         if confused:
             parts.append("<p>Most confused: " + html.escape(", ".join(
                 f"{c['true']} as {c['predicted']} ({c['count']}x)" for c in confused)) + "</p>")
-    for name, caption in REPORT_PICTURES:
-        if (run_dir / name).exists():
-            encoded = base64.b64encode((run_dir / name).read_bytes()).decode("ascii")
-            parts.append(f"<h2>{html.escape(caption)}</h2><img alt=\"{name}\" "
+    for kind, caption in REPORT_PICTURES:
+        picture = run.report_path(kind)
+        if picture.exists():
+            encoded = base64.b64encode(picture.read_bytes()).decode("ascii")
+            parts.append(f"<h2>{html.escape(caption)}</h2><img alt=\"{picture.name}\" "
                          f"src=\"data:image/png;base64,{encoded}\">")
     if config:
         parts.append("<h2>Config</h2>" + _table(
@@ -133,7 +134,7 @@ def write_html_report(run_dir: str | os.PathLike, metrics: dict | None = None) -
     page = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{REPORT_CSS}</style></head><body>"
             + "\n".join(parts) + "</body></html>\n")
-    return write_text_atomic(run_dir / "report.html", page)
+    return write_text_atomic(run.report_path("html"), page)
 
 
 REPORT_CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
@@ -156,21 +157,24 @@ def regenerate_report(run_dir: str | os.PathLike) -> list[Path]:
     Raises:
         ValueError: the run is unfinished, or its train.csv is not the one it was trained on.
     """
-    run_dir = Path(run_dir)
-    missing = [name for name in ("val_probs.npy", "val_labels.npy", "val_indices.npy",
-                                 "metrics.json") if not (run_dir / name).exists()]
+    run = RunDir(run_dir)
+    run.require_finished()
+    missing = [kind for kind in ("val_probs", "val_labels", "val_indices")
+               if not run.has_array(kind)]
     if missing:
-        raise ValueError(f"{run_dir}: not a finished run (missing {', '.join(missing)})")
-    config = TrainConfig.load(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+        raise ValueError(f"{run}: no validation predictions ({', '.join(missing)}): a "
+                         f"full-data run has no validation report")
+    config = run.read_config()
     train_path = find_csv(config.data_dir, "train")
     if train_path is None:
-        raise ValueError(f"{run_dir}: its data directory {config.data_dir} has no train.csv")
-    recorded = metrics["data_fingerprint"].get(train_path.name)
-    if fingerprint_files([train_path])[train_path.name] != recorded:
+        raise ValueError(f"{run}: its data directory {config.data_dir} has no train.csv")
+    try:
+        run.check_data(fingerprint_files([train_path]), names=(train_path.name,))
+    except DataMismatch:
         raise ValueError(f"{train_path} differs from the train.csv this run was trained on "
-                         f"(SHA-256 mismatch); refusing to pair its images with the run's labels")
+                         f"(SHA-256 mismatch); refusing to pair its images with the run's "
+                         f"labels") from None
     images, _ = read_digits_csv(train_path, labelled=True)
-    val_indices = load_npy(run_dir / "val_indices.npy")
-    return write_run_report(run_dir, images[val_indices], load_npy(run_dir / "val_labels.npy"),
-                            load_npy(run_dir / "val_probs.npy"))
+    val_indices = run.load_array("val_indices")
+    return write_run_report(run.path, images[val_indices], run.load_array("val_labels"),
+                            run.load_array("val_probs"))

@@ -24,6 +24,7 @@ from kaggle_digits.fetch import (
     warn_if_credentials_readable,
 )
 from kaggle_digits.io_utils import sha256_file
+from kaggle_digits.rundir import RunDir, differing_files
 from kaggle_digits.submission import check_submission_file
 
 MAX_RATE_LIMIT_RETRIES = 3
@@ -47,8 +48,9 @@ def find_record(path: Path) -> Path | None:
     and predict.py write beside every CSV, or a run directory's metrics.json beside its
     submission.csv. Looked up beside the file, never relative to the working directory."""
     candidates = [path.with_suffix(".json")]
-    if path.name == "submission.csv":
-        candidates.append(path.parent / "metrics.json")
+    run = RunDir(path.parent)
+    if path.name == run.submission_path.name:
+        candidates.append(run.metrics_path)
     return next((record for record in candidates if record.is_file()), None)
 
 
@@ -79,7 +81,7 @@ def check_provenance(path: Path, data_dir: str | None, log: Callable[[str], None
     if test_csv is None or is_sample:
         raise SubmitError(f"no competition test.csv to check {path} against (fetch the data or "
                           f"pass --data DIR){skip}")
-    if sha256_file(test_csv) != test_sha256:
+    if differing_files({"test.csv": test_sha256}, {"test.csv": sha256_file(test_csv)}):
         raise SubmitError(f"{path} was predicted for a different test.csv than {test_csv} "
                           f"(SHA-256 recorded in {record} differs); not submitted")
     log(f"provenance: {path} is the file {record} describes, predicted for {test_csv} "

@@ -19,6 +19,7 @@ import pandas as pd
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.io_utils import write_text_atomic
 from kaggle_digits.models import model_options
+from kaggle_digits.progress import RunProgress
 
 # Short names people type in a grid, mapped to TrainConfig fields or builder options.
 ALIASES = {"lr": "learning_rate", "dropout": "dropout_rate", "batch": "batch_size"}
@@ -117,11 +118,9 @@ def run_study(name: str, runs: list[StudyRun], base: TrainConfig, out_root: str 
     sweep_dir = Path(out_root) / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}"
     sweep_dir.mkdir(parents=True)
     rows, started = [], time.perf_counter()
+    progress = RunProgress(len(configs), f"sweep {name}")
     for index, (label, config) in enumerate(configs, start=1):
-        elapsed = time.perf_counter() - started
-        eta = f", about {elapsed / (index - 1) * (len(configs) - index + 1) / 60:.0f} min left" \
-            if index > 1 else ""
-        log(f"[sweep {name}: run {index}/{len(configs)}] {label}{eta}")
+        log(f"[sweep {name}: run {index}/{len(configs)}] {label}")
         config.output_dir = str(sweep_dir / "runs")
         config.submissions_dir = str(sweep_dir / "submissions")
         config.run_name = f"{index:02d}-{config.arch}"
@@ -136,6 +135,8 @@ def run_study(name: str, runs: list[StudyRun], base: TrainConfig, out_root: str 
         except (ValueError, OSError) as exc:
             log(f"[sweep {name}: run {index}/{len(configs)}] failed: {exc}")
             rows.append({"run": label, "arch": config.arch, "error": str(exc)})
+        progress.update()
+    progress.close()
     table = pd.DataFrame(rows)
     write_summary(table, sweep_dir, name, base)
     log(f"[sweep {name}] {len(configs)} runs in {(time.perf_counter() - started) / 60:.1f} min; "

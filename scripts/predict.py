@@ -7,74 +7,9 @@ Examples:
       --out submissions/mine.csv --tta 5
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Load a model in Keras safe mode (a run directory: its model.keras, or the "
-                    "average of a k-fold run's fold models; or any .keras file taking 28x28x1 "
-                    "raw 0-255 pixels) and write ImageId,Label for every row of the input, plus "
-                    "a JSON of the model and the input's SHA-256 beside the output.")
-    parser.add_argument("--model", required=True, type=Path, help="run directory or .keras file")
-    parser.add_argument("--input", type=Path, help="test-format CSV (pixel0..pixel783; default "
-                        "test.csv of the run's data directory, else data/digit-recognizer/)")
-    parser.add_argument("--out", required=True, type=Path, help="submission CSV to write")
-    parser.add_argument("--tta", type=int, default=1, metavar="N",
-                        help="average over N fixed shifts/rotations (default 1: off)")
-    args = parser.parse_args(argv)
-    from kaggle_digits.data import DataError
-    from kaggle_digits.predict import predict_csv
-    from kaggle_digits.tta import check_tta
-
-    try:
-        check_tta(args.tta)
-        input_csv = args.input or default_input(args.model)
-        probs, submission = predict_csv(args.model, input_csv, args.out, tta=args.tta)
-    except (DataError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    import numpy as np
-
-    counts = ", ".join(f"{digit}:{n}" for digit, n in
-                       enumerate(np.bincount(probs.argmax(axis=1), minlength=10)))
-    print(f"predicted digits: {counts}")
-    print(f"submission: {submission}")
-    return 0
-
-
-def default_input(model: Path) -> Path:
-    """test.csv of the run's recorded data directory, else of the default data directory.
-
-    A run's own test.csv must still be the file it was trained beside (SHA-256 in
-    metrics.json); a different file is predicted only when named with --input.
-    """
-    import json
-
-    from kaggle_digits.config import TrainConfig
-    from kaggle_digits.data import find_csv, resolve_data_dir
-    from kaggle_digits.io_utils import sha256_file
-
-    data_dir, recorded = None, None
-    if model.is_dir() and (model / "config.json").exists():
-        data_dir = TrainConfig.load(model).data_dir
-        if (model / "metrics.json").exists():
-            recorded = json.loads((model / "metrics.json").read_text()).get(
-                "data_fingerprint", {}).get("test.csv")
-    test_csv = find_csv(data_dir or resolve_data_dir(None)[0], "test")
-    if test_csv is None:
-        raise ValueError("no test.csv found; give one with --input")
-    if recorded and test_csv.name == "test.csv" and sha256_file(test_csv) != recorded:
-        raise ValueError(f"{test_csv} is not the test.csv {model} was made with (SHA-256 "
-                         f"mismatch); pass --input to predict a different file on purpose")
-    return test_csv
-
+from kaggle_digits.cli.predict import main
 
 if __name__ == "__main__":
     sys.exit(main())

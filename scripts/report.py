@@ -5,37 +5,9 @@ Example:
   python scripts/report.py runs/20261121-221103-improved_cnn
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from kaggle_digits.data import DataError  # noqa: E402
-from kaggle_digits.reports import regenerate_report  # noqa: E402
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Rewrite classification_report.txt/.json, confusion_matrix.png, errors.png "
-                    "(worst validation mistakes) and learning_curves.png in each run directory, "
-                    "from its saved probabilities and the train.csv it was trained on (checked by "
-                    "SHA-256).")
-    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    args = parser.parse_args(argv)
-    status = 0
-    for run_dir in args.run_dirs:
-        try:
-            written = regenerate_report(run_dir)
-        except (DataError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            status = 2
-            continue
-        print(f"{run_dir}: wrote {', '.join(path.name for path in written)}")
-    return status
-
+from kaggle_digits.cli.report import main
 
 if __name__ == "__main__":
     sys.exit(main())

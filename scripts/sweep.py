@@ -7,69 +7,9 @@ Examples:
   python scripts/sweep.py --list-studies
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    from kaggle_digits.models import list_models
-    from kaggle_digits.sweep import STUDIES
-
-    parser = argparse.ArgumentParser(
-        description="Train several configurations on the same stratified split and write "
-                    "sweeps/<timestamp>-<name>/summary.md and summary.csv (arch, parameters, "
-                    "validation accuracy and loss, epochs, train time, time per epoch); every run "
-                    "keeps its own run directory under runs/ there.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--grid", help='space-separated name=v1,v2 axes, e.g. "epochs=5,10 '
-                      'filters=16-32-32,64-128-128"; names are train.py settings (epochs, '
-                      'batch_size, lr, augment, optimizer, ...) or model options (filters, '
-                      'kernel_size, stride, activation, dropout)')
-    what.add_argument("--study", choices=sorted(STUDIES), help="a named study")
-    what.add_argument("--list-studies", action="store_true", help="describe the named studies")
-    parser.add_argument("--arch", default="simple_cnn", choices=list_models(),
-                        help="architecture for --grid (default simple_cnn)")
-    parser.add_argument("--data", help="data directory (default as train.py)")
-    parser.add_argument("--seed", type=int, default=42, help="split and training seed (42)")
-    parser.add_argument("--val-split", type=float, default=0.2)
-    parser.add_argument("--out-dir", default="sweeps", help="where sweeps go (default sweeps/)")
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    from kaggle_digits.config import TrainConfig
-    from kaggle_digits.data import DataError
-    from kaggle_digits.sweep import STUDIES, format_markdown, parse_grid, run_study
-
-    if args.list_studies:
-        for name, (description, runs) in sorted(STUDIES.items()):
-            print(f"{name}: {description}")
-            for label, arch, overrides in runs:
-                print(f"    {label:36s} {arch} {overrides}")
-        return 0
-    base = TrainConfig(data_dir=args.data, seed=args.seed, split_seed=args.seed,
-                       val_split=args.val_split)
-    try:
-        if args.study:
-            name, runs = args.study, STUDIES[args.study][1]
-        else:
-            name, runs = f"{args.arch}-grid", parse_grid(args.grid, args.arch)
-        table, sweep_dir = run_study(name, runs, base, out_root=args.out_dir)
-    except (DataError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print()
-    print(format_markdown(table))
-    print(f"summary: {sweep_dir / 'summary.md'} and {sweep_dir / 'summary.csv'}")
-    return 0
-
+from kaggle_digits.cli.sweep import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,56 +6,9 @@ Examples:
   python scripts/validate.py my.csv --data data/digit-recognizer
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from kaggle_digits.data import (  # noqa: E402
-    COMPETITION_TEST_ROWS,
-    DataError,
-    find_csv,
-    read_digits_csv,
-    resolve_data_dir,
-)
-from kaggle_digits.submission import verdict  # noqa: E402
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Validate a submission: header ImageId,Label; ImageId 1..N in order; labels "
-                    "0-9; as many rows as the test file and as the competition's "
-                    f"{COMPETITION_TEST_ROWS:,}. Exit code 0 only if Kaggle will accept it.")
-    parser.add_argument("file", type=Path, help="submission CSV to check")
-    parser.add_argument("--data", help="directory with the test.csv it was made for (default: "
-                        "data/digit-recognizer/, the Kaggle input directory, else the bundled "
-                        "sample)")
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    data_dir, is_sample = resolve_data_dir(args.data)
-    test_path = find_csv(data_dir, "test")
-    test_rows = None
-    if test_path is not None:
-        try:
-            test_rows = len(read_digits_csv(test_path, labelled=False)[0])
-        except DataError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(f"test file: {test_path} ({test_rows} rows"
-              f"{', the bundled sample: no competition data found' if is_sample else ''})")
-    else:
-        print("test file: none found; checking against the competition's row count only")
-    ok, lines = verdict(args.file, test_rows)
-    print("\n".join(lines))
-    print(f"verdict: {'VALID, ready to submit' if ok else 'NOT VALID, do not submit'}: {args.file}")
-    return 0 if ok else 1
-
+from kaggle_digits.cli.validate import main
 
 if __name__ == "__main__":
     sys.exit(main())

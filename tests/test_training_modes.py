@@ -20,9 +20,10 @@ from kaggle_digits.compare import compare_runs
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.ensemble import EnsembleError, combine, load_members
 from kaggle_digits.io_utils import load_npy
-from kaggle_digits.predict import load_models, predict_images
+from kaggle_digits.fit import build_learning_rate
+from kaggle_digits.predict import load_models, predict_images, predict_probs
 from kaggle_digits.submission import check_submission_file
-from kaggle_digits.training import build_learning_rate, predict_probs, resume, train
+from kaggle_digits.training import resume, train
 
 
 def quiet(_):
@@ -168,16 +169,16 @@ def test_kill_between_checkpoint_and_state_resumes_consistently(tmp_path, tiny_d
                                                                  monkeypatch):
     """A kill after epoch 3's checkpoint is on disk but before state.json names it: the resumed
     run must continue from epoch 2's consistent pair (model, optimizer step, schedule)."""
-    import kaggle_digits.training as training
+    import kaggle_digits.rundir as rundir
 
-    real_write = training.write_json_atomic
+    real_write = rundir.write_json_atomic
 
     def killed_before_the_third_record(path, payload):
         if Path(path).name == "state.json" and payload.get("epochs_done") == 3:
             raise KeyboardInterrupt
         return real_write(path, payload)
 
-    monkeypatch.setattr(training, "write_json_atomic", killed_before_the_third_record)
+    monkeypatch.setattr(rundir, "write_json_atomic", killed_before_the_third_record)
     config = tiny_config(tmp_path, tiny_data_dir, arch="mlp", epochs=6, patience=100,
                          lr_schedule="cosine", batch_size=16, run_name="cut")
     with pytest.raises(KeyboardInterrupt):
@@ -185,7 +186,7 @@ def test_kill_between_checkpoint_and_state_resumes_consistently(tmp_path, tiny_d
     run_dir = tmp_path / "runs" / "cut"
     state = json.loads((run_dir / "state.json").read_text())
     assert state["epochs_done"] == 2 and (run_dir / state["checkpoint"]).exists()
-    monkeypatch.setattr(training, "write_json_atomic", real_write)
+    monkeypatch.setattr(rundir, "write_json_atomic", real_write)
     lines = []
     metrics, _ = resume(run_dir, log=lines.append)
     assert "cut: continuing from epoch 3 of 6" in lines
@@ -217,17 +218,19 @@ DISK_FULL = OSError(28, "No space left on device")
                                      "Ctrl-C while predicting the test rows",
                                      "k-fold fold dies before its fold record"])
 def test_a_failure_after_the_last_epoch_resumes(failure, tmp_path, tiny_data_dir, monkeypatch):
+    import kaggle_digits.fit as fit
+    import kaggle_digits.rundir as rundir
     import kaggle_digits.training as training
 
     folds = 1
     if failure.startswith("disk full"):
         state = fail_once(monkeypatch, training, "write_submission", DISK_FULL)
     elif failure.startswith("Ctrl-C"):
-        state = fail_once(monkeypatch, training, "predict_probs", KeyboardInterrupt,
+        state = fail_once(monkeypatch, fit, "predict_probs", KeyboardInterrupt,
                           when=lambda model, images, tta=1: len(images) == 60)
     else:
         folds = 2
-        state = fail_once(monkeypatch, training, "write_json_atomic", DISK_FULL,
+        state = fail_once(monkeypatch, rundir, "write_json_atomic", DISK_FULL,
                           when=lambda path, payload: Path(path).name == "fold.json"
                           and Path(path).parent.name == "fold2")
     config = tiny_config(tmp_path, tiny_data_dir, arch="mlp", epochs=2, folds=folds,

@@ -7,7 +7,7 @@ import keras
 from keras import layers
 
 from kaggle_digits.data import IMAGE_SIDE, NUM_CLASSES, NUM_PIXELS
-from kaggle_digits.models.cnn import pixel_input
+from kaggle_digits.models.common import pixel_input
 from kaggle_digits.models.registry import register_model
 
 

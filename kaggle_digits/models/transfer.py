@@ -14,7 +14,7 @@ import keras
 from keras import layers
 
 from kaggle_digits.data import NUM_CLASSES
-from kaggle_digits.models.cnn import INPUT_SHAPE
+from kaggle_digits.models.common import INPUT_SHAPE
 from kaggle_digits.models.registry import register_model
 
 # ResNet50 and VGG16 expect "caffe" inputs: 0-255 BGR minus the ImageNet channel means. For a gray

@@ -1,0 +1,116 @@
+"""Combine finished runs into one submission and show whether the ensemble beats its members.
+
+Examples:
+  python scripts/ensemble.py runs/ens-improved_cnn-s*
+  python scripts/ensemble.py runs/A runs/B runs/C --method stack --out submissions/stack.csv
+  python scripts/ensemble.py runs/*-kfold5 --tta 5
+  python scripts/ensemble.py --recipe default      # train the default members, then combine
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from kaggle_digits.ensemble import (
+    METHODS,
+    EnsembleError,
+    combine,
+    load_members,
+    member_accuracy,
+    retune_with_tta,
+    write_ensemble,
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Combine the saved validation and test probabilities of finished runs. Runs "
+                    "made on different data files or validated on different rows are refused; "
+                    "failed or unfinished runs are skipped with a message. Writes the "
+                    "submission and a JSON of members and weights beside it.",
+        epilog="mean: average probabilities; vote: majority of predicted digits; weighted: "
+               "weights from each member's validation error; stack: a logistic-regression "
+               "meta-model. weighted and stack are scored by cross-fitting (never on the rows "
+               "they were fitted on). Full-data runs (--full) are validated and weighted "
+               "through a held-out twin with the same settings when one is among the members.")
+    parser.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR")
+    parser.add_argument("--recipe", help="train the members of a named recipe first (finished "
+                        "members are reused, interrupted ones resumed); see --list-recipes")
+    parser.add_argument("--list-recipes", action="store_true", help="list recipes and exit")
+    parser.add_argument("--data", help="data directory for --recipe (default as train.py)")
+    parser.add_argument("--method", choices=METHODS, default="mean", help="default mean")
+    parser.add_argument("--out", type=Path, help="submission path (default "
+                        "submissions/ensemble-<timestamp>-<method>.csv; with --recipe, "
+                        "submissions/recipe-<name>-<method>.csv)")
+    parser.add_argument("--tta", type=int, default=1, metavar="N",
+                        help="re-predict every member with N test-time views (default 1: use "
+                             "the saved probabilities)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from kaggle_digits.recipe import RECIPES
+
+    if args.list_recipes:
+        for name, (description, runs) in RECIPES.items():
+            print(f"{name:10s} {description}")
+        return 0
+    if bool(args.recipe) == bool(args.run_dirs):
+        print("error: give run directories or --recipe NAME (not both)", file=sys.stderr)
+        return 2
+    try:
+        if args.recipe:  # Without --out: submissions/recipe-<name>-<method>.csv.
+            members, result, submission, record = run_recipe(args.recipe, args.data,
+                                                             args.method, args.out)
+        else:
+            out = args.out or Path("submissions") / (
+                f"ensemble-{dt.datetime.now():%Y%m%d-%H%M%S}-{args.method}.csv")
+            members = load_members(args.run_dirs, log=lambda line: print(line, file=sys.stderr))
+            if args.tta > 1:
+                retune_with_tta(members, args.tta, log=lambda line: print(line, file=sys.stderr))
+            result = combine(members, args.method)
+            submission, record = write_ensemble(members, result, out)
+    except (EnsembleError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print(f"\n{exc or 'interrupted'}\nrun the same command again to continue the recipe",
+              file=sys.stderr)
+        return 130
+    print(f"{'member':48s} {'kind':8s} {'validation accuracy':>20s} {'weight':>7s}")
+    for member, weight in zip(members, result.weights):
+        accuracy = member_accuracy(member)
+        shown = f"{accuracy:.4%}" if accuracy is not None else (
+            f"(twin {member.val_accuracy:.4%})" if member.twin else "–")
+        shown_weight = "meta" if weight is None else f"{weight:.3f}"
+        print(f"{member.name:48s} {member.kind:8s} {shown:>20s} {shown_weight:>7s}")
+    best = max((a for a in map(member_accuracy, members) if a is not None), default=None)
+    if result.val_accuracy is not None:
+        print(f"\nensemble ({args.method}) validation accuracy: {result.val_accuracy:.4%} on "
+              f"{result.val_rows:,} rows" + (f"; best member {best:.4%} "
+                                             f"({result.val_accuracy - best:+.4%})"
+                                             if best is not None else ""))
+    else:
+        print("\nno validation estimate: no member carries validation predictions")
+    print(f"weights: {result.weight_source}")
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"submission: {submission}\nmembers and weights: {record}")
+    if any(m.metrics.get("is_sample") for m in members):
+        print("NOTE: members were trained on the bundled sample; not a valid Kaggle submission.")
+    return 0
+
+
+def run_recipe(name: str, data_dir: str | None, method: str, out: Path | None):
+    from kaggle_digits.config import TrainConfig
+    from kaggle_digits.recipe import run_recipe as train_recipe
+
+    return train_recipe(name, TrainConfig(data_dir=data_dir), method=method, out=out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

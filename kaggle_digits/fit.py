@@ -1,0 +1,153 @@
+"""The fit of one member (a whole run, one fold, or the full-data fit): optimizer and schedule,
+device placement, and the Keras ``fit`` that leaves a checkpoint after every epoch."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+import numpy as np
+
+from kaggle_digits.batches import DigitBatches
+from kaggle_digits.callbacks import EpochTimer, build_callbacks
+from kaggle_digits.config import TrainConfig
+from kaggle_digits.data import DigitData
+from kaggle_digits.losses import training_loss
+from kaggle_digits.models import build_model
+from kaggle_digits.predict import PREDICT_BATCH_SIZE, predict_probs
+from kaggle_digits.rundir import RunDir
+
+
+@dataclass
+class MemberResult:
+    """One fitted model of a run: the whole run, one fold, or the full-data fit."""
+
+    model: keras.Model | None
+    val_probs: np.ndarray | None
+    test_probs: np.ndarray
+    durations: list[float]
+    train_time: float
+    predict_time: float
+
+
+def build_learning_rate(config: TrainConfig, steps_per_epoch: int
+                        ) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The configured learning rate: warm-up + cosine converged in the fewest epochs."""
+    if config.lr_schedule != "cosine":
+        return config.learning_rate
+    total_steps = config.epochs * steps_per_epoch
+    warmup_steps = min(int(config.warmup_epochs * steps_per_epoch), total_steps // 2)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 10,
+        decay_steps=max(total_steps - warmup_steps, 1),
+        alpha=0.01,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup_steps,
+    )
+
+
+def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The configured optimizer with the schedule of ``build_learning_rate``."""
+    learning_rate = build_learning_rate(config, steps_per_epoch)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=learning_rate)
+    return keras.optimizers.Adam(learning_rate=learning_rate)
+
+
+def distribution_scope(config: TrainConfig, log: Callable[[str], None]):
+    """The tf.distribute scope models are built, compiled and fitted in.
+
+    ``mirrored`` replicates the model on every local GPU (on a machine without GPUs, on every
+    logical CPU device, which is how the tests exercise it) and splits each batch between them;
+    ``default`` is TensorFlow's single-device placement, which already uses one GPU if present.
+    """
+    if config.strategy != "mirrored":
+        return contextlib.nullcontext()
+    import tensorflow as tf
+
+    devices = ([d.name for d in tf.config.list_logical_devices("GPU")]
+               or [d.name for d in tf.config.list_logical_devices("CPU")])
+    strategy = tf.distribute.MirroredStrategy(devices=devices)
+    log(f"MirroredStrategy over {strategy.num_replicas_in_sync} device(s): {', '.join(devices)}; "
+        f"each batch of {config.batch_size} is split between them")
+    return strategy.scope()
+
+
+def apply_determinism(config: TrainConfig) -> None:
+    if config.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
+               val_idx: np.ndarray | None, member: RunDir, seed: int,
+               log: Callable[[str], None], model: keras.Model | None = None) -> MemberResult:
+    """Fit (or resume fitting) one model and predict its validation and test rows.
+
+    A member whose state record says every epoch is done (an interruption after the last epoch)
+    is not trained again: its checkpoint is loaded and only the predictions are made.
+    """
+    state = member.read_state() or {}
+    epochs_done = state.get("epochs_done", 0)
+    resumed = epochs_done > 0
+    left_to_train = epochs_done < config.epochs and not state.get("stopped_early")
+    train_batches = DigitBatches(
+        data.train_images[train_idx], data.train_labels[train_idx], config.batch_size,
+        seed=seed, augment=config.augment, epochs=config.epochs, start_epoch=epochs_done,
+    )
+    if resumed:
+        model = keras.models.load_model(member.checkpoint(state, "checkpoint"), safe_mode=True)
+        member.truncate_history(epochs_done)
+        if left_to_train:
+            log(f"{member.name}: continuing from epoch {epochs_done + 1} of {config.epochs}")
+        else:
+            log(f"{member.name}: training had finished ({epochs_done} epochs); writing the "
+                f"outputs that the interruption left unwritten")
+    else:
+        keras.utils.set_random_seed(seed)
+        model = model or build_model(config.arch, **config.model_options)
+        model.compile(optimizer=build_optimizer(config, steps_per_epoch=len(train_batches)),
+                      loss=training_loss(config.label_smoothing),
+                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    validated = val_idx is not None
+    validation = ((data.train_images[val_idx].astype(np.float32), data.train_labels[val_idx])
+                  if validated else None)
+    log(f"training {config.arch} ({model.count_params():,} parameters) on {len(train_idx)} rows, "
+        + (f"validating on {len(val_idx)}" if validated else "no validation (full data)")
+        + f"; {config.epochs} epochs, batch {config.batch_size}, {config.optimizer} lr "
+          f"{config.learning_rate} ({config.lr_schedule}), augment {config.augment}"
+        + (f", options {config.model_options}" if config.model_options else ""))
+    timer = EpochTimer(state.get("durations"))
+    earlier_train_time = sum(timer.durations)  # A resumed run's epochs before the interruption.
+    fit_started = time.perf_counter()
+    try:
+        if left_to_train:
+            model.fit(
+                train_batches,
+                validation_data=validation,
+                validation_batch_size=PREDICT_BATCH_SIZE,
+                epochs=config.epochs,
+                initial_epoch=epochs_done,
+                callbacks=build_callbacks(config, member, timer, state, validated, resumed),
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
+    finally:
+        train_batches.close()
+    train_time = time.perf_counter() - fit_started + earlier_train_time
+    best = member.checkpoint(state, "best_checkpoint")
+    if resumed and validated and best is not None and not left_to_train:
+        # Nothing was left to train: the best epoch's weights are the run's model.
+        model = keras.models.load_model(best, safe_mode=True)
+    member.save_model(model)
+    val_probs = predict_probs(model, data.train_images[val_idx], config.tta) if validated else None
+    predict_started = time.perf_counter()
+    test_probs = predict_probs(model, data.test_images, config.tta)
+    predict_time = time.perf_counter() - predict_started
+    return MemberResult(model, val_probs, test_probs, timer.durations, train_time, predict_time)

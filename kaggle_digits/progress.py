@@ -1,0 +1,27 @@
+"""Progress and time left over a series of runs (recipe members, sweep runs), with tqdm."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+
+class RunProgress:
+    """A tqdm bar over runs whose time-left estimate counts only the runs actually trained:
+    a reused run is taken off the total instead of counted as an instant one."""
+
+    def __init__(self, total: int, description: str):
+        self.bar = tqdm(total=total, desc=description, unit="run", file=sys.stderr,
+                        dynamic_ncols=True, smoothing=0)
+
+    def update(self) -> None:
+        self.bar.update(1)
+
+    def skip(self) -> None:
+        self.bar.total -= 1
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+

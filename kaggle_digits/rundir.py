@@ -1,0 +1,335 @@
+"""The run directory: the one contract between training and every later step.
+
+Ensembles, predictions, reports, comparisons, submissions and recipes all read what a run wrote, so
+one class owns its file names, its atomic writes, its reads and its lifecycle:
+
+- new: created, nothing trained yet (``config.json`` only);
+- in progress: ``state.json`` names the last epoch's checkpoint; resumable;
+- failed: a ``FAILED`` marker says why; still resumable while ``state.json`` is there;
+- finished: ``metrics.json``, always the last file written, exists.
+
+A k-fold run holds one member directory per fold under ``folds/foldN/``; each is a ``RunDir`` too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kaggle_digits.io_utils import (
+    atomic_path,
+    load_npy,
+    save_npy_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+ARRAYS = ("val_probs", "val_labels", "val_indices", "test_probs", "fold_of_row")
+REPORT_FILES = {
+    "classification_text": "classification_report.txt",
+    "classification_json": "classification_report.json",
+    "confusion_matrix": "confusion_matrix.png",
+    "errors": "errors.png",
+    "learning_curves": "learning_curves.png",
+    "html": "report.html",
+}
+_CONFIG, _STATE, _METRICS, _FAILED = "config.json", "state.json", "metrics.json", "FAILED"
+_HISTORY, _MODEL, _SUBMISSION, _FOLD_RECORD = "history.csv", "model.keras", "submission.csv", \
+    "fold.json"
+_LAST_CHECKPOINT, _BEST_CHECKPOINT = "checkpoint-epoch{:03d}.keras", "best-epoch{:03d}.keras"
+_CHECKPOINT_GLOBS = ("checkpoint-epoch*.keras", "best-epoch*.keras")
+
+
+class RunStatus(enum.Enum):
+    NEW = "new"
+    IN_PROGRESS = "in progress"
+    FAILED = "failed"
+    FINISHED = "finished"
+
+
+class DataMismatch(ValueError):
+    """Files that are not the ones a run recorded (by SHA-256)."""
+
+
+def differing_files(recorded: dict[str, str], current: dict[str, str],
+                    names: tuple[str, ...] | None = None) -> list[str]:
+    """The file names whose SHA-256 differ between two fingerprints (compared by value; a file
+    present in one and absent from the other differs). ``names`` limits the comparison."""
+    names = names or tuple(sorted(set(recorded) | set(current)))
+    return [name for name in names if recorded.get(name) != current.get(name)]
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """One run (or one fold of a k-fold run) on disk."""
+
+    path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @classmethod
+    def create(cls, root: str | os.PathLike, base: str) -> "RunDir":
+        """``root/base`` (``base-1``, ``base-2`` ... if taken), never reusing a directory."""
+        root = Path(root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot create the output directory ({exc.strerror})",
+                          str(root)) from None
+        for attempt in range(1000):
+            candidate = root / (base if attempt == 0 else f"{base}-{attempt}")
+            try:
+                candidate.mkdir()
+                return cls(candidate)
+            except FileExistsError:
+                continue
+        raise RuntimeError(f"cannot create a new run directory under {root}")
+
+    @staticmethod
+    def timestamped_name(arch: str, suffix: str = "") -> str:
+        return f"{dt.datetime.now():%Y%m%d-%H%M%S}-{arch}{suffix}"
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> RunStatus:
+        """FAILED while the marker is there (even beside metrics.json: the run's last steps
+        failed), else FINISHED once metrics.json exists, IN_PROGRESS with a resume record."""
+        if (self.path / _FAILED).exists():
+            return RunStatus.FAILED
+        if self.finished:
+            return RunStatus.FINISHED
+        if (self.path / _STATE).exists():
+            return RunStatus.IN_PROGRESS
+        return RunStatus.NEW
+
+    @property
+    def finished(self) -> bool:
+        """Whether metrics.json, the last file a run writes, exists."""
+        return (self.path / _METRICS).exists()
+
+    @property
+    def exists(self) -> bool:
+        return (self.path / _CONFIG).is_file()
+
+    @property
+    def resumable(self) -> bool:
+        return not self.finished and (self.path / _STATE).exists()
+
+    def failure_reason(self) -> str | None:
+        """The first line of the FAILED marker, or None when the run has not failed."""
+        try:
+            lines = (self.path / _FAILED).read_text(errors="replace").strip().splitlines()
+        except FileNotFoundError:
+            return None
+        return lines[0] if lines else "no reason recorded"
+
+    def mark_failed(self, reason: str) -> None:
+        write_text_atomic(self.path / _FAILED, reason.rstrip("\n") + "\n")
+
+    def clear_failed(self) -> None:
+        (self.path / _FAILED).unlink(missing_ok=True)
+
+    def require_finished(self) -> None:
+        """Raises ValueError naming why the run cannot be read as finished."""
+        if self.status is RunStatus.FAILED:
+            raise ValueError(f"{self.path}: a failed run ({self.failure_reason()})")
+        if self.status is not RunStatus.FINISHED:
+            raise ValueError(f"{self.path}: not a finished run (no {_METRICS})")
+
+    # Config, state, metrics ------------------------------------------------------------------
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / _CONFIG
+
+    def write_config(self, config) -> None:
+        write_json_atomic(self.config_path, config.to_dict())
+
+    def read_config(self):
+        from kaggle_digits.config import TrainConfig
+
+        return TrainConfig.load(self.config_path)
+
+    def read_state(self) -> dict | None:
+        """The resume record, or None when there is none (never started, or finished)."""
+        try:
+            return json.loads((self.path / _STATE).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, json.JSONDecodeError):
+            raise ValueError(f"{self.path}: {_STATE} is unreadable; start the run again") from None
+
+    def write_state(self, state: dict) -> None:
+        write_json_atomic(self.path / _STATE, state)
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / _METRICS
+
+    def read_metrics(self) -> dict:
+        try:
+            return json.loads(self.metrics_path.read_text())
+        except FileNotFoundError:
+            raise ValueError(f"{self.path}: no {_METRICS} (unfinished, or not a run "
+                             f"directory)") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{self.path}: unreadable {_METRICS} ({exc})") from None
+
+    def write_metrics(self, metrics: dict) -> None:
+        """The run's last write: from here on it is finished."""
+        write_json_atomic(self.path / _METRICS, metrics)
+
+    def check_data(self, current: dict[str, str], names: tuple[str, ...] | None = None,
+                   recorded: dict[str, str] | None = None) -> None:
+        """Refuse data files that are not the ones this run recorded (metrics, else state).
+
+        Raises:
+            DataMismatch: naming the files whose SHA-256 differ.
+        """
+        if recorded is None:
+            record = self.read_metrics() if self.finished else self.read_state() or {}
+            recorded = record.get("data_fingerprint") or {}
+        differing = differing_files(recorded, current, names)
+        if differing:
+            raise DataMismatch(f"{self.path}: {', '.join(differing)} is not the file this run was "
+                               f"made with (SHA-256 mismatch)")
+
+    # Checkpoints -----------------------------------------------------------------------------
+
+    def save_checkpoint(self, model, epochs_done: int, best: bool = False) -> str:
+        """Save ``model`` as the checkpoint of an epoch; returns the name a state record keeps."""
+        name = (_BEST_CHECKPOINT if best else _LAST_CHECKPOINT).format(epochs_done)
+        with atomic_path(self.path / name) as tmp:
+            model.save(tmp)
+        return name
+
+    def checkpoint(self, state: dict, key: str) -> Path | None:
+        """The checkpoint a state record names under ``key``; a named file must exist."""
+        name = state.get(key)
+        if name is None:
+            return None
+        path = self.path / name
+        if not path.is_file():
+            raise ValueError(f"{self.path}: {_STATE} names {name}, which is missing; the run "
+                             f"directory was changed by hand, start the run again")
+        return path
+
+    def remove_checkpoints(self, keep: tuple = ()) -> None:
+        for pattern in _CHECKPOINT_GLOBS:
+            for path in self.path.glob(pattern):
+                if path.name not in keep:
+                    path.unlink(missing_ok=True)
+
+    def remove_resume_files(self) -> None:
+        """Checkpoints and state of a member whose outputs are all written."""
+        self.remove_checkpoints()
+        (self.path / _STATE).unlink(missing_ok=True)
+
+    # Model, history, arrays, submission ------------------------------------------------------
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / _MODEL
+
+    def save_model(self, model) -> Path:
+        with atomic_path(self.model_path) as tmp:
+            model.save(tmp)
+        return self.model_path
+
+    def model_paths(self) -> list[Path]:
+        """Its model.keras, or a k-fold run's fold models in fold order.
+
+        Raises:
+            ValueError: nothing loadable there.
+        """
+        if self.model_path.is_file():
+            return [self.model_path]
+        folds = [fold.model_path for fold in self.folds() if fold.model_path.is_file()]
+        if folds:
+            return folds
+        raise ValueError(f"{self.path}: no {_MODEL} (is it a finished run directory or a .keras "
+                         f"file?)")
+
+    @property
+    def history_path(self) -> Path:
+        return self.path / _HISTORY
+
+    def truncate_history(self, epochs: int) -> None:
+        """Drop rows of epochs after the checkpoint (a kill can land between the two writes)."""
+        if self.history_path.exists():
+            lines = self.history_path.read_text().splitlines(keepends=True)
+            write_text_atomic(self.history_path, "".join(lines[:epochs + 1]))
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / "tensorboard"
+
+    def report_path(self, kind: str) -> Path:
+        return self.path / REPORT_FILES[kind]
+
+    def array_path(self, kind: str) -> Path:
+        if kind not in ARRAYS:
+            raise ValueError(f"kind must be one of {', '.join(ARRAYS)}. Received: kind={kind!r}")
+        return self.path / f"{kind}.npy"
+
+    def has_array(self, kind: str) -> bool:
+        return self.array_path(kind).exists()
+
+    def save_array(self, kind: str, array: np.ndarray) -> Path:
+        return save_npy_atomic(self.array_path(kind), array)
+
+    def load_array(self, kind: str) -> np.ndarray:
+        return load_npy(self.array_path(kind))
+
+    @property
+    def submission_path(self) -> Path:
+        return self.path / _SUBMISSION
+
+    # k-fold members --------------------------------------------------------------------------
+
+    def fold(self, number: int, create: bool = False) -> "RunDir":
+        fold = RunDir(self.path / "folds" / f"fold{number}")
+        if create:
+            fold.path.mkdir(parents=True, exist_ok=True)
+        return fold
+
+    def folds(self) -> list["RunDir"]:
+        paths = self.path.glob("folds/fold*")
+        return [RunDir(p) for p in sorted(paths, key=lambda p: int(p.name[4:]))]
+
+    def read_fold_record(self) -> dict | None:
+        try:
+            return json.loads((self.path / _FOLD_RECORD).read_text())
+        except FileNotFoundError:
+            return None
+
+    def write_fold_record(self, record: dict) -> None:
+        write_json_atomic(self.path / _FOLD_RECORD, record)
+
+    def epochs_done(self) -> int:
+        """Completed epochs over the run's members (a k-fold run counts every fold's)."""
+        total = 0
+        for member in [self, *self.folds()]:
+            try:
+                total += (member.read_state() or {}).get("epochs_done", 0)
+            except ValueError:
+                pass
+        return total
