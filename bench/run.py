@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import resource
@@ -24,6 +23,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from kaggle_digits.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "BENCHMARKS.md"
@@ -87,15 +88,14 @@ def train_child(args_list: list[str], data_dir: Path, name: str) -> tuple[dict, 
     code, wall, peak = run_measured(command)
     if code != 0:
         raise RuntimeError(f"{' '.join(command)} failed with exit code {code}")
-    return json.loads((run_dir / "metrics.json").read_text()), wall, peak
+    return RunDir(run_dir).read_metrics(), wall, peak
 
 
 def ensemble_figures(recipe_dir: Path) -> tuple[float, float, int] | None:
     """Validation accuracy of a finished recipe's mean ensemble, its members' summed wall time."""
-    sys.path.insert(0, str(ROOT))
     from kaggle_digits.ensemble import EnsembleError, combine, load_members
 
-    run_dirs = sorted(p for p in recipe_dir.glob("*") if (p / "metrics.json").exists())
+    run_dirs = sorted(p for p in recipe_dir.glob("*") if RunDir(p).finished)
     if not run_dirs:
         return None
     try:
@@ -109,7 +109,6 @@ def ensemble_figures(recipe_dir: Path) -> tuple[float, float, int] | None:
 
 def measure_targets(args) -> int:
     """Every issue-6 target on one machine in one session, one dated row each."""
-    sys.path.insert(0, str(ROOT))
     from bench.throughput import measure_throughput
     from kaggle_digits.data import load_competition_data
 
@@ -200,9 +199,9 @@ def main(argv=None) -> int:
     if completed.returncode != 0:
         print(f"error: training failed with exit code {completed.returncode}", file=sys.stderr)
         return completed.returncode
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = RunDir(run_dir).read_metrics()
     check = subprocess.run([sys.executable, str(ROOT / "scripts" / "validate.py"),
-                            str(run_dir / "submission.csv"), "--data", str(data_dir)],
+                            str(RunDir(run_dir).submission_path), "--data", str(data_dir)],
                            cwd=ROOT, capture_output=True, text=True)
     verdict = "valid" if check.returncode == 0 else "not valid for Kaggle"
     versions = metrics["versions"]

@@ -111,11 +111,13 @@ class TrainConfig:
             raise ValueError(f"folds must be at least 1 (1 = one train/validation split). "
                              f"Received: folds={self.folds}")
         if self.folds > 1 and self.full:
-            raise ValueError("folds and full exclude each other: k-fold validates every row, a "
-                             "full-data run validates none")
+            raise ValueError(f"folds and full exclude each other: k-fold validates every row, a "
+                             f"full-data run validates none. Received: folds={self.folds}, "
+                             f"full={self.full}")
         if self.full and self.lr_schedule == "plateau":
-            raise ValueError("a full-data run has no validation loss to watch; use "
-                             "--lr-schedule cosine or constant")
+            raise ValueError(f"a full-data run has no validation loss to watch; use "
+                             f"--lr-schedule cosine or constant. Received: "
+                             f"lr_schedule={self.lr_schedule!r}, full=True")
         from kaggle_digits.tta import check_tta
 
         check_tta(self.tta)
@@ -131,15 +133,19 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
+            raise ValueError(f"unknown config field(s) {', '.join(unknown)}; a config holds "
+                             f"{', '.join(sorted(known))}. Received: "
+                             f"{', '.join(f'{key}={values[key]!r}' for key in unknown)}")
         return cls(**values)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TrainConfig":
-        """Read a run's ``config.json`` (or a run directory holding one)."""
+        """Read a saved config file, or the config of a run directory."""
         path = Path(path)
         if path.is_dir():
-            path = path / "config.json"
+            from kaggle_digits.rundir import RunDir
+
+            path = RunDir(path).config_path
         try:
             return cls.from_dict(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError, ValueError, TypeError) as exc:

@@ -86,7 +86,8 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
     from kaggle_digits.training import resume, train
 
     if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
+        raise ValueError(f"unknown recipe: name must be one of {', '.join(RECIPES)}. "
+                         f"Received: name={name!r}")
     description, runs = RECIPES[name]
     configs = [(label, make_config(base, arch, overrides)) for label, arch, overrides in runs]
     recipe_dir = Path(base.output_dir) / f"recipe-{name}"

@@ -128,7 +128,7 @@ def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> tuple[dic
     """
     run = RunDir(run_dir)
     if not run.exists:
-        raise ValueError(f"{run}: not a run directory (no config.json)")
+        raise ValueError(f"{run}: not a run directory (no {run.config_path.name})")
     if run.finished:
         raise ValueError(f"{run}: this run already finished; nothing to resume")
     config = run.read_config()

@@ -44,8 +44,8 @@ def get_model_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown architecture {name!r}; choose one of: "
-                         f"{', '.join(list_models())}") from None
+        raise ValueError(f"unknown architecture: arch must be one of "
+                         f"{', '.join(list_models())}. Received: arch={name!r}") from None
 
 
 def model_options(name: str) -> list[str]:
@@ -69,5 +69,6 @@ def build_model(name: str, **hyperparameters) -> keras.Model:
     unknown = sorted(set(hyperparameters) - set(accepted))
     if unknown:
         raise ValueError(f"{name} does not take option(s) {', '.join(unknown)}; it takes: "
-                         f"{', '.join(accepted)}")
+                         f"{', '.join(accepted)}. Received: "
+                         f"{', '.join(f'{key}={hyperparameters[key]!r}' for key in unknown)}")
     return get_model_spec(name).builder(**hyperparameters)

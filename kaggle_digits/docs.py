@@ -1,0 +1,45 @@
+"""README sections generated from the code, so the docs cannot drift from the registry.
+
+``python tools/update_readme.py`` rewrites every section between ``<!-- NAME:begin -->`` and
+``<!-- NAME:end -->``; the test suite fails while the README differs from what this module makes.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def architecture_table() -> str:
+    """Every registered architecture with its training defaults (what --list-archs prints)."""
+    from kaggle_digits.models import get_model_spec, list_models
+
+    rows = ["| arch | design | epochs | batch | lr | schedule | augment | label smoothing |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name in list_models():
+        spec = get_model_spec(name)
+        d = spec.train_defaults
+        rows.append(f"| `{name}` | {spec.description} | {d['epochs']} | {d['batch_size']} | "
+                    f"{d['learning_rate']:g} | {d['lr_schedule']} | "
+                    f"{'yes' if d['augment'] else 'no'} | {d['label_smoothing']:g} |")
+    return "\n".join(rows)
+
+
+def recipe_list() -> str:
+    from kaggle_digits.recipe import RECIPES
+
+    return "\n".join(f"- `{name}`: {description} ({len(members)} members)"
+                     for name, (description, members) in RECIPES.items())
+
+
+SECTIONS = {"architectures": architecture_table, "recipes": recipe_list}
+
+
+def render(readme: str) -> str:
+    """``readme`` with every generated section replaced by its current content."""
+    for name, make in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
+        if not pattern.search(readme):
+            raise ValueError(f"the README has no generated section {name!r}. Received: no "
+                             f"'<!-- {name}:begin -->' ... '<!-- {name}:end -->' markers")
+        readme = pattern.sub(lambda match: match.group(1) + make() + "\n" + match.group(2), readme)
+    return readme
