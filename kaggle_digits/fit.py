@@ -88,8 +88,12 @@ def apply_determinism(config: TrainConfig) -> None:
 
 def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
                val_idx: np.ndarray | None, member: RunDir, seed: int,
-               log: Callable[[str], None], model: keras.Model | None = None) -> MemberResult:
+               log: Callable[[str], None], model: keras.Model | None = None,
+               extra_callbacks: tuple = ()) -> MemberResult:
     """Fit (or resume fitting) one model and predict its validation and test rows.
+
+    ``extra_callbacks`` run after the epoch's checkpoint is on disk (a search's pruning, a
+    cluster job's snapshot).
 
     A member whose state record says every epoch is done (an interruption after the last epoch)
     is not trained again: its checkpoint is loaded and only the predictions are made.
@@ -135,7 +139,8 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
                 validation_batch_size=PREDICT_BATCH_SIZE,
                 epochs=config.epochs,
                 initial_epoch=epochs_done,
-                callbacks=build_callbacks(config, member, timer, state, validated, resumed),
+                callbacks=[*build_callbacks(config, member, timer, state, validated, resumed),
+                           *extra_callbacks],
                 verbose=1 if sys.stdout.isatty() else 2,
             )
     finally:

@@ -8,8 +8,7 @@ from tqdm import tqdm
 
 
 class RunProgress:
-    """A tqdm bar over runs whose time-left estimate counts only the runs actually trained:
-    a reused run is taken off the total instead of counted as an instant one."""
+    """A tqdm bar over runs (to stderr) with the time left at the mean pace so far."""
 
     def __init__(self, total: int, description: str):
         self.bar = tqdm(total=total, desc=description, unit="run", file=sys.stderr,
@@ -17,10 +16,6 @@ class RunProgress:
 
     def update(self) -> None:
         self.bar.update(1)
-
-    def skip(self) -> None:
-        self.bar.total -= 1
-        self.bar.refresh()
 
     def close(self) -> None:
         self.bar.close()

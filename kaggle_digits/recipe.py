@@ -8,7 +8,6 @@ what makes their errors partly independent.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,7 +20,7 @@ from kaggle_digits.data import (
     resolve_data_dir,
 )
 from kaggle_digits.ensemble import combine, load_members, write_ensemble
-from kaggle_digits.progress import RunProgress
+from kaggle_digits.executor import Job, LocalExecutor
 from kaggle_digits.rundir import DataMismatch, RunDir
 from kaggle_digits.sweep import StudyRun, make_config
 
@@ -39,6 +38,10 @@ RECIPES: dict[str, tuple[str, list[StudyRun]]] = {
          for seed in (42, 1, 2)],
     ),
 }
+
+
+class RecipeIncomplete(ValueError):
+    """Members that failed for reasons of their own; the finished ones are kept for next time."""
 
 
 # Where outputs go and what was installed do not change what a member learns.
@@ -75,16 +78,18 @@ def current_fingerprint(config: TrainConfig) -> dict[str, str]:
 
 
 def run_recipe(name: str, base: TrainConfig, method: str = "mean",
-               out: str | Path | None = None, log: Callable[[str], None] = print):
+               out: str | Path | None = None, log: Callable[[str], None] = print,
+               executor=None):
     """Train (or reuse, or resume) every member of recipe ``name`` and write the ensemble.
+
+    Members to train go to ``executor`` (default: this process, one after another) as jobs.
 
     Returns:
         ``(members, result, submission_path, record_path)``.
+
+    Raises:
+        RecipeIncomplete: a member failed for a reason of its own (after the others finished).
     """
-    import keras
-
-    from kaggle_digits.training import resume, train
-
     if name not in RECIPES:
         raise ValueError(f"unknown recipe: name must be one of {', '.join(RECIPES)}. "
                          f"Received: name={name!r}")
@@ -93,8 +98,7 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
     recipe_dir = Path(base.output_dir) / f"recipe-{name}"
     log(f"recipe {name}: {description}; members in {recipe_dir}")
     fingerprint = current_fingerprint(base)
-    run_dirs, started = [], time.perf_counter()
-    progress = RunProgress(len(configs), f"recipe {name}")
+    run_dirs, jobs, started = [], [], time.perf_counter()
     for index, (label, config) in enumerate(configs, start=1):
         run = RunDir(recipe_dir / label)
         run_dirs.append(run.path)
@@ -109,19 +113,19 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
                 f"to {replaced}, training it again")
         if run.finished:
             log(f"{where} {label}: finished earlier, reused")
-            progress.skip()
             continue
-        log(f"{where} {label}")
-        keras.backend.clear_session()
-        if run.resumable:
-            resume(run.path, log=log)
-        else:
-            if run.path.exists():  # Stopped before its first epoch: nothing worth keeping.
-                shutil.rmtree(run.path)
-            config.output_dir, config.run_name = str(recipe_dir), label
-            train(config, log=log)
-        progress.update()
-    progress.close()
+        log(f"{where} {label}" + (": resuming" if run.resumable else ""))
+        config.output_dir, config.run_name = str(recipe_dir), label
+        jobs.append(Job(label, config))
+    if jobs:
+        executor = executor or LocalExecutor()
+        results = executor.run(jobs, log=log, description=f"recipe {name}")
+        failed = [result for result in results if result.error]
+        if failed:
+            raise RecipeIncomplete(
+                f"recipe {name}: {len(jobs) - len(failed)} of {len(jobs)} member(s) trained; "
+                + "; ".join(f"{r.job.label} failed: {r.error}" for r in failed)
+                + ". Run the same command again: finished members are reused")
     members = load_members(run_dirs, log=log)
     result = combine(members, method)
     out = Path(out or Path(base.submissions_dir) / f"recipe-{name}-{method}.csv")

@@ -19,7 +19,6 @@ import pandas as pd
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.io_utils import write_text_atomic
 from kaggle_digits.models import model_options
-from kaggle_digits.progress import RunProgress
 
 # Short names people type in a grid, mapped to TrainConfig fields or builder options.
 ALIASES = {"lr": "learning_rate", "dropout": "dropout_rate", "batch": "batch_size"}
@@ -105,38 +104,37 @@ def make_config(base: TrainConfig, arch: str, overrides: dict) -> TrainConfig:
 
 
 def run_study(name: str, runs: list[StudyRun], base: TrainConfig, out_root: str | Path = "sweeps",
-              log: Callable[[str], None] = print) -> tuple[pd.DataFrame, Path]:
+              log: Callable[[str], None] = print, executor=None) -> tuple[pd.DataFrame, Path]:
     """Train every run on the same split and write ``summary.md`` and ``summary.csv``.
 
-    A run that fails (e.g. ImageNet weights offline) is recorded with its error; the rest go on.
+    The runs go to ``executor`` (default: this process, one after another) as jobs. A run that
+    fails for a reason of its own (e.g. ImageNet weights offline) is recorded with its error; the
+    rest go on.
     """
-    from kaggle_digits.training import train
-
-    import keras
+    from kaggle_digits.executor import Job, LocalExecutor
 
     configs = [(label, make_config(base, arch, overrides)) for label, arch, overrides in runs]
     sweep_dir = Path(out_root) / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}"
     sweep_dir.mkdir(parents=True)
-    rows, started = [], time.perf_counter()
-    progress = RunProgress(len(configs), f"sweep {name}")
+    started, jobs = time.perf_counter(), []
     for index, (label, config) in enumerate(configs, start=1):
         log(f"[sweep {name}: run {index}/{len(configs)}] {label}")
         config.output_dir = str(sweep_dir / "runs")
         config.submissions_dir = str(sweep_dir / "submissions")
         config.run_name = f"{index:02d}-{config.arch}"
-        keras.backend.clear_session()
-        try:
-            metrics, run_dir = train(config, log=log)
-            rows.append({"run": label, "arch": config.arch, "parameters": metrics["parameters"],
-                         "val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"],
-                         "epochs": metrics["epochs_run"], "train_time_s": metrics["train_time_s"],
-                         "time_per_epoch_s": metrics["time_per_epoch_s"],
-                         "run_dir": str(run_dir), "error": ""})
-        except (ValueError, OSError) as exc:
-            log(f"[sweep {name}: run {index}/{len(configs)}] failed: {exc}")
-            rows.append({"run": label, "arch": config.arch, "error": str(exc)})
-        progress.update()
-    progress.close()
+        jobs.append(Job(label, config))
+    results = (executor or LocalExecutor()).run(jobs, log=log, description=f"sweep {name}")
+    rows = []
+    for result in results:
+        label, config, metrics = result.job.label, result.job.config, result.metrics
+        if result.error:
+            rows.append({"run": label, "arch": config.arch, "error": result.error})
+            continue
+        rows.append({"run": label, "arch": config.arch, "parameters": metrics["parameters"],
+                     "val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"],
+                     "epochs": metrics["epochs_run"], "train_time_s": metrics["train_time_s"],
+                     "time_per_epoch_s": metrics["time_per_epoch_s"],
+                     "run_dir": str(result.run_dir), "error": ""})
     table = pd.DataFrame(rows)
     write_summary(table, sweep_dir, name, base)
     log(f"[sweep {name}] {len(configs)} runs in {(time.perf_counter() - started) / 60:.1f} min; "

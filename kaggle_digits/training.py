@@ -65,6 +65,7 @@ class RunContext:
     started: float
     log: Callable[[str], None]
     first_model: keras.Model | None = None  # Built before the run dir exists, to fail early.
+    callbacks: tuple = ()  # Keras callbacks after each epoch's checkpoint (search, cluster jobs).
 
     @property
     def report(self) -> dict:
@@ -77,8 +78,11 @@ def run_base_name(config: TrainConfig) -> str:
     return config.run_name or RunDir.timestamped_name(config.arch, suffix)
 
 
-def train(config: TrainConfig, log: Callable[[str], None] = print) -> tuple[dict, Path]:
+def train(config: TrainConfig, log: Callable[[str], None] = print,
+          callbacks: tuple = ()) -> tuple[dict, Path]:
     """Train as ``config`` says (one split, k folds, or all rows) and write its run directory.
+
+    ``callbacks`` are extra Keras callbacks, called after each epoch's checkpoint is written.
 
     Returns:
         ``(metrics, run_dir)``; metrics is what ``metrics.json`` holds.
@@ -106,7 +110,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> tuple[dict
         config.versions = package_versions()
         run.write_config(config)
         run.write_state({"data_fingerprint": data.fingerprint, "is_sample": is_sample})
-        return _run_guarded(RunContext(config, data, run, is_sample, started, log, first_model))
+        return _run_guarded(RunContext(config, data, run, is_sample, started, log, first_model,
+                                       tuple(callbacks)))
 
 
 def _check_split(config: TrainConfig, data: DigitData) -> None:
@@ -120,8 +125,12 @@ def _check_split(config: TrainConfig, data: DigitData) -> None:
         raise ValueError(f"{config.data_dir}: train.csv: {exc}") from None
 
 
-def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> tuple[dict, Path]:
+def resume(run_dir: str | Path, log: Callable[[str], None] = print, callbacks: tuple = (),
+           data_dir: str | Path | None = None) -> tuple[dict, Path]:
     """Continue an interrupted run from its last completed epoch to its planned end.
+
+    ``data_dir`` reads the data from elsewhere than the run recorded (a run moved to another
+    machine); the files must still be the ones it started on, by SHA-256.
 
     Raises:
         ValueError: not a run directory, already finished, or its data files changed.
@@ -137,7 +146,7 @@ def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> tuple[dic
         raise ValueError(f"{run}: no resume record; the run stopped before it started training, "
                          f"start it again instead")
     started = time.perf_counter()
-    data = load_competition_data(config.data_dir)
+    data = load_competition_data(data_dir or config.data_dir)
     try:
         run.check_data(data.fingerprint)
     except DataMismatch as exc:
@@ -147,10 +156,14 @@ def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> tuple[dic
     if config.versions and config.versions != package_versions():
         log(f"note: package versions differ from the run's start ({config.versions}); the "
             f"resumed epochs may not match an uninterrupted run exactly")
+    if data_dir is not None and str(data_dir) != config.data_dir:
+        config.data_dir = str(data_dir)
+        run.write_config(config)  # The run now reads its data from there.
     run.clear_failed()
     log(f"resuming {run}")
     with distribution_scope(config, log):
-        return _run_guarded(RunContext(config, data, run, recorded["is_sample"], started, log))
+        return _run_guarded(RunContext(config, data, run, recorded["is_sample"], started, log,
+                                       callbacks=tuple(callbacks)))
 
 
 def _run_guarded(context: RunContext) -> tuple[dict, Path]:
@@ -178,7 +191,7 @@ def _run_single(context: RunContext) -> dict:
         train_idx, val_idx = stratified_split(data.train_labels, config.val_split,
                                               config.split_seed)
     result = fit_member(config, data, train_idx, val_idx, context.run, config.seed, context.log,
-                        context.first_model)
+                        context.first_model, context.callbacks)
     if val_idx is not None:
         context.run.save_array("val_probs", result.val_probs.astype(np.float32))
         context.run.save_array("val_labels", data.train_labels[val_idx])
@@ -211,7 +224,8 @@ def _run_kfold(context: RunContext) -> dict:
         else:
             context.log(f"fold {number}/{config.folds}")
             result = fit_member(config, data, train_idx, val_idx, fold, config.seed + number,
-                                context.log, context.first_model if number == 1 else None)
+                                context.log, context.first_model if number == 1 else None,
+                                context.callbacks)
             fold_val, fold_test = result.val_probs, result.test_probs
             record = {"fold": number, "val_rows": int(len(val_idx)),
                       "val_accuracy": classification_scores(data.train_labels[val_idx],
@@ -287,15 +301,11 @@ def _finish(context: RunContext, test_probs: np.ndarray, metrics: dict,
             val_idx: np.ndarray | None, val_probs: np.ndarray | None) -> dict:
     """Submission, its copy and record, reports, and last of all metrics.json."""
     config, data, run, log = context.config, context.data, context.run, context.log
-    submission = write_submission(test_probs.argmax(axis=1), run.submission_path,
-                                  expected_rows=len(data.test_images))
-    copy = Path(config.submissions_dir) / f"{run.name}.csv"
-    with atomic_path(copy) as tmp:
-        shutil.copyfile(submission, tmp)
+    write_submission(test_probs.argmax(axis=1), run.submission_path,
+                     expected_rows=len(data.test_images))
     metrics.update(total_time_s=round(time.perf_counter() - context.started, 2),
-                   finished=dt.datetime.now().isoformat(timespec="seconds"),
-                   submission=str(copy), submission_sha256=sha256_file(copy))
-    write_json_atomic(copy.with_suffix(".json"), submission_record(run, metrics))
+                   finished=dt.datetime.now().isoformat(timespec="seconds"))
+    publish_submission(run, metrics, config.submissions_dir)
     if val_idx is not None:
         write_run_report(run, data.train_images[val_idx], data.train_labels[val_idx],
                          val_probs, metrics)
@@ -310,6 +320,17 @@ def _finish(context: RunContext, test_probs: np.ndarray, metrics: dict,
         log(f"trained on all {metrics['train_rows']} labelled rows for {metrics['epochs_run']} "
             f"epochs, {metrics['train_time_s']:.0f}s of training (no validation score)")
     return metrics
+
+
+def publish_submission(run: RunDir, metrics: dict, submissions_dir: str | Path) -> Path:
+    """Copy the run's submission to ``submissions_dir/<run>.csv`` with its record beside it, and
+    note both in ``metrics`` (which the caller then writes, last)."""
+    copy = Path(submissions_dir) / f"{run.name}.csv"
+    with atomic_path(copy) as tmp:
+        shutil.copyfile(run.submission_path, tmp)
+    metrics.update(submission=str(copy), submission_sha256=sha256_file(copy))
+    write_json_atomic(copy.with_suffix(".json"), submission_record(run, metrics))
+    return copy
 
 
 def submission_record(run: RunDir, metrics: dict) -> dict:

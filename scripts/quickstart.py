@@ -2,7 +2,7 @@
 """The two Quick-start commands, needing nothing but Python 3.11.
 
   python3 scripts/quickstart.py          # install into .venv, get data, train improved_cnn, validate
-  python3 scripts/quickstart.py --test   # install into .venv, run the test suite
+  python3 scripts/quickstart.py --test   # install into .venv (with Ray and Optuna), run the tests
 
 Data: with Kaggle credentials the competition data is fetched through the Kaggle API; without
 them, training uses the small bundled sample and says so.
@@ -33,18 +33,19 @@ def install_fingerprint() -> str:
     return hashlib.sha256((ROOT / "setup.cfg").read_bytes()).hexdigest()
 
 
-def ensure_environment() -> None:
-    """Create .venv and install the package with its test extras, once per setup.cfg version."""
+def ensure_environment(extras: str = "test") -> None:
+    """Create .venv and install the package with ``extras``, once per setup.cfg version."""
     if sys.version_info[:2] < (3, 11):
         sys.exit(f"error: Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
     if not VENV_PYTHON.exists():
         print(f"creating virtual environment {VENV}", flush=True)
         venv.create(VENV, with_pip=True)
-    if INSTALL_STAMP.exists() and INSTALL_STAMP.read_text() == install_fingerprint():
+    stamp = f"{install_fingerprint()} {extras}"
+    if INSTALL_STAMP.exists() and INSTALL_STAMP.read_text() in (stamp, f"{stamp},cluster"):
         return
     run(VENV_PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(VENV_PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[test]")
-    INSTALL_STAMP.write_text(install_fingerprint())
+    run(VENV_PYTHON, "-m", "pip", "install", "--quiet", "-e", f".[{extras}]")
+    INSTALL_STAMP.write_text(stamp)
 
 
 def main_job() -> None:
@@ -68,7 +69,8 @@ def main(argv=None) -> int:
     parser.add_argument("--test", action="store_true", help="run the test suite instead")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (with --test)")
     args = parser.parse_args(argv)
-    ensure_environment()
+    # The tests also cover --executor ray and search.py, so they get the cluster extra.
+    ensure_environment("test,cluster" if args.test else "test")
     try:
         if args.test:
             run(VENV_PYTHON, "-m", "pytest", *args.pytest_args)

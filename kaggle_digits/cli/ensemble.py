@@ -14,6 +14,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from kaggle_digits.cli.common import add_executor_arguments, executor_from_args
 from kaggle_digits.ensemble import (
     METHODS,
     EnsembleError,
@@ -48,6 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--tta", type=int, default=1, metavar="N",
                         help="re-predict every member with N test-time views (default 1: use "
                              "the saved probabilities)")
+    add_executor_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -65,7 +67,8 @@ def main(argv=None) -> int:
     try:
         if args.recipe:  # Without --out: submissions/recipe-<name>-<method>.csv.
             members, result, submission, record = run_recipe(args.recipe, args.data,
-                                                             args.method, args.out)
+                                                             args.method, args.out,
+                                                             executor_from_args(args))
         else:
             out = args.out or Path("submissions") / (
                 f"ensemble-{dt.datetime.now():%Y%m%d-%H%M%S}-{args.method}.csv")
@@ -105,11 +108,13 @@ def main(argv=None) -> int:
     return 0
 
 
-def run_recipe(name: str, data_dir: str | None, method: str, out: Path | None):
+def run_recipe(name: str, data_dir: str | None, method: str, out: Path | None, executor):
     from kaggle_digits.config import TrainConfig
     from kaggle_digits.recipe import run_recipe as train_recipe
 
-    return train_recipe(name, TrainConfig(data_dir=data_dir), method=method, out=out)
+    with executor:
+        return train_recipe(name, TrainConfig(data_dir=data_dir), method=method, out=out,
+                            executor=executor)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from kaggle_digits.cli.common import add_executor_arguments, executor_from_args
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     from kaggle_digits.models import list_models
@@ -36,6 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42, help="split and training seed (42)")
     parser.add_argument("--val-split", type=float, default=0.2)
     parser.add_argument("--out-dir", default="sweeps", help="where sweeps go (default sweeps/)")
+    add_executor_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -58,10 +61,16 @@ def main(argv=None) -> int:
             name, runs = args.study, STUDIES[args.study][1]
         else:
             name, runs = f"{args.arch}-grid", parse_grid(args.grid, args.arch)
-        table, sweep_dir = run_study(name, runs, base, out_root=args.out_dir)
+        with executor_from_args(args) as executor:
+            table, sweep_dir = run_study(name, runs, base, out_root=args.out_dir,
+                                         executor=executor)
     except (DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; the runs trained so far are in the sweep's runs/ directory",
+              file=sys.stderr)
+        return 130
     print()
     print(format_markdown(table))
     print(f"summary: {sweep_dir / 'summary.md'} and {sweep_dir / 'summary.csv'}")

@@ -44,8 +44,8 @@ def get_model_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown architecture: arch must be one of "
-                         f"{', '.join(list_models())}. Received: arch={name!r}") from None
+        raise ValueError(f"unknown architecture; choose one of: {', '.join(list_models())}. "
+                         f"Received: arch={name!r}") from None
 
 
 def model_options(name: str) -> list[str]:

@@ -1,0 +1,65 @@
+#!/usr/bin/env python
+"""One recipe two ways on this machine: one two-threaded member at a time (the local executor)
+against single-threaded members side by side (Ray, one CPU per job).
+
+  python bench/executors.py --recipe quick --data data/digit-recognizer
+
+Prints a dated BENCHMARKS.md row per way: wall time, images/s over the whole recipe (training
+epochs x training rows / wall), and the recipe's ensemble validation accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from kaggle_digits.config import TrainConfig
+from kaggle_digits.executor import make_executor
+from kaggle_digits.recipe import run_recipe
+
+
+def measure(way: str, recipe: str, data_dir: str, out: Path) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    base = TrainConfig(data_dir=data_dir, output_dir=str(out / "runs"),
+                       submissions_dir=str(out / "subs"))
+    executor = make_executor("ray" if way == "ray" else "local", cpus_per_job=1)
+    started = time.perf_counter()
+    with executor:
+        members, result, _, _ = run_recipe(recipe, base, log=lambda _: None, executor=executor)
+    wall = time.perf_counter() - started
+    images = sum(m.metrics["epochs_run"] * m.metrics["train_rows"] for m in members)
+    return {"way": way, "wall_s": wall, "images_per_s": images / wall, "images": images,
+            "val_accuracy": result.val_accuracy, "members": len(members),
+            "member_train_s": [m.metrics["train_time_s"] for m in members]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", default="quick")
+    parser.add_argument("--data", default="data/digit-recognizer")
+    parser.add_argument("--out", type=Path, default=Path("bench-runs") / "executors")
+    parser.add_argument("--ways", default="local,ray", help="order of the measurements")
+    args = parser.parse_args(argv)
+    rows = []
+    for way in args.ways.split(","):
+        figures = measure(way, args.recipe, args.data, args.out / way)
+        rows.append(figures)
+        print(f"{way}: {figures}", flush=True)
+    print()
+    for figures in rows:
+        label = ("local: one member at a time, 2 TensorFlow threads" if figures["way"] == "local"
+                 else "ray: 2 members at once, 1 CPU and 1 thread each")
+        print(f"| {dt.date.today().isoformat()} | {os.cpu_count()} cores | {args.recipe} "
+              f"({figures['members']} members) | {label} | {figures['wall_s']:.0f} s | "
+              f"{figures['images_per_s']:,.0f} img/s | {figures['val_accuracy']:.4%} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Command-line options shared by the programs that run many fits (ensemble recipes, sweeps,
+searches): where the fits run."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("where the fits run")
+    group.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="local (default): in this process, one after another; ray: as Ray "
+                            "tasks, in parallel, results brought back as ordinary run "
+                            "directories here")
+    group.add_argument("--ray-address", metavar="ADDRESS",
+                       help="with --executor ray: 'auto' joins the cluster this machine belongs "
+                            "to, 'ray://HOST:10001' connects through Ray Client; default: a "
+                            "local Ray instance started for this command")
+    group.add_argument("--cpus-per-job", type=float, default=1, metavar="N",
+                       help="CPUs (and TensorFlow threads) per fit with --executor ray "
+                            "(default 1)")
+    group.add_argument("--gpus-per-job", type=float, default=0, metavar="N",
+                       help="GPUs per fit with --executor ray (default 0)")
+
+
+def executor_from_args(args: argparse.Namespace):
+    """The executor the options name (raises ValueError for Ray missing or bad values)."""
+    from kaggle_digits.executor import make_executor
+
+    return make_executor(args.executor, args.ray_address, args.cpus_per_job, args.gpus_per_job)

@@ -1,0 +1,82 @@
+"""Search train.py's options for one architecture with Optuna, pruning poor trials.
+
+Examples:
+  python scripts/search.py --arch improved_cnn --trials 20 --epochs 10
+  python scripts/search.py --arch mlp --trials 8 --space "lr=log:1e-4:1e-2 dropout=float:0.1:0.5"
+  python scripts/search.py --arch improved_cnn --trials 20 --executor ray --ray-address auto
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kaggle_digits.cli.common import add_executor_arguments, executor_from_args
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from kaggle_digits.models import list_models
+    from kaggle_digits.search import SEARCH_SPACES
+
+    spaces = "; ".join(f"{arch}: {space}" for arch, space in SEARCH_SPACES.items())
+    parser = argparse.ArgumentParser(
+        description="An Optuna study over train.py options on one stratified split: each trial "
+                    "is a training run, scored by its validation error; trials whose validation "
+                    "loss is worse than the median of earlier trials at the same epoch are "
+                    "pruned. The study is kept in searches/NAME/study.db: the same command "
+                    "continues it. Writes summary.md, summary.csv, trials.png and "
+                    "best_config.json (repeat it with train.py --config).",
+        epilog=f"Default spaces: {spaces}; other architectures: learning rate and label "
+               f"smoothing.", formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", default="improved_cnn", choices=list_models(),
+                        help="architecture to search (default improved_cnn)")
+    parser.add_argument("--trials", type=int, default=10, help="trials to add (default 10)")
+    parser.add_argument("--space", help='searched options, e.g. "lr=log:1e-4:1e-2 '
+                        'dropout=float:0.1:0.5 epochs=int:5:15 filters=choice:16-32-32|32-64-64" '
+                        "(default: the architecture's space)")
+    parser.add_argument("--epochs", type=int, help="epochs of every trial unless searched "
+                        "(default: the architecture's)")
+    parser.add_argument("--name", help="study name (default <arch>); the same name continues "
+                        "the study")
+    parser.add_argument("--data", help="data directory (default as train.py)")
+    parser.add_argument("--seed", type=int, default=42, help="split, training and sampler seed")
+    parser.add_argument("--out-dir", default="searches", help="where studies go (searches/)")
+    add_executor_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from kaggle_digits.config import TrainConfig
+    from kaggle_digits.data import DataError
+    from kaggle_digits.search import run_search, space_for
+
+    if args.trials < 1:
+        print(f"error: trials must be at least 1. Received: trials={args.trials}",
+              file=sys.stderr)
+        return 2
+    base = TrainConfig(data_dir=args.data, seed=args.seed, split_seed=args.seed,
+                       epochs=args.epochs)
+    executor = None
+    try:
+        executor = executor_from_args(args)
+        table, search_dir = run_search(args.name or args.arch, args.arch, base, args.trials,
+                                       space_for(args.arch, args.space), args.out_dir,
+                                       executor, seed=args.seed)
+    except (DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; run the same command again to continue the study",
+              file=sys.stderr)
+        return 130
+    finally:
+        if executor is not None:
+            executor.close()
+    print((search_dir / "summary.md").read_text())
+    print(f"study: {search_dir / 'study.db'}; picture: {search_dir / 'trials.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,488 @@
+"""Where independent fits run: "train this config into this run directory" jobs.
+
+Recipes, sweeps and searches hand their fits to an executor. ``LocalExecutor`` (the default) runs
+them in this process, one after another. ``RayExecutor`` runs them as Ray tasks, on a local Ray
+instance started for the command or on an existing cluster, and brings every result back as an
+ordinary run directory on this machine (same files, same fingerprints), shared file system or not:
+
+- the data files travel through Ray's object store and are checked by SHA-256 on the worker;
+- after every epoch the worker sends a snapshot of its run directory (with the checkpoint and the
+  resume record) to a small actor; this process unpacks the snapshots as they come, so a job whose
+  worker dies is retried and resumes from its last completed epoch, and Ctrl-C leaves resumable runs;
+- a job that fails for a reason of its own (a bad config, bad data) is reported and the others go on.
+
+Keras' ``fit`` has no multi-worker data parallelism, and a 1.3 M-parameter CNN would not gain from
+it: the cluster spreads whole fits, not the batches of one.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import keras
+
+from kaggle_digits.config import TrainConfig
+from kaggle_digits.data import find_csv, fingerprint_files, resolve_data_dir
+from kaggle_digits.progress import RunProgress
+from kaggle_digits.rundir import RunDir
+
+EXECUTORS = ("local", "ray")
+POLL_SECONDS = 1.0
+
+
+@dataclass
+class Job:
+    """Train ``config`` into ``config.output_dir/config.run_name`` (or resume it there)."""
+
+    label: str
+    config: TrainConfig
+    callbacks: tuple = ()  # Extra Keras callbacks (a search's pruning), built where the job runs.
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.config.output_dir) / self.config.run_name
+
+
+@dataclass
+class JobResult:
+    job: Job
+    metrics: dict | None = None
+    error: str | None = None  # The job's own failure (bad config or data); the others go on.
+    attempts: int = 1
+    resumed_from: list[int] = field(default_factory=list)  # Epochs done when each attempt began.
+
+    @property
+    def run_dir(self) -> Path:
+        return self.job.run_dir
+
+
+def run_job(job: Job, log: Callable[[str], None] = print, data_dir: str | None = None
+            ) -> JobResult:
+    """Train (or resume) one job in this process."""
+    from kaggle_digits.training import resume, train
+
+    run = RunDir(job.run_dir)
+    keras.backend.clear_session()
+    try:
+        if run.resumable:
+            metrics, _ = resume(run.path, log=log, callbacks=job.callbacks, data_dir=data_dir)
+        else:
+            if run.path.exists():  # Stopped before its first epoch: nothing worth keeping.
+                shutil.rmtree(run.path)
+            metrics, _ = train(job.config, log=log, callbacks=job.callbacks)
+    except ValueError as exc:  # Bad config, bad data, weights offline: this job's own fault.
+        log(f"[{job.label}] failed: {exc}")
+        return JobResult(job, error=str(exc))
+    return JobResult(job, metrics=metrics)
+
+
+class LocalExecutor:
+    """In this process, one job after another: no service, nothing to install."""
+
+    name = "local"
+
+    def close(self) -> None:
+        """Nothing to shut down."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def run(self, jobs: list[Job], log: Callable[[str], None] = print,
+            description: str = "jobs") -> list[JobResult]:
+        progress = RunProgress(len(jobs), description)
+        results = []
+        try:
+            for job in jobs:
+                results.append(run_job(job, log))
+                progress.update()
+        finally:
+            progress.close()
+        return results
+
+
+def make_executor(name: str = "local", ray_address: str | None = None, cpus_per_job: float = 1,
+                  gpus_per_job: float = 0, max_retries: int = 3):
+    """The executor a CLI's ``--executor`` names.
+
+    Raises:
+        ValueError: an unknown executor, or Ray not installed.
+    """
+    if name == "local":
+        return LocalExecutor()
+    if name == "ray":
+        return RayExecutor(ray_address, cpus_per_job, gpus_per_job, max_retries)
+    raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}. Received: "
+                     f"executor={name!r}")
+
+
+# Ray ------------------------------------------------------------------------------------------
+
+def pack_directory(path: Path) -> bytes:
+    """A directory as gzip-free tar bytes (checkpoints do not compress)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.add(path, arcname=".")
+    return buffer.getvalue()
+
+
+def unpack_directory(payload: bytes, path: Path) -> None:
+    """Replace ``path`` by the packed directory, atomically: unpacked beside it, then swapped."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.incoming-"))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(payload), mode="r") as archive:
+            archive.extractall(staging, filter="data")
+        old = None
+        if path.exists():
+            old = path.parent / f".{path.name}.old-{os.getpid()}-{time.monotonic_ns()}"
+            path.rename(old)
+        staging.rename(path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def relocate(run: RunDir, data_dir: str, is_sample: bool) -> None:
+    """Point a run trained on a worker's copy of the data back at this machine's data files
+    (the same files by SHA-256), so predict, report and resume read them here."""
+    if run.exists:
+        config = run.read_config()
+        config.data_dir = data_dir
+        run.write_config(config)
+    state = run.read_state()
+    if state is not None:
+        run.write_state({**state, "is_sample": is_sample})
+    for fold in run.folds():
+        fold_state = fold.read_state()
+        if fold_state is not None:
+            fold.write_state({**fold_state, "is_sample": is_sample})
+
+
+class SendSnapshot(keras.callbacks.Callback):
+    """After each epoch's checkpoint: the whole run directory to the broker, for this process to
+    unpack (and for a retried job to resume from)."""
+
+    def __init__(self, broker, key: str, run_path: Path):
+        super().__init__()
+        self.broker, self.key, self.run_path = broker, key, run_path
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.broker.put.remote(self.key, pack_directory(self.run_path))
+
+
+def _ray_job(job: Job, key: str, data_payload: dict, store, threads: int) -> dict:
+    """The body of one Ray task: data from the object store, train or resume, the run back."""
+    import ray
+
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    work = Path(tempfile.mkdtemp(prefix="kaggle-digits-job-"))
+    try:
+        data_dir = work / "data"
+        data_dir.mkdir()
+        files = ray.get(data_payload["ref"])
+        for name, content in files.items():
+            (data_dir / name).write_bytes(content)
+        if fingerprint_files([data_dir / name for name in files]) != data_payload["fingerprint"]:
+            raise RuntimeError("the data files changed on their way to the worker")
+        config = TrainConfig.from_dict(job.config.to_dict())
+        config.data_dir, config.output_dir = str(data_dir), str(work / "runs")
+        config.submissions_dir = str(work / "submissions")
+        run_path = work / "runs" / config.run_name
+        snapshot = ray.get(store.latest.remote(key))
+        if snapshot is not None:
+            unpack_directory(snapshot, run_path)
+        done = RunDir(run_path).epochs_done() if RunDir(run_path).resumable else 0
+        ray.get(store.started.remote(key, done))
+        local = Job(job.label, config, (*job.callbacks, SendSnapshot(store, key, run_path)))
+        result = run_job(local, log=lambda line: print(line, flush=True), data_dir=str(data_dir))
+        return {"error": result.error, "metrics": result.metrics,
+                "run": pack_directory(run_path) if run_path.exists() else None}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class RayExecutor:
+    """Jobs as Ray tasks, ``cpus_per_job`` CPUs (and TensorFlow threads) each.
+
+    ``address``: None starts a local Ray instance for the command; ``"auto"`` joins the cluster
+    this machine belongs to; ``"ray://host:10001"`` connects through Ray Client.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, cpus_per_job: float = 1,
+                 gpus_per_job: float = 0, max_retries: int = 3,
+                 on_snapshot: Callable[[Job, int], None] | None = None):
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ValueError("--executor ray needs Ray: pip install 'kaggle-digits[cluster]' "
+                             "(or python scripts/quickstart.py --test, which installs it)") from None
+        if cpus_per_job <= 0:
+            raise ValueError(f"cpus_per_job must be positive. Received: "
+                             f"cpus_per_job={cpus_per_job}")
+        self.address, self.cpus_per_job, self.gpus_per_job = address, cpus_per_job, gpus_per_job
+        self.max_retries, self.on_snapshot = max_retries, on_snapshot
+        self._broker, self._owns_ray, self._trials = None, True, {}
+
+    def _connect(self, log) -> None:
+        import ray
+
+        if self._broker is not None:
+            return
+        if ray.is_initialized():
+            self._owns_ray = False
+        elif self.address is None:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
+                     configure_logging=False)
+            log(f"started a local Ray instance with {os.cpu_count()} CPUs")
+        else:
+            import kaggle_digits
+
+            # Workers run this process's version of the package; its dependencies must be
+            # installed on every node (pip install 'kaggle-digits[cluster]').
+            ray.init(address=self.address, log_to_driver=True, configure_logging=False,
+                     runtime_env={"py_modules": [str(Path(kaggle_digits.__file__).parent)]})
+            log(f"connected to the Ray cluster at {self.address}: "
+                f"{ray.cluster_resources().get('CPU', 0):.0f} CPUs")
+        # On this process's node: a worker node that dies must not take the snapshots with it.
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self._broker = JobBroker.options(num_cpus=0, scheduling_strategy=here).remote()
+
+    def close(self) -> None:
+        """Shut down the Ray instance this executor started (a joined cluster stays up)."""
+        import ray
+
+        self._broker = None
+        if self._owns_ray and ray.is_initialized():
+            ray.shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def parallel_jobs(self, log: Callable[[str], None] = print) -> int:
+        """How many jobs the cluster runs at once with ``cpus_per_job`` each."""
+        import ray
+
+        self._connect(log)
+        return max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus_per_job))
+
+    def pruning_callback(self, study, trial):
+        """A Keras callback for a trial that runs on a worker: it reports each epoch's validation
+        loss through the broker, this process asks the study's pruner, and the worker stops once
+        told to (at most one epoch later than in a local search)."""
+        self._connect(print)
+        key = f"trial-{trial.number}"
+        self._trials[key] = trial
+        return RemotePruning(self._broker, key)
+
+    def _judge_trials(self) -> None:
+        import ray
+
+        for key, step, value in ray.get(self._broker.take_reports.remote()):
+            trial = self._trials.get(key)
+            if trial is None:
+                continue
+            trial.report(value, step)
+            if trial.should_prune():
+                trial.set_user_attr("pruned_after_epoch", step + 1)
+                self._broker.stop.remote(key)
+
+    def run(self, jobs: list[Job], log: Callable[[str], None] = print,
+            description: str = "jobs") -> list[JobResult]:
+        """Run the jobs on the cluster; returns when all have finished or failed.
+
+        Ray stays connected for the next call; ``close()`` (or ``with``) ends it.
+        """
+        import ray
+
+        self._connect(log)
+        store = self._broker
+        payloads = {}
+        # max_calls=1: a fresh worker process per job, so TensorFlow starts with its threads.
+        task = ray.remote(num_cpus=self.cpus_per_job, num_gpus=self.gpus_per_job, max_calls=1,
+                          max_retries=self.max_retries, retry_exceptions=False)(_ray_job)
+        pending, results = {}, {}
+        threads = max(1, int(self.cpus_per_job))
+        for job in jobs:
+            key = str(job.run_dir.resolve())
+            data_dir, is_sample = resolve_data_dir(job.config.data_dir)
+            if str(data_dir) not in payloads:
+                payloads[str(data_dir)] = (_data_payload(data_dir), is_sample)
+            payload, _ = payloads[str(data_dir)]
+            ref = task.remote(job, key, payload, store, threads)
+            pending[ref] = (key, job, str(data_dir), is_sample)
+            results[key] = JobResult(job, attempts=0)
+        progress = RunProgress(len(jobs), description)
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
+                self._judge_trials()
+                self._take_snapshots(store, pending, results)
+                for ref in ready:
+                    key, job, data_dir, is_sample = pending.pop(ref)
+                    self._collect(ref, key, job, data_dir, is_sample, results, log)
+                    progress.update()
+        except KeyboardInterrupt:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            self._take_snapshots(store, pending, results)
+            log(f"cancelled {len(pending)} job(s) in flight; their runs are saved and resume "
+                f"when the same command runs again")
+            raise
+        finally:
+            progress.close()
+        for key, result in results.items():
+            result.attempts, result.resumed_from = ray.get(store.starts.remote(key))
+        return list(results.values())
+
+    def _take_snapshots(self, store, pending, results) -> None:
+        import ray
+
+        by_key = {key: (job, data_dir, is_sample) for key, job, data_dir, is_sample
+                  in pending.values()}
+        for key, payload in ray.get(store.take_new.remote()).items():
+            if key not in by_key:
+                continue  # Its final result is on the way or already unpacked.
+            job, data_dir, is_sample = by_key[key]
+            unpack_directory(payload, job.run_dir)
+            relocate(RunDir(job.run_dir), data_dir, is_sample)
+            if self.on_snapshot is not None:
+                self.on_snapshot(job, RunDir(job.run_dir).epochs_done())
+
+    def _collect(self, ref, key, job, data_dir, is_sample, results, log) -> None:
+        import ray
+
+        from kaggle_digits.training import publish_submission
+
+        try:
+            outcome = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            message = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+            log(f"[{job.label}] failed on the cluster: {message}")
+            results[key].error = message
+            return
+        results[key].error = outcome["error"]
+        if outcome["run"] is not None:
+            unpack_directory(outcome["run"], job.run_dir)
+            run = RunDir(job.run_dir)
+            relocate(run, data_dir, is_sample)
+            if outcome["metrics"] is not None:
+                metrics = {**run.read_metrics(), "data_dir": data_dir, "is_sample": is_sample}
+                publish_submission(run, metrics, job.config.submissions_dir)
+                run.write_metrics(metrics)
+                results[key].metrics = metrics
+        if outcome["error"]:
+            log(f"[{job.label}] failed: {outcome['error']}")
+
+
+def _data_payload(data_dir: Path) -> dict:
+    paths = [find_csv(data_dir, stem) for stem in ("train", "test")]
+    if None in paths:
+        from kaggle_digits.data import load_competition_data
+
+        load_competition_data(data_dir)  # Raises the usual one-line DataError.
+    import ray
+
+    files = {path.name: path.read_bytes() for path in paths}
+    return {"fingerprint": fingerprint_files(paths), "ref": ray.put(files)}
+
+
+def _define_broker():
+    import ray
+
+    @ray.remote
+    class JobBroker:
+        """Between the workers and this process: the latest run-directory snapshot of every job,
+        how often each job started (and from which epoch), and a search's epoch reports and
+        stop orders."""
+
+        def __init__(self):
+            self.snapshots, self.new, self.attempts = {}, {}, {}
+            self.reports, self.stopped = [], set()
+
+        def put(self, key, payload):
+            self.snapshots[key] = self.new[key] = payload
+
+        def latest(self, key):
+            return self.snapshots.get(key)
+
+        def take_new(self):
+            new, self.new = self.new, {}
+            return new
+
+        def started(self, key, epochs_done):
+            self.attempts.setdefault(key, []).append(epochs_done)
+
+        def starts(self, key):
+            attempts = self.attempts.get(key, [])
+            return len(attempts), attempts
+
+        def report(self, key, step, value):
+            self.reports.append((key, step, value))
+
+        def take_reports(self):
+            reports, self.reports = self.reports, []
+            return reports
+
+        def stop(self, key):
+            self.stopped.add(key)
+
+        def should_stop(self, key):
+            return key in self.stopped
+
+    return JobBroker
+
+
+class _LazyActor:
+    """Defines the actor class on first use, so importing this module does not import Ray."""
+
+    def __init__(self, define):
+        self.define, self.cls = define, None
+
+    def options(self, **kwargs):
+        if self.cls is None:
+            self.cls = self.define()
+        return self.cls.options(**kwargs)
+
+
+JobBroker = _LazyActor(_define_broker)
+
+
+class RemotePruning(keras.callbacks.Callback):
+    """A trial's pruning on a Ray worker (see ``RayExecutor.pruning_callback``)."""
+
+    def __init__(self, broker, key: str):
+        super().__init__()
+        self.broker, self.key = broker, key
+
+    def on_epoch_end(self, epoch, logs=None):
+        import ray
+
+        loss = (logs or {}).get("val_loss")
+        if loss is None or not math.isfinite(loss):
+            return
+        self.broker.report.remote(self.key, epoch, float(loss))
+        if ray.get(self.broker.should_stop.remote(self.key)):
+            self.model.stop_training = True

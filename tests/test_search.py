@@ -1,0 +1,66 @@
+"""Optuna search: a tiny space on tiny data, a pruned trial, a stopped and continued study."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import run_script
+
+from kaggle_digits.config import TrainConfig
+from kaggle_digits.search import parse_space, run_search
+
+
+def test_space_syntax_and_its_errors():
+    params = parse_space("lr=log:1e-4:1e-2 dropout=float:0.1:0.5 epochs=int:2:4 "
+                         "filters=choice:16-32-32|32-64-64 augment=choice:true|false")
+    assert [p.name for p in params] == ["learning_rate", "dropout_rate", "epochs", "filters",
+                                        "augment"]
+    assert params[4].choices == (True, False)
+    for bad in ("lr=1e-4:1e-2", "lr=log:1e-2:1e-4", "lr=log:0:1", "dropout=float:a:b"):
+        with pytest.raises(ValueError, match="Received"):
+            parse_space(bad)
+
+
+def test_search_prunes_a_poor_trial_and_continues_its_study(tmp_path, tiny_data_dir):
+    import optuna
+
+    base = TrainConfig(data_dir=str(tiny_data_dir), epochs=4, batch_size=16, patience=100,
+                       deterministic=True)
+    space = parse_space("lr=log:1e-7:3e-3")
+    out = tmp_path / "searches"
+    storage = f"sqlite:///{(out / 'tiny' / 'study.db').resolve()}"
+    (out / "tiny").mkdir(parents=True)
+    study = optuna.create_study(study_name="tiny", storage=storage, direction="minimize")
+    for rate in (2e-3, 3e-3):  # Two good trials set the median ...
+        study.enqueue_trial({"learning_rate": rate})
+    table, search_dir = run_search("tiny", "mlp", base, 2, space, out, log=lambda _: None)
+    assert list(table["state"]) == ["COMPLETE", "COMPLETE"]
+    assert (search_dir / "best_config.json").exists() and (search_dir / "trials.png").exists()
+
+    study.enqueue_trial({"learning_rate": 1e-7})  # ... that a learning rate this low cannot meet.
+    lines = []
+    table, _ = run_search("tiny", "mlp", base, 1, space, out, log=lines.append)
+    assert "2 earlier trial(s), 1 more" in lines[0]  # The stopped study was continued.
+    assert list(table["state"]) == ["COMPLETE", "COMPLETE", "PRUNED"]
+    assert table["epochs_run"].iloc[2] < 4 and any("pruned after epoch" in l for l in lines)
+    summary = pd.read_csv(search_dir / "summary.csv")
+    assert summary["state"].tolist() == ["COMPLETE", "COMPLETE", "PRUNED"]
+    best = table[table["state"] == "COMPLETE"]["val_accuracy"].max()
+    assert f"validation accuracy {best:.4%}" in (search_dir / "summary.md").read_text()
+
+    repeat = run_script("train.py", "--config", str(search_dir / "best_config.json"),
+                        "--output-dir", str(tmp_path / "runs"),
+                        "--submissions-dir", str(tmp_path / "subs"))
+    assert repeat.returncode == 0, repeat.stderr
+    assert f"validation accuracy: {best:.4%}" in repeat.stdout  # The best trial, repeated.
+
+
+def test_search_cli_end_to_end(tmp_path, tiny_data_dir):
+    result = run_script("search.py", "--arch", "mlp", "--trials", "2", "--epochs", "2",
+                        "--space", "lr=log:1e-3:1e-2 dropout=float:0.1:0.3", "--data",
+                        str(tiny_data_dir), "--out-dir", str(tmp_path / "searches"),
+                        "--name", "cli", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "# Search cli (mlp)" in result.stdout and "Best: trial" in result.stdout
+    bad = run_script("search.py", "--arch", "mlp", "--space", "lr=1e-3", cwd=tmp_path)
+    assert bad.returncode == 2 and "Received: 'lr=1e-3'" in bad.stderr
