@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""One recipe two ways on this machine: one two-threaded member at a time (the local executor)
-against single-threaded members side by side (Ray, one CPU per job).
+"""One recipe several ways on this machine: one two-threaded member at a time (the local executor,
+--parallel 1) against single-threaded members side by side (--parallel 2, and Ray with one CPU per
+job).
 
   python bench/executors.py --recipe quick --data data/digit-recognizer
 
@@ -27,7 +28,8 @@ def measure(way: str, recipe: str, data_dir: str, out: Path) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     base = TrainConfig(data_dir=data_dir, output_dir=str(out / "runs"),
                        submissions_dir=str(out / "subs"))
-    executor = make_executor("ray" if way == "ray" else "local", cpus_per_job=1)
+    executor = make_executor("ray" if way == "ray" else "local", cpus_per_job=1,
+                             parallel=2 if way == "local2" else 1)
     started = time.perf_counter()
     with executor:
         members, result, _, _ = run_recipe(recipe, base, log=lambda _: None, executor=executor)
@@ -44,7 +46,9 @@ def main(argv=None) -> int:
     parser.add_argument("--recipe", default="quick")
     parser.add_argument("--data", default="data/digit-recognizer")
     parser.add_argument("--out", type=Path, default=Path("bench-runs") / "executors")
-    parser.add_argument("--ways", default="local,ray", help="order of the measurements")
+    parser.add_argument("--ways", default="local,local2,ray",
+                        help="order of the measurements: local (--parallel 1), local2 "
+                             "(--parallel 2), ray")
     args = parser.parse_args(argv)
     rows = []
     for way in args.ways.split(","):
@@ -53,8 +57,9 @@ def main(argv=None) -> int:
         print(f"{way}: {figures}", flush=True)
     print()
     for figures in rows:
-        label = ("local: one member at a time, 2 TensorFlow threads" if figures["way"] == "local"
-                 else "ray: 2 members at once, 1 CPU and 1 thread each")
+        label = {"local": "local --parallel 1: one member at a time, 2 TensorFlow threads",
+                 "local2": "local --parallel 2: 2 members at once, 1 thread each",
+                 "ray": "ray: 2 members at once, 1 CPU and 1 thread each"}[figures["way"]]
         print(f"| {dt.date.today().isoformat()} | {os.cpu_count()} cores | {args.recipe} "
               f"({figures['members']} members) | {label} | {figures['wall_s']:.0f} s | "
               f"{figures['images_per_s']:,.0f} img/s | {figures['val_accuracy']:.4%} |")

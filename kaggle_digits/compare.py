@@ -6,13 +6,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from kaggle_digits.evaluation import accuracy_interval, mcnemar_exact
 from kaggle_digits.io_utils import atomic_path, write_text_atomic
 from kaggle_digits.rundir import RunDir, RunStatus
 
-COLUMNS = ("run", "arch", "parameters", "val_accuracy", "val_loss", "epochs_run",
-           "time_per_epoch_s", "train_time_s", "data")
+COLUMNS = ("run", "arch", "parameters", "val_accuracy", "ci95_low", "ci95_high",
+           "mcnemar_p_vs_best", "val_loss", "epochs_run", "time_per_epoch_s", "train_time_s",
+           "data")
 
 
 @dataclass
@@ -48,29 +51,69 @@ def run_summary(run_dir: str | os.PathLike) -> dict:
         "time_per_epoch_s": metrics.get("time_per_epoch_s"),
         "train_time_s": metrics.get("train_time_s"),
         "data": "sample" if metrics.get("is_sample") else "full",
+        **_interval(metrics),
     }
+
+
+def _interval(metrics: dict) -> dict:
+    rows = metrics.get("val_rows")
+    if not rows:
+        return {"ci95_low": None, "ci95_high": None}
+    low, high = accuracy_interval(round(metrics["val_accuracy"] * rows), rows)
+    return {"ci95_low": low, "ci95_high": high}
+
+
+def _correct_rows(run_dir: Path) -> tuple[str, np.ndarray] | None:
+    """Which validation rows a run got right, and the hash naming those rows."""
+    run = RunDir(run_dir)
+    if not (run.has_array("val_probs") and run.has_array("val_labels")):
+        return None
+    split = (run.read_metrics().get("split") or {}).get("val_indices_sha256")
+    correct = run.load_array("val_probs").argmax(axis=1) == run.load_array("val_labels")
+    return split, correct
+
+
+def _mcnemar_against_best(table: pd.DataFrame, paths: dict[str, Path]) -> list:
+    """McNemar's exact p-value of each run against the best one, where both were validated on
+    the same rows (the hash of their row indices); None where that cannot be said."""
+    if table.empty:
+        return []
+    best = _correct_rows(paths[table["run"].iloc[0]])
+    values = []
+    for name in table["run"]:
+        other = _correct_rows(paths[name])
+        same_rows = (best is not None and other is not None and best[0] is not None
+                     and best[0] == other[0])
+        values.append(mcnemar_exact(best[1], other[1])["p_value"] if same_rows else None)
+    return values
 
 
 def compare_runs(run_dirs) -> tuple[pd.DataFrame, list[SkippedRun]]:
     """Rows of the finished runs, best validation accuracy first, and the runs left out."""
-    rows, skipped = [], []
+    rows, skipped, paths = [], [], {}
     for run_dir in run_dirs:
         try:
             rows.append(run_summary(run_dir))
+            paths[rows[-1]["run"]] = Path(run_dir)
         except ValueError as exc:
             skipped.append(SkippedRun(Path(run_dir), str(exc)))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table = table.sort_values("val_accuracy", ascending=False, kind="stable").reset_index(drop=True)
+    table["mcnemar_p_vs_best"] = _mcnemar_against_best(table, paths)
     return table, skipped
 
 
 def format_markdown(table: pd.DataFrame) -> str:
-    lines = ["| run | arch | parameters | val accuracy | val loss | epochs | s/epoch | train s | data |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | arch | parameters | val accuracy | 95% CI | McNemar p vs best | val loss | "
+             "epochs | s/epoch | train s | data |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in table.itertuples(index=False):
+        interval = ("–" if pd.isna(row.ci95_low)
+                    else f"{row.ci95_low:.2%}–{row.ci95_high:.2%}")
         lines.append(
             f"| {row.run} | {row.arch} | {_number(row.parameters, '{:,.0f}')} | "
-            f"{row.val_accuracy:.4%} | {_number(row.val_loss, '{:.4f}')} | "
+            f"{row.val_accuracy:.4%} | {interval} | {_number(row.mcnemar_p_vs_best, '{:.3g}')} | "
+            f"{_number(row.val_loss, '{:.4f}')} | "
             f"{_number(row.epochs_run, '{:.0f}')} | {_number(row.time_per_epoch_s, '{:.1f}')} | "
             f"{_number(row.train_time_s, '{:.0f}')} | {row.data} |")
     return "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from kaggle_digits.config import TrainConfig
+from kaggle_digits.evaluation import accuracy_interval, mcnemar_exact
 from kaggle_digits.io_utils import sha256_file, write_json_atomic
 from kaggle_digits.rundir import DataMismatch, RunDir, differing_files
 from kaggle_digits.submission import write_submission
@@ -154,6 +155,8 @@ class EnsembleResult:
     val_rows: int
     weight_source: str
     notes: list[str]
+    val_probs: np.ndarray | None = None  # Held-out (cross-fitted) probabilities, for tests.
+    val_labels: np.ndarray | None = None
 
 
 def combine(members: list[Member], method: str = "mean") -> EnsembleResult:
@@ -205,7 +208,26 @@ def combine(members: list[Member], method: str = "mean") -> EnsembleResult:
     val_accuracy = (float(np.mean(val_probs.argmax(axis=1) == labels))
                     if val_probs is not None else None)
     return EnsembleResult(method, test_probs, shares, val_accuracy,
-                          0 if labels is None else len(labels), source, notes)
+                          0 if labels is None else len(labels), source, notes, val_probs, labels)
+
+
+def against_best_member(members: list[Member], result: EnsembleResult) -> dict | None:
+    """The ensemble against its best validated member on the same rows: both accuracies with
+    95% intervals and McNemar's exact test (is the difference more than noise?)."""
+    validated = [m for m in members if m.val_probs is not None]
+    if result.val_probs is None or not validated:
+        return None
+    best = max(validated, key=lambda m: m.metrics["val_accuracy"])
+    labels = result.val_labels
+    test = mcnemar_exact(result.val_probs.argmax(axis=1) == labels,
+                         best.val_probs.argmax(axis=1) == labels)
+    rows = len(labels)
+    return {"member": best.name, "member_accuracy": member_accuracy(best),
+            "member_ci95": list(accuracy_interval(round(member_accuracy(best) * rows), rows)),
+            "ensemble_accuracy": result.val_accuracy,
+            "ensemble_ci95": list(accuracy_interval(round(result.val_accuracy * rows), rows)),
+            "rows": rows, "ensemble_only_right": test["only_first"],
+            "member_only_right": test["only_second"], "mcnemar_p": test["p_value"]}
 
 
 def _weighted_mean(stack: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -278,6 +300,7 @@ def write_ensemble(members: list[Member], result: EnsembleResult, out_csv: str |
         "created": dt.datetime.now().isoformat(timespec="seconds"),
         "val_accuracy": result.val_accuracy,
         "val_rows": result.val_rows,
+        "against_best_member": against_best_member(members, result),
         "weight_source": result.weight_source,
         "members": [{"run_dir": str(m.run_dir), "kind": m.kind, "arch": m.config.arch,
                      "val_accuracy": member_accuracy(m),

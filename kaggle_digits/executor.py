@@ -39,6 +39,12 @@ EXECUTORS = ("local", "ray")
 POLL_SECONDS = 1.0
 
 
+def default_parallel() -> int:
+    """Members trained at once by default: two single-threaded members beat one two-threaded
+    member on 2 cores (BENCHMARKS.md, 2026-11-24); more at once would multiply memory."""
+    return min(2, os.cpu_count() or 1)
+
+
 @dataclass
 class Job:
     """Train ``config`` into ``config.output_dir/config.run_name`` (or resume it there)."""
@@ -86,9 +92,20 @@ def run_job(job: Job, log: Callable[[str], None] = print, data_dir: str | None =
 
 
 class LocalExecutor:
-    """In this process, one job after another: no service, nothing to install."""
+    """On this machine, no service, nothing to install.
+
+    ``parallel=1``: in this process, one job after another. ``parallel=N``: N jobs at a time, each
+    in a child process with ``os.cpu_count() // N`` TensorFlow threads (on 2 cores, two
+    single-threaded members train ~1.4x more images per second than one two-threaded member:
+    BENCHMARKS.md). Jobs with extra callbacks (a search's pruning) always run in this process.
+    """
 
     name = "local"
+
+    def __init__(self, parallel: int = 1):
+        if parallel < 1:
+            raise ValueError(f"parallel must be at least 1. Received: parallel={parallel}")
+        self.parallel = parallel
 
     def close(self) -> None:
         """Nothing to shut down."""
@@ -102,25 +119,58 @@ class LocalExecutor:
     def run(self, jobs: list[Job], log: Callable[[str], None] = print,
             description: str = "jobs") -> list[JobResult]:
         progress = RunProgress(len(jobs), description)
-        results = []
         try:
-            for job in jobs:
-                results.append(run_job(job, log))
-                progress.update()
+            if self.parallel == 1 or len(jobs) == 1 or any(job.callbacks for job in jobs):
+                results = []
+                for job in jobs:
+                    results.append(run_job(job, log))
+                    progress.update()
+                return results
+            return self._run_in_children(jobs, progress)
         finally:
             progress.close()
-        return results
+
+    def _run_in_children(self, jobs: list[Job], progress: RunProgress) -> list[JobResult]:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, wait
+
+        threads = max(1, (os.cpu_count() or 1) // self.parallel)
+        # spawn: a fresh TensorFlow per child; one job per child: its threads set before TF loads.
+        pool = ProcessPoolExecutor(max_workers=self.parallel, max_tasks_per_child=1,
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_limit_threads, initargs=(threads,))
+        futures = [pool.submit(run_job, job) for job in jobs]
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=POLL_SECONDS)
+                for _ in done:
+                    progress.update()
+            return [future.result() for future in futures]
+        except KeyboardInterrupt:
+            # The children got the same Ctrl-C: each marks its run FAILED and resumable.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _limit_threads(threads: int) -> None:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 def make_executor(name: str = "local", ray_address: str | None = None, cpus_per_job: float = 1,
-                  gpus_per_job: float = 0, max_retries: int = 3):
+                  gpus_per_job: float = 0, max_retries: int = 3, parallel: int = 1):
     """The executor a CLI's ``--executor`` names.
 
     Raises:
         ValueError: an unknown executor, or Ray not installed.
     """
     if name == "local":
-        return LocalExecutor()
+        return LocalExecutor(parallel)
     if name == "ray":
         return RayExecutor(ray_address, cpus_per_job, gpus_per_job, max_retries)
     raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}. Received: "
@@ -183,10 +233,11 @@ class SendSnapshot(keras.callbacks.Callback):
         self.broker.put.remote(self.key, pack_directory(self.run_path))
 
 
-def _ray_job(job: Job, key: str, data_payload: dict, store, threads: int) -> dict:
-    """The body of one Ray task: data from the object store, train or resume, the run back."""
-    import ray
-
+def _ray_job(job: Job, key: str, files: dict[str, bytes], fingerprint: dict[str, str],
+             snapshot: bytes | None, store, threads: int) -> dict:
+    """The body of one Ray task: the data files, and the run's last snapshot when the job is
+    retried, arrive as arguments (resolved before the task starts: a task blocked in ray.get
+    would hand its CPU to another task); the finished run directory is the return value."""
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -195,20 +246,16 @@ def _ray_job(job: Job, key: str, data_payload: dict, store, threads: int) -> dic
     try:
         data_dir = work / "data"
         data_dir.mkdir()
-        files = ray.get(data_payload["ref"])
         for name, content in files.items():
             (data_dir / name).write_bytes(content)
-        if fingerprint_files([data_dir / name for name in files]) != data_payload["fingerprint"]:
+        if fingerprint_files([data_dir / name for name in files]) != fingerprint:
             raise RuntimeError("the data files changed on their way to the worker")
         config = TrainConfig.from_dict(job.config.to_dict())
         config.data_dir, config.output_dir = str(data_dir), str(work / "runs")
         config.submissions_dir = str(work / "submissions")
         run_path = work / "runs" / config.run_name
-        snapshot = ray.get(store.latest.remote(key))
         if snapshot is not None:
             unpack_directory(snapshot, run_path)
-        done = RunDir(run_path).epochs_done() if RunDir(run_path).resumable else 0
-        ray.get(store.started.remote(key, done))
         local = Job(job.label, config, (*job.callbacks, SendSnapshot(store, key, run_path)))
         result = run_job(local, log=lambda line: print(line, flush=True), data_dir=str(data_dir))
         return {"error": result.error, "metrics": result.metrics,
@@ -244,7 +291,7 @@ class RayExecutor:
     def _connect(self, log) -> None:
         import ray
 
-        if self._broker is not None:
+        if self._broker is not None and ray.is_initialized():
             return
         if ray.is_initialized():
             self._owns_ray = False
@@ -291,7 +338,7 @@ class RayExecutor:
     def pruning_callback(self, study, trial):
         """A Keras callback for a trial that runs on a worker: it reports each epoch's validation
         loss through the broker, this process asks the study's pruner, and the worker stops once
-        told to (at most one epoch later than in a local search)."""
+        told to (one or two epochs later than in a local search)."""
         self._connect(print)
         key = f"trial-{trial.number}"
         self._trials[key] = trial
@@ -319,21 +366,28 @@ class RayExecutor:
 
         self._connect(log)
         store = self._broker
-        payloads = {}
-        # max_calls=1: a fresh worker process per job, so TensorFlow starts with its threads.
+        # No Ray-level retries: a retried job must start from its latest snapshot, which this
+        # process passes in when it submits the job again.
         task = ray.remote(num_cpus=self.cpus_per_job, num_gpus=self.gpus_per_job, max_calls=1,
-                          max_retries=self.max_retries, retry_exceptions=False)(_ray_job)
-        pending, results = {}, {}
+                          max_retries=0)(_ray_job)  # max_calls=1: a fresh TensorFlow per job.
         threads = max(1, int(self.cpus_per_job))
+        payloads, pending, results = {}, {}, {}
+
+        def submit(key, job, data_dir, is_sample, snapshot=None):
+            files_ref, fingerprint = payloads[data_dir]
+            done = RunDir(job.run_dir).epochs_done() if snapshot is not None else 0
+            results[key].attempts += 1
+            results[key].resumed_from.append(done)
+            ref = task.remote(job, key, files_ref, fingerprint, snapshot, store, threads)
+            pending[ref] = (key, job, data_dir, is_sample)
+
         for job in jobs:
             key = str(job.run_dir.resolve())
             data_dir, is_sample = resolve_data_dir(job.config.data_dir)
             if str(data_dir) not in payloads:
-                payloads[str(data_dir)] = (_data_payload(data_dir), is_sample)
-            payload, _ = payloads[str(data_dir)]
-            ref = task.remote(job, key, payload, store, threads)
-            pending[ref] = (key, job, str(data_dir), is_sample)
+                payloads[str(data_dir)] = _data_payload(data_dir)
             results[key] = JobResult(job, attempts=0)
+            submit(key, job, str(data_dir), is_sample)
         progress = RunProgress(len(jobs), description)
         try:
             while pending:
@@ -342,7 +396,13 @@ class RayExecutor:
                 self._take_snapshots(store, pending, results)
                 for ref in ready:
                     key, job, data_dir, is_sample = pending.pop(ref)
-                    self._collect(ref, key, job, data_dir, is_sample, results, log)
+                    outcome, lost = _outcome(ref)
+                    if lost and results[key].attempts <= self.max_retries:
+                        log(f"[{job.label}] its worker was lost ({outcome['error']}); retrying "
+                            f"from its last completed epoch ({RunDir(job.run_dir).epochs_done()})")
+                        submit(key, job, data_dir, is_sample, store.latest.remote(key))
+                        continue
+                    self._collect(outcome, job, data_dir, is_sample, results[key], log)
                     progress.update()
         except KeyboardInterrupt:
             for ref in pending:
@@ -353,8 +413,6 @@ class RayExecutor:
             raise
         finally:
             progress.close()
-        for key, result in results.items():
-            result.attempts, result.resumed_from = ray.get(store.starts.remote(key))
         return list(results.values())
 
     def _take_snapshots(self, store, pending, results) -> None:
@@ -371,20 +429,14 @@ class RayExecutor:
             if self.on_snapshot is not None:
                 self.on_snapshot(job, RunDir(job.run_dir).epochs_done())
 
-    def _collect(self, ref, key, job, data_dir, is_sample, results, log) -> None:
-        import ray
-
+    @staticmethod
+    def _collect(outcome: dict, job: Job, data_dir: str, is_sample: bool, result: JobResult,
+                 log) -> None:
+        """Unpack a finished job's run directory here and finish it as a local run would."""
         from kaggle_digits.training import publish_submission
 
-        try:
-            outcome = ray.get(ref)
-        except ray.exceptions.RayError as exc:
-            message = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
-            log(f"[{job.label}] failed on the cluster: {message}")
-            results[key].error = message
-            return
-        results[key].error = outcome["error"]
-        if outcome["run"] is not None:
+        result.error = outcome["error"]
+        if outcome.get("run") is not None:
             unpack_directory(outcome["run"], job.run_dir)
             run = RunDir(job.run_dir)
             relocate(run, data_dir, is_sample)
@@ -392,21 +444,39 @@ class RayExecutor:
                 metrics = {**run.read_metrics(), "data_dir": data_dir, "is_sample": is_sample}
                 publish_submission(run, metrics, job.config.submissions_dir)
                 run.write_metrics(metrics)
-                results[key].metrics = metrics
-        if outcome["error"]:
-            log(f"[{job.label}] failed: {outcome['error']}")
+                result.metrics = metrics
+        if result.error:
+            log(f"[{job.label}] failed: {result.error}")
 
 
-def _data_payload(data_dir: Path) -> dict:
+def _outcome(ref) -> tuple[dict, bool]:
+    """A finished task's result, and whether it failed because its worker or node went away
+    (worth a retry) rather than because of an error the job raised itself."""
+    import ray
+
+    try:
+        return ray.get(ref), False
+    except (ray.exceptions.RayTaskError, ray.exceptions.TaskCancelledError) as exc:
+        return {"error": _last_line(exc), "metrics": None}, False
+    except ray.exceptions.RayError as exc:
+        return {"error": _last_line(exc), "metrics": None}, True
+
+
+def _last_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+
+
+def _data_payload(data_dir: Path) -> tuple:
+    """The data files in Ray's object store (put once, shared by every job), and their hashes."""
+    import ray
+
     paths = [find_csv(data_dir, stem) for stem in ("train", "test")]
     if None in paths:
         from kaggle_digits.data import load_competition_data
 
         load_competition_data(data_dir)  # Raises the usual one-line DataError.
-    import ray
-
     files = {path.name: path.read_bytes() for path in paths}
-    return {"fingerprint": fingerprint_files(paths), "ref": ray.put(files)}
+    return ray.put(files), fingerprint_files(paths)
 
 
 def _define_broker():
@@ -415,11 +485,10 @@ def _define_broker():
     @ray.remote
     class JobBroker:
         """Between the workers and this process: the latest run-directory snapshot of every job,
-        how often each job started (and from which epoch), and a search's epoch reports and
-        stop orders."""
+        and a search's epoch reports and stop orders."""
 
         def __init__(self):
-            self.snapshots, self.new, self.attempts = {}, {}, {}
+            self.snapshots, self.new = {}, {}
             self.reports, self.stopped = [], set()
 
         def put(self, key, payload):
@@ -431,13 +500,6 @@ def _define_broker():
         def take_new(self):
             new, self.new = self.new, {}
             return new
-
-        def started(self, key, epochs_done):
-            self.attempts.setdefault(key, []).append(epochs_done)
-
-        def starts(self, key):
-            attempts = self.attempts.get(key, [])
-            return len(attempts), attempts
 
         def report(self, key, step, value):
             self.reports.append((key, step, value))
@@ -475,7 +537,7 @@ class RemotePruning(keras.callbacks.Callback):
 
     def __init__(self, broker, key: str):
         super().__init__()
-        self.broker, self.key = broker, key
+        self.broker, self.key, self.answer = broker, key, None
 
     def on_epoch_end(self, epoch, logs=None):
         import ray
@@ -483,6 +545,11 @@ class RemotePruning(keras.callbacks.Callback):
         loss = (logs or {}).get("val_loss")
         if loss is None or not math.isfinite(loss):
             return
+        # Never wait for the answer (a task blocked in ray.get gives its CPU away): read the
+        # one asked after the previous epoch if it has come, and ask again.
+        if self.answer is not None:
+            ready, _ = ray.wait([self.answer], timeout=0)
+            if ready and ray.get(ready[0]):
+                self.model.stop_training = True
         self.broker.report.remote(self.key, epoch, float(loss))
-        if ray.get(self.broker.should_stop.remote(self.key)):
-            self.model.stop_training = True
+        self.answer = self.broker.should_stop.remote(self.key)

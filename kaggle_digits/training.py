@@ -28,7 +28,7 @@ from kaggle_digits.data import (
     stratified_folds,
     stratified_split,
 )
-from kaggle_digits.evaluation import classification_scores
+from kaggle_digits.evaluation import accuracy_interval, classification_scores, format_accuracy
 from kaggle_digits.fit import MemberResult, apply_determinism, distribution_scope, fit_member
 from kaggle_digits.io_utils import atomic_path, sha256_file, write_json_atomic
 from kaggle_digits.models import build_model
@@ -305,6 +305,9 @@ def _finish(context: RunContext, test_probs: np.ndarray, metrics: dict,
                      expected_rows=len(data.test_images))
     metrics.update(total_time_s=round(time.perf_counter() - context.started, 2),
                    finished=dt.datetime.now().isoformat(timespec="seconds"))
+    if metrics["val_accuracy"] is not None:
+        correct = round(metrics["val_accuracy"] * metrics["val_rows"])
+        metrics["val_accuracy_ci95"] = list(accuracy_interval(correct, metrics["val_rows"]))
     publish_submission(run, metrics, config.submissions_dir)
     if val_idx is not None:
         write_run_report(run, data.train_images[val_idx], data.train_labels[val_idx],
@@ -314,8 +317,9 @@ def _finish(context: RunContext, test_probs: np.ndarray, metrics: dict,
         write_html_report(run, metrics)
     run.write_metrics(metrics)
     if val_idx is not None:
-        log(f"validation accuracy {metrics['val_accuracy']:.4%} (loss {metrics['val_loss']:.4f}) "
-            f"after {metrics['epochs_run']} epochs, {metrics['train_time_s']:.0f}s of training")
+        log(f"validation accuracy {format_accuracy(metrics['val_accuracy'], metrics['val_rows'])}, "
+            f"loss {metrics['val_loss']:.4f}, after {metrics['epochs_run']} epochs, "
+            f"{metrics['train_time_s']:.0f}s of training")
     else:
         log(f"trained on all {metrics['train_rows']} labelled rows for {metrics['epochs_run']} "
             f"epochs, {metrics['train_time_s']:.0f}s of training (no validation score)")

@@ -1,10 +1,5 @@
 #!/usr/bin/env python
-"""Compare finished training runs: one table (Markdown and CSV) and a bar chart, best first.
-
-Examples:
-  python scripts/compare.py runs/*
-  python scripts/compare.py runs/*improved_cnn* --out reports/cnn-runs
-"""
+"""``python scripts/compare.py``: runs kaggle_digits.cli.compare (see its docstring, or ``--help``)."""
 
 import sys
 

@@ -1,10 +1,5 @@
 #!/usr/bin/env python
-"""Look at the data before training: sample digits, class balance, missing-value and shape checks.
-
-Examples:
-  python scripts/explore.py
-  python scripts/explore.py --data data/digit-recognizer --submission submissions/my.csv
-"""
+"""``python scripts/explore.py``: runs kaggle_digits.cli.explore (see its docstring, or ``--help``)."""
 
 import sys
 

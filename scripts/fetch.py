@@ -1,11 +1,5 @@
 #!/usr/bin/env python
-"""Download the Digit Recognizer bundle with the official kaggle client and unpack it.
-
-Examples:
-  python scripts/fetch.py                                   # needs Kaggle credentials
-  python scripts/fetch.py --from-zip ../shared/kaggle/digit-recognizer.zip
-  python scripts/fetch.py --force                           # download again
-"""
+"""``python scripts/fetch.py``: runs kaggle_digits.cli.fetch (see its docstring, or ``--help``)."""
 
 import sys
 

@@ -1,9 +1,5 @@
 #!/usr/bin/env python
-"""Regenerate the evaluation report files of finished training runs.
-
-Example:
-  python scripts/report.py runs/20261121-221103-improved_cnn
-"""
+"""``python scripts/report.py``: runs kaggle_digits.cli.report (see its docstring, or ``--help``)."""
 
 import sys
 

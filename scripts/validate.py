@@ -1,10 +1,5 @@
 #!/usr/bin/env python
-"""Check a submission CSV before spending one of the day's Kaggle submissions on it.
-
-Examples:
-  python scripts/validate.py submissions/20261121-203000-improved_cnn.csv
-  python scripts/validate.py my.csv --data data/digit-recognizer
-"""
+"""``python scripts/validate.py``: runs kaggle_digits.cli.validate (see its docstring, or ``--help``)."""
 
 import sys
 

@@ -59,3 +59,19 @@ def test_script_fails_when_nothing_is_comparable(tmp_path, contents):
     result = run_script("compare.py", str(run_dir), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "none of the given directories" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_real_runs_get_intervals_and_a_paired_test_against_the_best(tmp_path, tiny_data_dir):
+    from kaggle_digits.config import TrainConfig
+    from kaggle_digits.training import train
+
+    runs = [train(TrainConfig(arch="mlp", data_dir=str(tiny_data_dir), epochs=epochs,
+                              output_dir=str(tmp_path / "runs"),
+                              submissions_dir=str(tmp_path / "subs"), run_name=f"e{epochs}"),
+                  log=lambda _: None)[1] for epochs in (1, 3)]
+    table, _ = compare_runs(runs)
+    best, other = table.iloc[0], table.iloc[1]
+    assert best["mcnemar_p_vs_best"] == 1.0  # A run against itself.
+    assert 0.0 < other["mcnemar_p_vs_best"] <= 1.0
+    assert best["ci95_low"] < best["val_accuracy"] < best["ci95_high"]
+    assert "95% CI" in format_markdown(table).splitlines()[0]

@@ -167,3 +167,23 @@ def test_every_combiner_beats_its_best_member_on_validation_and_test_rows(method
     test_labels = np.arange(50) % 10
     member_test = [np.mean(m.test_probs.argmax(1) == test_labels) for m in members]
     assert np.mean(result.test_probs.argmax(1) == test_labels) >= max(member_test)
+
+
+def test_the_ensemble_is_tested_against_its_best_member_on_the_same_rows(tmp_path, labels):
+    from kaggle_digits.ensemble import against_best_member, write_ensemble
+
+    members = load_members(three_members(tmp_path, labels))
+    result = combine(members, "mean")
+    versus = against_best_member(members, result)
+    best = max(members, key=lambda m: m.val_accuracy)
+    assert versus["member"] == best.name and versus["rows"] == 400
+    ensemble_right = result.val_probs.argmax(1) == labels
+    member_right = best.val_probs.argmax(1) == labels
+    assert versus["ensemble_only_right"] == int(np.sum(ensemble_right & ~member_right))
+    assert versus["member_only_right"] == int(np.sum(~ensemble_right & member_right))
+    assert versus["mcnemar_p"] < 0.05  # Three independent 80% members: a real gain.
+    low, high = versus["ensemble_ci95"]
+    assert low < result.val_accuracy < high
+    _, record = write_ensemble(members, result, tmp_path / "subs" / "ens.csv")
+    assert json.loads(record.read_text())["against_best_member"]["mcnemar_p"] == \
+        pytest.approx(versus["mcnemar_p"])

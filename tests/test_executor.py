@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
+from conftest import ROOT, run_script
 from test_training import RUN_FILES
 
 from kaggle_digits.config import TrainConfig
@@ -30,6 +35,22 @@ def test_a_job_failing_for_its_own_reason_is_reported_and_the_others_go_on(tmp_p
     bad, good = LocalExecutor().run(jobs, log=lambda _: None)
     assert "mlp does not take option(s) filters" in bad.error and bad.metrics is None
     assert good.error is None and RunDir(good.run_dir).finished
+
+
+def test_the_local_executor_trains_two_jobs_at_once_in_child_processes(tmp_path,
+                                                                       tiny_data_dir):
+    import datetime as dt
+
+    jobs = [mlp_job(tmp_path, tiny_data_dir, name, epochs=6, batch_size=8)
+            for name in ("p1", "p2")]
+    results = LocalExecutor(parallel=2).run(jobs, log=lambda _: None)
+    spans = []
+    for result in results:
+        metrics = assert_ordinary_run(result.run_dir, tiny_data_dir, tmp_path / "subs")
+        end = dt.datetime.fromisoformat(metrics["finished"]).timestamp()
+        spans.append((end - metrics["total_time_s"], end))
+    (start1, end1), (start2, end2) = spans
+    assert start2 < end1 - 1 and start1 < end2 - 1  # They ran side by side.
 
 
 def test_unknown_executor_is_refused():
@@ -91,6 +112,44 @@ def test_a_bad_job_on_ray_is_reported_and_the_others_go_on(ray_local, tmp_path, 
     assert_ordinary_run(good.run_dir, tiny_data_dir, tmp_path / "subs")
 
 
+def test_search_trials_run_in_parallel_on_ray(ray_local, tmp_path, tiny_data_dir):
+    from kaggle_digits.search import parse_space, run_search
+
+    base = TrainConfig(data_dir=str(tiny_data_dir), epochs=2, batch_size=32)
+    table, search_dir = run_search("ray", "mlp", base, 2, parse_space("lr=log:1e-3:3e-3"),
+                                   tmp_path / "searches", executor=ray_local,
+                                   log=lambda _: None)
+    assert list(table["state"]) == ["COMPLETE", "COMPLETE"]
+    assert (search_dir / "best_config.json").exists()
+    for trial in (0, 1):
+        assert_ordinary_run(search_dir / "runs" / f"trial-{trial:03d}", tiny_data_dir,
+                            search_dir / "submissions")
+
+
+def test_ctrl_c_cancels_ray_jobs_and_leaves_resumable_runs(tmp_path, tiny_data_dir):
+    command = [sys.executable, str(ROOT / "scripts" / "ensemble.py"), "--recipe", "quick",
+               "--data", str(tiny_data_dir), "--executor", "ray"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    recipe_dir = tmp_path / "runs" / "recipe-quick"
+    deadline = time.monotonic() + 240
+    while not any(RunDir(p).epochs_done() >= 1 for p in recipe_dir.glob("*")):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "cancelled" in stdout and "run the same command again" in stderr
+    started = [RunDir(p) for p in sorted(recipe_dir.iterdir()) if RunDir(p).resumable]
+    assert started and not any(RunDir(p).finished for p in recipe_dir.iterdir())
+    again = run_script("ensemble.py", "--recipe", "quick", "--data", str(tiny_data_dir),
+                       cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    for run in started:  # Resumed where the cluster left it, not trained from scratch.
+        assert f"{run.name}: continuing from epoch" in again.stdout
+        assert pd.read_csv(run.history_path)["epoch"].tolist() == list(range(5))
+
+
 def test_simulated_cluster_retries_a_killed_worker_from_its_last_epoch(tmp_path, tiny_data_dir):
     """Two nodes on this machine, no shared run directory: the node training the job is removed
     after its second epoch; Ray retries the job on the other node, which resumes from the
@@ -98,6 +157,7 @@ def test_simulated_cluster_retries_a_killed_worker_from_its_last_epoch(tmp_path,
     import ray
     from ray.cluster_utils import Cluster
 
+    ray.shutdown()  # The local instance of the tests above: this one joins the cluster.
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     first = cluster.add_node(num_cpus=1)
     killed = []
@@ -105,12 +165,12 @@ def test_simulated_cluster_retries_a_killed_worker_from_its_last_epoch(tmp_path,
     def kill_the_node_after_two_epochs(job, epochs_done):
         if epochs_done >= 2 and not killed:
             cluster.add_node(num_cpus=1)
-            cluster.remove_node(first)
+            cluster.remove_node(first, allow_graceful=False)  # A crash, not a drain.
             killed.append(epochs_done)
 
     executor = RayExecutor(address=cluster.address, on_snapshot=kill_the_node_after_two_epochs)
     try:
-        [result] = executor.run([mlp_job(tmp_path, tiny_data_dir, "long", epochs=12,
+        [result] = executor.run([mlp_job(tmp_path, tiny_data_dir, "long", epochs=30,
                                          batch_size=8, patience=100)], log=lambda _: None)
     finally:
         executor.close()
@@ -120,7 +180,7 @@ def test_simulated_cluster_retries_a_killed_worker_from_its_last_epoch(tmp_path,
     assert result.attempts == 2 and result.resumed_from[0] == 0
     assert result.resumed_from[1] >= killed[0]  # Not from zero.
     metrics = assert_ordinary_run(result.run_dir, tiny_data_dir, tmp_path / "subs")
-    assert metrics["epochs_run"] == 12
+    assert metrics["epochs_run"] == 30
     history = pd.read_csv(RunDir(result.run_dir).history_path)
-    assert history["epoch"].tolist() == list(range(12))
-    assert json.loads(RunDir(result.run_dir).config_path.read_text())["epochs"] == 12
+    assert history["epoch"].tolist() == list(range(30))
+    assert json.loads(RunDir(result.run_dir).config_path.read_text())["epochs"] == 30

@@ -8,10 +8,17 @@ import argparse
 
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("where the fits run")
+    from kaggle_digits.executor import default_parallel
+
     group.add_argument("--executor", choices=("local", "ray"), default="local",
-                       help="local (default): in this process, one after another; ray: as Ray "
-                            "tasks, in parallel, results brought back as ordinary run "
-                            "directories here")
+                       help="local (default): on this machine, --parallel fits at a time; ray: "
+                            "as Ray tasks, results brought back as ordinary run directories "
+                            "here")
+    group.add_argument("--parallel", type=int, default=default_parallel(), metavar="N",
+                       help="local executor: fits at a time, each in its own process with "
+                            f"cores/N TensorFlow threads (default {default_parallel()} here: on "
+                            "2 cores two single-threaded fits train more images per second than "
+                            "one two-threaded fit; 1 = one after another in this process)")
     group.add_argument("--ray-address", metavar="ADDRESS",
                        help="with --executor ray: 'auto' joins the cluster this machine belongs "
                             "to, 'ray://HOST:10001' connects through Ray Client; default: a "
@@ -27,4 +34,5 @@ def executor_from_args(args: argparse.Namespace):
     """The executor the options name (raises ValueError for Ray missing or bad values)."""
     from kaggle_digits.executor import make_executor
 
-    return make_executor(args.executor, args.ray_address, args.cpus_per_job, args.gpus_per_job)
+    return make_executor(args.executor, args.ray_address, args.cpus_per_job, args.gpus_per_job,
+                         parallel=args.parallel)

@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 
 from kaggle_digits.cli.common import add_executor_arguments, executor_from_args
+from kaggle_digits.evaluation import format_accuracy
 from kaggle_digits.ensemble import (
     METHODS,
     EnsembleError,
+    against_best_member,
     combine,
     load_members,
     member_accuracy,
@@ -93,10 +95,18 @@ def main(argv=None) -> int:
         print(f"{member.name:48s} {member.kind:8s} {shown:>20s} {shown_weight:>7s}")
     best = max((a for a in map(member_accuracy, members) if a is not None), default=None)
     if result.val_accuracy is not None:
-        print(f"\nensemble ({args.method}) validation accuracy: {result.val_accuracy:.4%} on "
-              f"{result.val_rows:,} rows" + (f"; best member {best:.4%} "
-                                             f"({result.val_accuracy - best:+.4%})"
-                                             if best is not None else ""))
+        print(f"\nensemble ({args.method}) validation accuracy: "
+              f"{format_accuracy(result.val_accuracy, result.val_rows)}"
+              + (f"; best member {best:.4%} ({result.val_accuracy - best:+.4%})"
+                 if best is not None else ""))
+        versus = against_best_member(members, result)
+        if versus is not None:
+            verdict = ("a real difference" if versus["mcnemar_p"] < 0.05
+                       else "not distinguishable from noise")
+            print(f"vs best member {versus['member']}: the ensemble alone is right on "
+                  f"{versus['ensemble_only_right']} rows, the member alone on "
+                  f"{versus['member_only_right']}; McNemar exact p = {versus['mcnemar_p']:.3g} "
+                  f"({verdict} at 5%)")
     else:
         print("\nno validation estimate: no member carries validation predictions")
     print(f"weights: {result.weight_source}")

@@ -107,6 +107,7 @@ def main(argv=None) -> int:
     from kaggle_digits.config import PRESETS, TrainConfig
     from kaggle_digits.data import DataError
     from kaggle_digits.models import get_model_spec, list_models
+    from kaggle_digits.evaluation import format_accuracy
     from kaggle_digits.rundir import RunDir
 
     if args.list_archs:
@@ -151,7 +152,8 @@ def main(argv=None) -> int:
               f"{metrics['train_time_s']:.0f}s training (no validation score)")
     else:
         kind = "out-of-fold accuracy" if metrics["kind"] == "kfold" else "validation accuracy"
-        print(f"\n{kind}: {metrics['val_accuracy']:.4%}  (loss {metrics['val_loss']:.4f}, "
+        print(f"\n{kind}: {format_accuracy(metrics['val_accuracy'], metrics['val_rows'])}; "
+              f"loss {metrics['val_loss']:.4f} ("
               f"{metrics['epochs_run']} epochs, {metrics['train_time_s']:.0f}s training)")
     print(f"run directory:       {run_dir}")
     models = RunDir(run_dir).model_paths()
