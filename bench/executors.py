@@ -46,10 +46,19 @@ def main(argv=None) -> int:
     parser.add_argument("--recipe", default="quick")
     parser.add_argument("--data", default="data/digit-recognizer")
     parser.add_argument("--out", type=Path, default=Path("bench-runs") / "executors")
+    parser.add_argument("--members", type=int, help="instead of --recipe: N improved_cnn "
+                        "members of 5 epochs (seeds 0..N-1), like the quick recipe")
     parser.add_argument("--ways", default="local,local2,ray",
                         help="order of the measurements: local (--parallel 1), local2 "
                              "(--parallel 2), ray")
     args = parser.parse_args(argv)
+    if args.members:
+        from kaggle_digits.recipe import RECIPES
+
+        args.recipe = f"bench{args.members}"
+        RECIPES[args.recipe] = (f"{args.members} improved_cnn models of 5 epochs", [
+            (f"improved_cnn-e5-s{seed}", "improved_cnn", {"seed": seed, "epochs": 5})
+            for seed in range(args.members)])
     rows = []
     for way in args.ways.split(","):
         figures = measure(way, args.recipe, args.data, args.out / way)

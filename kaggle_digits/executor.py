@@ -96,8 +96,9 @@ class LocalExecutor:
 
     ``parallel=1``: in this process, one job after another. ``parallel=N``: N jobs at a time, each
     in a child process with ``os.cpu_count() // N`` TensorFlow threads (on 2 cores, two
-    single-threaded members train ~1.4x more images per second than one two-threaded member:
-    BENCHMARKS.md). Jobs with extra callbacks (a search's pruning) always run in this process.
+    single-threaded members trained 1.23x the images per second of one two-threaded member over
+    a 4-member recipe: BENCHMARKS.md). Jobs with extra callbacks (a search's pruning) always run
+    in this process.
     """
 
     name = "local"
