@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from kaggle_digits.cli.common import add_executor_arguments, executor_from_args
 
