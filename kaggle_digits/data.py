@@ -317,10 +317,14 @@ def read_digits_csv(path: str | os.PathLike, *, labelled: bool
     return images, labels
 
 
+def competition_files(data_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """The train and test CSVs of a data directory (DataError naming the one that is missing)."""
+    return _require_csv(data_dir, "train"), _require_csv(data_dir, "test")
+
+
 def load_competition_data(data_dir: str | os.PathLike) -> DigitData:
     """Load and validate train and test CSVs of a data directory, with their fingerprints."""
-    train_path = _require_csv(data_dir, "train")
-    test_path = _require_csv(data_dir, "test")
+    train_path, test_path = competition_files(data_dir)
     train_images, train_labels = read_digits_csv(train_path, labelled=True)
     test_images, _ = read_digits_csv(test_path, labelled=False)
     return DigitData(

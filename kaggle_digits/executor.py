@@ -31,7 +31,7 @@ from typing import Callable
 import keras
 
 from kaggle_digits.config import TrainConfig
-from kaggle_digits.data import find_csv, fingerprint_files, resolve_data_dir
+from kaggle_digits.data import competition_files, fingerprint_files, resolve_data_dir
 from kaggle_digits.progress import RunProgress
 from kaggle_digits.rundir import RunDir
 
@@ -139,7 +139,7 @@ class LocalExecutor:
         # spawn: a fresh TensorFlow per child; one job per child: its threads set before TF loads.
         pool = ProcessPoolExecutor(max_workers=self.parallel, max_tasks_per_child=1,
                                    mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_limit_threads, initargs=(threads,))
+                                   initializer=_prepare_child, initargs=(threads,))
         futures = [pool.submit(run_job, job) for job in jobs]
         try:
             pending = set(futures)
@@ -156,8 +156,15 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _limit_threads(threads: int) -> None:
+def _prepare_child(threads: int) -> None:
+    """A child's TensorFlow threads, and line-buffered output: a pool child ends without
+    flushing its buffers, which lost its last log lines ("continuing from epoch ...")."""
+    import sys
+
     import tensorflow as tf
+
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
@@ -471,13 +478,9 @@ def _data_payload(data_dir: Path) -> tuple:
     """The data files in Ray's object store (put once, shared by every job), and their hashes."""
     import ray
 
-    paths = [find_csv(data_dir, stem) for stem in ("train", "test")]
-    if None in paths:
-        from kaggle_digits.data import load_competition_data
-
-        load_competition_data(data_dir)  # Raises the usual one-line DataError.
+    paths = competition_files(data_dir)
     files = {path.name: path.read_bytes() for path in paths}
-    return ray.put(files), fingerprint_files(paths)
+    return ray.put(files), fingerprint_files(list(paths))
 
 
 def _define_broker():

@@ -13,12 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from kaggle_digits.config import TrainConfig
-from kaggle_digits.data import (
-    find_csv,
-    fingerprint_files,
-    load_competition_data,
-    resolve_data_dir,
-)
+from kaggle_digits.data import competition_files, fingerprint_files, resolve_data_dir
 from kaggle_digits.ensemble import combine, load_members, write_ensemble
 from kaggle_digits.executor import Job, LocalExecutor
 from kaggle_digits.rundir import DataMismatch, RunDir
@@ -71,10 +66,7 @@ def _changed_settings(run: RunDir, config: TrainConfig, fingerprint: dict[str, s
 def current_fingerprint(config: TrainConfig) -> dict[str, str]:
     """SHA-256 of the train and test files a member of ``config`` would be trained on now."""
     data_dir, _ = resolve_data_dir(config.data_dir)
-    paths = [find_csv(data_dir, stem) for stem in ("train", "test")]
-    if None in paths:
-        load_competition_data(data_dir)  # Raises the usual one-line DataError.
-    return fingerprint_files(paths)
+    return fingerprint_files(list(competition_files(data_dir)))
 
 
 def run_recipe(name: str, base: TrainConfig, method: str = "mean",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import keras
 import pandas as pd
 
 from kaggle_digits.config import TrainConfig
@@ -92,23 +93,21 @@ def space_for(arch: str, text: str | None = None) -> list[Param]:
     return parse_space(text or SEARCH_SPACES.get(arch, DEFAULT_SPACE))
 
 
-class LocalPruning:
+class LocalPruning(keras.callbacks.Callback):
     """Reports each epoch's validation loss to the trial and stops a trial Optuna prunes."""
 
-    def __new__(cls, trial):
-        import keras
+    def __init__(self, trial):
+        super().__init__()
+        self.trial = trial
 
-        class Pruning(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                loss = (logs or {}).get("val_loss")
-                if loss is None or not math.isfinite(loss):
-                    return
-                trial.report(float(loss), epoch)
-                if trial.should_prune():
-                    trial.set_user_attr("pruned_after_epoch", epoch + 1)
-                    self.model.stop_training = True
-
-        return Pruning()
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("val_loss")
+        if loss is None or not math.isfinite(loss):
+            return
+        self.trial.report(float(loss), epoch)
+        if self.trial.should_prune():
+            self.trial.set_user_attr("pruned_after_epoch", epoch + 1)
+            self.model.stop_training = True
 
 
 def trial_config(base: TrainConfig, arch: str, params: dict, output_dir: Path,

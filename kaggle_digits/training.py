@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -66,10 +66,10 @@ class RunContext:
     log: Callable[[str], None]
     first_model: keras.Model | None = None  # Built before the run dir exists, to fail early.
     callbacks: tuple = ()  # Keras callbacks after each epoch's checkpoint (search, cluster jobs).
+    report: dict = field(init=False)  # The data checks, logged and written into metrics.json.
 
-    @property
-    def report(self) -> dict:
-        return data_report(self.data)
+    def __post_init__(self):
+        self.report = data_report(self.data)
 
 
 def run_base_name(config: TrainConfig) -> str:
