@@ -53,12 +53,12 @@ def main(argv=None) -> int:
                              "(--parallel 2), ray")
     args = parser.parse_args(argv)
     if args.members:
-        from kaggle_digits.recipe import RECIPES
+        from kaggle_digits.recipe import RECIPES, Recipe
 
         args.recipe = f"bench{args.members}"
-        RECIPES[args.recipe] = (f"{args.members} improved_cnn models of 5 epochs", [
+        RECIPES[args.recipe] = Recipe(f"{args.members} improved_cnn models of 5 epochs", tuple(
             (f"improved_cnn-e5-s{seed}", "improved_cnn", {"seed": seed, "epochs": 5})
-            for seed in range(args.members)])
+            for seed in range(args.members)))
     rows = []
     for way in args.ways.split(","):
         figures = measure(way, args.recipe, args.data, args.out / way)

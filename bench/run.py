@@ -4,7 +4,7 @@
   python bench/run.py                      # full data (data/digit-recognizer), improved_cnn defaults
   python bench/run.py --quick              # bundled sample, 2 epochs: checks the harness itself
   python bench/run.py --arch simple_cnn -- --epochs 5   # extra train.py options after --
-  python bench/run.py --targets            # every issue-6 target, one dated table
+  python bench/run.py --targets            # every target, one dated table
   python bench/run.py --targets --quick    # the same harness on the bundled sample
 
 It runs ``scripts/train.py`` as a user would, in a child process, and records wall time (data loading
@@ -19,11 +19,13 @@ import datetime as dt
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from kaggle_digits.evaluation import format_accuracy
 from kaggle_digits.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,24 +93,25 @@ def train_child(args_list: list[str], data_dir: Path, name: str) -> tuple[dict, 
     return RunDir(run_dir).read_metrics(), wall, peak
 
 
-def ensemble_figures(recipe_dir: Path) -> tuple[float, float, int] | None:
-    """Validation accuracy of a finished recipe's mean ensemble, its members' summed wall time."""
-    from kaggle_digits.ensemble import EnsembleError, combine, load_members
+def ensemble_record(path: Path) -> dict | None:
+    """The record a recipe wrote beside its submission, if it has the fields a target needs."""
+    import json
 
-    run_dirs = sorted(p for p in recipe_dir.glob("*") if RunDir(p).finished)
-    if not run_dirs:
-        return None
     try:
-        members = load_members(run_dirs, log=print)
-    except EnsembleError as exc:
-        print(f"ensemble not measured: {exc}")
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
         return None
-    wall = sum(m.metrics["total_time_s"] for m in members)
-    return combine(members, "mean").val_accuracy, wall, len(members)
+    if not (record.get("wall_s") and record.get("against_best_member")):
+        return None
+    if record.get("members_trained") != len(record["members"]):
+        print(f"{path}: that command reused members trained earlier; its wall time is not the "
+              f"ensemble's. Delete runs/recipe-default and run `make ensemble` again")
+        return None
+    return record
 
 
 def measure_targets(args) -> int:
-    """Every issue-6 target on one machine in one session, one dated row each."""
+    """Every target on one machine in one session, one dated row each."""
     from bench.throughput import measure_throughput
     from kaggle_digits.data import load_competition_data
 
@@ -132,31 +135,48 @@ def measure_targets(args) -> int:
            f"{rates['DigitBatches + augmentation']:,.0f} img/s, input wait "
            f"{rates['input wait share (augmented)']:.1%} of step time", ours >= plain)
 
-    fast, _, _ = train_child(["--preset", "fast", *epochs], data_dir, "fast")
-    record("time to 99.0% validation accuracy (--preset fast)", "<= 20 s of training",
-           f"{fast['val_accuracy']:.2%} after {fast['train_time_s']:.1f} s "
-           f"({fast['epochs_run']} epochs)",
-           fast["val_accuracy"] >= 0.99 and fast["train_time_s"] <= 20)
+    fast_runs = [train_child(["--preset", "fast", *epochs], data_dir, f"fast{repeat}")[0]
+                 for repeat in range(1 if args.quick else 5)]
+    fast_time = statistics.median(run["train_time_s"] for run in fast_runs)
+    fast_accuracy = statistics.median(run["val_accuracy"] for run in fast_runs)
+    reached = sum(run["val_accuracy"] >= 0.99 for run in fast_runs)
+    record(f"time to 99.0% validation accuracy (--preset fast, median of {len(fast_runs)})",
+           "<= 10 s of training",
+           f"{format_accuracy(fast_accuracy, fast_runs[0]['val_rows'])} after {fast_time:.1f} s "
+           f"({fast_runs[0]['epochs_run']} epochs; runs "
+           + ", ".join(f"{run['val_accuracy']:.2%}/{run['train_time_s']:.1f} s"
+                       for run in fast_runs)
+           + f"; {reached} of {len(fast_runs)} at or above 99%)",
+           fast_accuracy >= 0.99 and fast_time <= 10)
 
     default, wall, peak = train_child(["--arch", "improved_cnn", *epochs], data_dir,
                                       "improved_cnn")
-    record("improved_cnn defaults: accuracy and wall time", ">= 99.6% in <= 600 s",
-           f"{default['val_accuracy']:.2%} in {wall:.0f} s "
+    record("improved_cnn defaults: accuracy and wall time", ">= 99.6% in <= 300 s",
+           f"{format_accuracy(default['val_accuracy'], default['val_rows'])} in {wall:.0f} s "
            f"({default['epochs_run']} epochs, {default['train_time_s']:.0f} s training)",
-           default["val_accuracy"] >= 0.996 and wall <= 600)
+           default["val_accuracy"] >= 0.996 and wall <= 300)
     record("peak memory training improved_cnn", "<= 3 GiB", f"{peak:.2f} GiB", peak <= 3)
     record("predict the test rows", "<= 10 s",
            f"{default['predict_test_time_s']:.1f} s for {default['test_rows']:,} rows",
            default["predict_test_time_s"] <= 10)
 
-    figures = ensemble_figures(ROOT / "runs" / "recipe-default")
-    if figures and not args.quick:
-        accuracy, wall, count = figures
-        record(f"default ensemble recipe ({count} members, mean)", ">= 99.75% in <= 3600 s",
-               f"{accuracy:.2%}, members' runs {wall:.0f} s in total",
-               accuracy >= 0.9975 and wall <= 3600)
+    ensemble = ensemble_record(Path(args.ensemble_record))
+    if ensemble and not args.quick:
+        versus = ensemble["against_best_member"]
+        record(f"default ensemble (`make ensemble`, {len(ensemble['members'])} members, "
+               f"{ensemble['method']}; 80/20 split)",
+               ">= 99.75% in <= 3600 s wall, better than its best member with McNemar p < 0.05",
+               f"{format_accuracy(ensemble['val_accuracy'], ensemble['val_rows'])} in "
+               f"{ensemble['wall_s']:.0f} s; best member {versus['member']} "
+               f"{versus['member_accuracy']:.2%}; ensemble alone right on "
+               f"{versus['ensemble_only_right']} rows, member alone on "
+               f"{versus['member_only_right']}, p = {versus['mcnemar_p']:.2g}",
+               ensemble["val_accuracy"] >= 0.9975 and ensemble["wall_s"] <= 3600
+               and versus["ensemble_only_right"] > versus["member_only_right"]
+               and versus["mcnemar_p"] < 0.05)
     else:
-        print("default ensemble not measured: train it with `make ensemble` first")
+        print(f"default ensemble not measured: no {args.ensemble_record}; train it with "
+              f"`make ensemble` first")
 
     versions = default["versions"]
     prefix = (f"| {dt.date.today().isoformat()} | {os.cpu_count()} cores, {cpu_model()} | "
@@ -180,6 +200,9 @@ def main(argv=None) -> int:
     parser.add_argument("--arch", default="improved_cnn")
     parser.add_argument("--data", default=str(ROOT / "data" / "digit-recognizer"))
     parser.add_argument("--no-record", action="store_true", help="do not touch BENCHMARKS.md")
+    parser.add_argument("--ensemble-record",
+                        default=str(ROOT / "submissions" / "recipe-default-mean.json"),
+                        help="the record `make ensemble` wrote beside its submission")
     parser.add_argument("train_args", nargs="*", help="extra scripts/train.py options (after --)")
     args = parser.parse_args(argv)
     if args.targets:

@@ -12,7 +12,7 @@ import gzip
 import os
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -335,6 +335,35 @@ def load_competition_data(data_dir: str | os.PathLike) -> DigitData:
         test_path=test_path,
         fingerprint=fingerprint_files([train_path, test_path]),
     )
+
+
+def encode_pseudo_labels(labels: np.ndarray, keep: np.ndarray) -> str:
+    """One character per test row: its pseudo-label digit where ``keep``, else ``.``."""
+    return "".join(str(int(label)) if kept else "." for label, kept in zip(labels, keep))
+
+
+def with_pseudo_labels(data: DigitData, pseudo_labels: str) -> tuple[DigitData, np.ndarray]:
+    """``data`` with the pseudo-labelled test rows appended to its labelled rows.
+
+    Returns the extended data and the indices of the appended rows, which callers add to the
+    training rows of a split or fold; validation rows are indices below ``len(train_labels)``
+    and stay exactly the labelled rows they were.
+
+    Raises:
+        ValueError: the labels were made for a test.csv with another number of rows.
+    """
+    if not pseudo_labels:
+        return data, np.empty(0, dtype=np.int64)
+    if len(pseudo_labels) != len(data.test_images):
+        raise ValueError(f"{data.test_path}: the pseudo-labels are for {len(pseudo_labels)} test "
+                         f"rows, this test.csv has {len(data.test_images)}")
+    codes = np.frombuffer(pseudo_labels.encode("ascii"), dtype=np.uint8)
+    rows = np.flatnonzero(codes != ord("."))
+    labels = (codes[rows] - ord("0")).astype(data.train_labels.dtype)
+    extended = replace(data, train_images=np.concatenate([data.train_images,
+                                                          data.test_images[rows]]),
+                       train_labels=np.concatenate([data.train_labels, labels]))
+    return extended, np.arange(len(data.train_labels), len(extended.train_labels))
 
 
 def fingerprint_files(paths: list[Path]) -> dict[str, str]:

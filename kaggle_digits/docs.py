@@ -27,8 +27,8 @@ def architecture_table() -> str:
 def recipe_list() -> str:
     from kaggle_digits.recipe import RECIPES
 
-    return "\n".join(f"- `{name}`: {description} ({len(members)} members)"
-                     for name, (description, members) in RECIPES.items())
+    return "\n".join(f"- `{name}`: {recipe.description} ({len(recipe.all_members)} members)"
+                     for name, recipe in RECIPES.items())
 
 
 SECTIONS = {"architectures": architecture_table, "recipes": recipe_list}

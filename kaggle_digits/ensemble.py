@@ -289,9 +289,9 @@ def member_accuracy(member: Member) -> float | None:
     return float(np.mean(member.val_probs.argmax(axis=1) == member.val_labels))
 
 
-def write_ensemble(members: list[Member], result: EnsembleResult, out_csv: str | os.PathLike
-                   ) -> tuple[Path, Path]:
-    """The submission and, beside it, a JSON of members, weights and scores."""
+def write_ensemble(members: list[Member], result: EnsembleResult, out_csv: str | os.PathLike,
+                   extra: dict | None = None) -> tuple[Path, Path]:
+    """The submission and, beside it, a JSON of members, weights and scores (and ``extra``)."""
     out_csv = Path(out_csv)
     submission = write_submission(result.test_probs.argmax(axis=1), out_csv,
                                   expected_rows=len(result.test_probs))
@@ -310,6 +310,7 @@ def write_ensemble(members: list[Member], result: EnsembleResult, out_csv: str |
         "data_fingerprint": members[0].metrics["data_fingerprint"],
         "is_sample": any(m.metrics.get("is_sample") for m in members),
         "submission_sha256": sha256_file(submission),
+        **(extra or {}),
     }
     return submission, write_json_atomic(out_csv.with_suffix(".json"), record)
 

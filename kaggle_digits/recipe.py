@@ -1,36 +1,71 @@
-"""Named ensemble recipes: train the members one after another, then combine them.
+"""Named ensemble recipes: train the members (in rounds), then combine them.
 
 Members live in ``runs/recipe-<name>/<member>``, so running a recipe again reuses finished members
 and resumes an interrupted one instead of starting over (delete the directory to start afresh).
 Members share one validation split (``split_seed``) and differ in their training seed, which is
-what makes their errors partly independent.
+what makes their errors partly independent; a second round may also differ in its training rows
+(pseudo-labelled test rows, see :class:`Recipe`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from kaggle_digits.config import TrainConfig
-from kaggle_digits.data import competition_files, fingerprint_files, resolve_data_dir
+from kaggle_digits.data import (
+    competition_files,
+    encode_pseudo_labels,
+    fingerprint_files,
+    resolve_data_dir,
+)
 from kaggle_digits.ensemble import combine, load_members, write_ensemble
+from kaggle_digits.evaluation import format_accuracy
 from kaggle_digits.executor import Job, LocalExecutor
 from kaggle_digits.rundir import DataMismatch, RunDir
 from kaggle_digits.sweep import StudyRun, make_config
 
-RECIPES: dict[str, tuple[str, list[StudyRun]]] = {
-    # As many default improved_cnn runs (~7 min each on 2 CPU cores) as fit in an hour.
-    "default": (
-        "seven improved_cnn models (default settings, seeds 42 and 1-6) on one split, "
-        "probabilities averaged",
-        [(f"improved_cnn-s{seed}", "improved_cnn", {"seed": seed})
-         for seed in (42, 1, 2, 3, 4, 5, 6)],
+@dataclass(frozen=True)
+class Recipe:
+    """Members to train, and optionally a second round trained with pseudo-labels.
+
+    The second round's members add to their training rows the test rows on which the first
+    round's mean ensemble is at least ``pseudo_label_confidence`` sure, labelled as it predicts
+    them (never the validation rows, so their validation scores stay honest). The final
+    ensemble combines the members of every round.
+    """
+
+    description: str
+    members: tuple[StudyRun, ...]
+    pseudo_label_members: tuple[StudyRun, ...] = ()
+    pseudo_label_confidence: float = 0.999
+
+    @property
+    def all_members(self) -> tuple[StudyRun, ...]:
+        return tuple(self.members) + tuple(self.pseudo_label_members)
+
+
+RECIPES: dict[str, Recipe] = {
+    # Two rounds that fit in an hour on 2 CPU cores with two members training at a time
+    # (BENCHMARKS.md). Label smoothing 0.1 keeps the members' top probability near 0.91, so a
+    # confident mean is 0.8, not 0.99.
+    "default": Recipe(
+        "four improved_cnn models (seeds 42, 1-3), then four more (seeds 4-7) that also train on "
+        "the test rows the first four are confident about (mean probability >= 0.8), labelled "
+        "as they predict them; all eight averaged",
+        tuple((f"improved_cnn-s{seed}", "improved_cnn", {"seed": seed})
+              for seed in (42, 1, 2, 3)),
+        pseudo_label_members=tuple((f"improved_cnn-pseudo-s{seed}", "improved_cnn",
+                                    {"seed": seed}) for seed in (4, 5, 6, 7)),
+        pseudo_label_confidence=0.8,
     ),
-    "quick": (
+    "quick": Recipe(
         "three improved_cnn models of 5 epochs each: a fast check of the whole ensemble path",
-        [(f"improved_cnn-e5-s{seed}", "improved_cnn", {"seed": seed, "epochs": 5})
-         for seed in (42, 1, 2)],
+        tuple((f"improved_cnn-e5-s{seed}", "improved_cnn", {"seed": seed, "epochs": 5})
+              for seed in (42, 1, 2)),
     ),
 }
 
@@ -74,7 +109,9 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
                executor=None):
     """Train (or reuse, or resume) every member of recipe ``name`` and write the ensemble.
 
-    Members to train go to ``executor`` (default: this process, one after another) as jobs.
+    Members to train go to ``executor`` (default: this process, one after another) as jobs; a
+    recipe with pseudo-label members trains them after the first round, on that round's
+    confident test predictions.
 
     Returns:
         ``(members, result, submission_path, record_path)``.
@@ -85,16 +122,79 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
     if name not in RECIPES:
         raise ValueError(f"unknown recipe: name must be one of {', '.join(RECIPES)}. "
                          f"Received: name={name!r}")
-    description, runs = RECIPES[name]
-    configs = [(label, make_config(base, arch, overrides)) for label, arch, overrides in runs]
+    recipe = RECIPES[name]
     recipe_dir = Path(base.output_dir) / f"recipe-{name}"
-    log(f"recipe {name}: {description}; members in {recipe_dir}")
+    log(f"recipe {name}: {recipe.description}; members in {recipe_dir}")
     fingerprint = current_fingerprint(base)
-    run_dirs, jobs, started = [], [], time.perf_counter()
-    for index, (label, config) in enumerate(configs, start=1):
+    started = time.perf_counter()
+    executor = executor or LocalExecutor()
+    total = len(recipe.all_members)
+    run_dirs, trained = _train_round(name, recipe.members, base, recipe_dir, fingerprint,
+                                     executor, log, numbers=range(1, len(recipe.members) + 1),
+                                     total=total)
+    extra = {}
+    if recipe.pseudo_label_members:
+        first_round = combine(load_members(run_dirs, log=log), "mean")
+        threshold = recipe.pseudo_label_confidence
+        keep = first_round.test_probs.max(axis=1) >= threshold
+        extra["first_round"] = {"members": len(run_dirs), "val_accuracy": first_round.val_accuracy,
+                                "val_rows": first_round.val_rows,
+                                "pseudo_label_rows": int(keep.sum()),
+                                "pseudo_label_confidence": threshold,
+                                **_precision_on_validation(first_round, threshold)}
+        log(f"recipe {name}: first round of {len(run_dirs)} members: "
+            f"{_accuracy_text(first_round)}; pseudo-labels for {keep.sum():,} of {len(keep):,} "
+            f"test rows (mean probability >= {threshold:g})"
+            + (f"; on validation rows that confident, the first round is right on "
+               f"{extra['first_round']['confident_val_precision']:.3%} of "
+               f"{extra['first_round']['confident_val_rows']:,}"
+               if "confident_val_rows" in extra["first_round"] else ""))
+        labelled = dataclasses.replace(base, pseudo_labels=encode_pseudo_labels(
+            first_round.test_probs.argmax(axis=1), keep))
+        second_dirs, second_trained = _train_round(
+            name, recipe.pseudo_label_members, labelled, recipe_dir, fingerprint, executor, log,
+            numbers=range(len(recipe.members) + 1, total + 1), total=total)
+        run_dirs, trained = run_dirs + second_dirs, trained + second_trained
+    members = load_members(run_dirs, log=log)
+    result = combine(members, method)
+    out = Path(out or Path(base.submissions_dir) / f"recipe-{name}-{method}.csv")
+    # How long this command took, and how many of the members it trained rather than reused.
+    extra.update(wall_s=round(time.perf_counter() - started, 1), members_trained=trained)
+    submission, record = write_ensemble(members, result, out, extra=extra)
+    log(f"recipe {name}: {len(members)} members, {time.perf_counter() - started:.0f}s")
+    return members, result, submission, record
+
+
+def _precision_on_validation(result, threshold: float) -> dict:
+    """How often pseudo-labels this confident are right, estimated on the validation rows."""
+    if result.val_probs is None:
+        return {}
+    confident = result.val_probs.max(axis=1) >= threshold
+    right = result.val_probs.argmax(axis=1)[confident] == result.val_labels[confident]
+    return {"confident_val_rows": int(confident.sum()),
+            "confident_val_precision": float(right.mean()) if confident.any() else None}
+
+
+def _accuracy_text(result) -> str:
+    if result.val_accuracy is None:
+        return "no validation rows"
+    return f"validation accuracy {format_accuracy(result.val_accuracy, result.val_rows)}"
+
+
+def _train_round(name: str, runs: tuple[StudyRun, ...], base: TrainConfig, recipe_dir: Path,
+                 fingerprint: dict[str, str], executor, log: Callable[[str], None],
+                 numbers: range, total: int) -> tuple[list[Path], int]:
+    """Train the members of one round that are not finished yet.
+
+    Returns:
+        The round's run directories and how many of them were trained (not reused).
+    """
+    run_dirs, jobs = [], []
+    for number, (label, arch, overrides) in zip(numbers, runs):
+        config = make_config(base, arch, overrides)
         run = RunDir(recipe_dir / label)
         run_dirs.append(run.path)
-        where = f"[recipe {name}: member {index}/{len(configs)}]"
+        where = f"[recipe {name}: member {number}/{total}]"
         changed = _changed_settings(run, config, fingerprint)
         if changed:
             replaced = (recipe_dir.parent / f"recipe-{name}-replaced"
@@ -110,7 +210,6 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
         config.output_dir, config.run_name = str(recipe_dir), label
         jobs.append(Job(label, config))
     if jobs:
-        executor = executor or LocalExecutor()
         results = executor.run(jobs, log=log, description=f"recipe {name}")
         failed = [result for result in results if result.error]
         if failed:
@@ -118,9 +217,4 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
                 f"recipe {name}: {len(jobs) - len(failed)} of {len(jobs)} member(s) trained; "
                 + "; ".join(f"{r.job.label} failed: {r.error}" for r in failed)
                 + ". Run the same command again: finished members are reused")
-    members = load_members(run_dirs, log=log)
-    result = combine(members, method)
-    out = Path(out or Path(base.submissions_dir) / f"recipe-{name}-{method}.csv")
-    submission, record = write_ensemble(members, result, out)
-    log(f"recipe {name}: {len(members)} members, {time.perf_counter() - started:.0f}s")
-    return members, result, submission, record
+    return run_dirs, len(jobs)

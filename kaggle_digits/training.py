@@ -27,6 +27,7 @@ from kaggle_digits.data import (
     resolve_data_dir,
     stratified_folds,
     stratified_split,
+    with_pseudo_labels,
 )
 from kaggle_digits.evaluation import accuracy_interval, classification_scores, format_accuracy
 from kaggle_digits.fit import MemberResult, apply_determinism, distribution_scope, fit_member
@@ -101,6 +102,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print,
     started = time.perf_counter()
     data = load_competition_data(data_dir)
     _check_split(config, data)
+    with_pseudo_labels(data, config.pseudo_labels)  # Labels made for another test.csv fail here.
     apply_determinism(config)
     keras.utils.set_random_seed(config.seed)
     with distribution_scope(config, log):
@@ -190,8 +192,10 @@ def _run_single(context: RunContext) -> dict:
     else:
         train_idx, val_idx = stratified_split(data.train_labels, config.val_split,
                                               config.split_seed)
-    result = fit_member(config, data, train_idx, val_idx, context.run, config.seed, context.log,
-                        context.first_model, context.callbacks)
+    fit_data, pseudo_idx = with_pseudo_labels(data, config.pseudo_labels)
+    result = fit_member(config, fit_data, np.concatenate([train_idx, pseudo_idx]), val_idx,
+                        context.run, config.seed, context.log, context.first_model,
+                        context.callbacks)
     if val_idx is not None:
         context.run.save_array("val_probs", result.val_probs.astype(np.float32))
         context.run.save_array("val_labels", data.train_labels[val_idx])
@@ -199,6 +203,7 @@ def _run_single(context: RunContext) -> dict:
     context.run.save_array("test_probs", result.test_probs.astype(np.float32))
     metrics = _common_metrics(context, result)
     metrics.update(kind="full" if config.full else "holdout", train_rows=int(len(train_idx)),
+                   pseudo_label_rows=int(len(pseudo_idx)),
                    parameters=int(result.model.count_params()))
     if val_idx is not None:
         scores = classification_scores(data.train_labels[val_idx], result.val_probs)
@@ -212,6 +217,7 @@ def _run_single(context: RunContext) -> dict:
 def _run_kfold(context: RunContext) -> dict:
     config, data, run = context.config, context.data, context.run
     folds = stratified_folds(data.train_labels, config.folds, config.split_seed)
+    fit_data, pseudo_idx = with_pseudo_labels(data, config.pseudo_labels)
     oof = np.zeros((len(data.train_labels), 10), dtype=np.float32)
     test_probs = np.zeros((len(data.test_images), 10), dtype=np.float64)
     fold_of_row = np.zeros(len(data.train_labels), dtype=np.int64)
@@ -223,7 +229,8 @@ def _run_kfold(context: RunContext) -> dict:
             fold_val, fold_test = fold.load_array("val_probs"), fold.load_array("test_probs")
         else:
             context.log(f"fold {number}/{config.folds}")
-            result = fit_member(config, data, train_idx, val_idx, fold, config.seed + number,
+            result = fit_member(config, fit_data, np.concatenate([train_idx, pseudo_idx]), val_idx,
+                                fold, config.seed + number,
                                 context.log, context.first_model if number == 1 else None,
                                 context.callbacks)
             fold_val, fold_test = result.val_probs, result.test_probs
@@ -260,6 +267,7 @@ def _run_kfold(context: RunContext) -> dict:
     metrics.update(kind="kfold", folds=config.folds, fold_val_accuracy=fold_scores,
                    val_accuracy=scores["accuracy"], val_loss=scores["log_loss"],
                    val_rows=int(len(all_rows)), parameters=parameters,
+                   pseudo_label_rows=int(len(pseudo_idx)),
                    train_rows=int(len(all_rows) - len(all_rows) // config.folds),
                    split=_split_record(context))
     return _finish(context, test_probs, metrics, all_rows, oof)

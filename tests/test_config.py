@@ -25,6 +25,9 @@ def test_unknown_fields_and_bad_values_are_refused(tmp_path):
         TrainConfig(optimizer="adagrad").resolved()
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
         TrainConfig(lr_schedule="step").resolved()
+    with pytest.raises(ValueError, match=r"pseudo_labels must hold one digit or '\.' per test "
+                                         r"row. Received other characters: \['x'\]"):
+        TrainConfig(pseudo_labels="..3x").resolved()
 
 
 def test_resolved_config_writes_down_every_builder_option():

@@ -266,3 +266,27 @@ def test_a_file_too_large_for_memory_is_refused_before_parsing(tmp_path, monkeyp
     monkeypatch.setattr(data, "available_memory_bytes", lambda: 2 * gz.stat().st_size)
     with pytest.raises(DataError, match="too large to load"):
         read_digits_csv(gz, labelled=True)
+
+
+def test_pseudo_labels_add_only_the_labelled_test_rows(tiny_data_dir):
+    loaded = data.load_competition_data(tiny_data_dir)
+    keep = np.zeros(60, dtype=bool)
+    keep[[3, 7, 59]] = True
+    guesses = np.arange(60) % 10
+    encoded = data.encode_pseudo_labels(guesses, keep)
+    assert len(encoded) == 60 and encoded[3] == "3" and encoded[0] == "."
+    extended, added = data.with_pseudo_labels(loaded, encoded)
+    assert list(added) == [400, 401, 402]
+    assert list(extended.train_labels[added]) == [3, 7, 9]
+    np.testing.assert_array_equal(extended.train_images[added], loaded.test_images[[3, 7, 59]])
+    # The labelled rows (where validation rows come from) are untouched and come first.
+    np.testing.assert_array_equal(extended.train_images[:400], loaded.train_images)
+    np.testing.assert_array_equal(extended.test_images, loaded.test_images)
+    assert data.with_pseudo_labels(loaded, "")[0] is loaded
+
+
+def test_pseudo_labels_for_another_test_file_are_refused(tiny_data_dir):
+    loaded = data.load_competition_data(tiny_data_dir)
+    with pytest.raises(ValueError, match=r"test.csv: the pseudo-labels are for 61 test rows, "
+                                         r"this test.csv has 60"):
+        data.with_pseudo_labels(loaded, "." * 61)

@@ -86,7 +86,7 @@ def test_recipe_on_a_local_ray_instance_matches_a_local_run(ray_local, tmp_path,
                                                             monkeypatch):
     from kaggle_digits import recipe
 
-    monkeypatch.setitem(recipe.RECIPES, "tiny", ("two tiny MLPs", [
+    monkeypatch.setitem(recipe.RECIPES, "tiny", recipe.Recipe("two tiny MLPs", [
         ("a", "mlp", {"seed": 1, "epochs": 2}), ("b", "mlp", {"seed": 2, "epochs": 2})]))
     base = TrainConfig(data_dir=str(tiny_data_dir), output_dir=str(tmp_path / "runs"),
                        submissions_dir=str(tmp_path / "subs"))

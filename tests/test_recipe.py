@@ -10,7 +10,7 @@ from kaggle_digits.submission import check_submission_file
 
 
 def test_recipe_trains_members_then_reuses_them(tmp_path, tiny_data_dir, monkeypatch):
-    monkeypatch.setitem(recipe.RECIPES, "tiny", ("two tiny CNNs", [
+    monkeypatch.setitem(recipe.RECIPES, "tiny", recipe.Recipe("two tiny CNNs", [
         ("a", "simple_cnn", {"seed": 1, "epochs": 1}),
         ("b", "simple_cnn", {"seed": 2, "epochs": 1}),
     ]))
@@ -31,7 +31,7 @@ def test_recipe_trains_members_then_reuses_them(tmp_path, tiny_data_dir, monkeyp
 
     # A recipe whose settings changed since (an upgrade's new default, say) retrains that member
     # and keeps the old one aside instead of silently reusing it.
-    monkeypatch.setitem(recipe.RECIPES, "tiny", ("two tiny CNNs", [
+    monkeypatch.setitem(recipe.RECIPES, "tiny", recipe.Recipe("two tiny CNNs", [
         ("a", "simple_cnn", {"seed": 1, "epochs": 1}),
         ("b", "simple_cnn", {"seed": 2, "epochs": 1, "dropout_rate": 0.3}),
     ]))
@@ -49,13 +49,13 @@ def test_recipes_are_listed_and_buildable():
     from kaggle_digits.sweep import make_config
 
     assert "default" in recipe.RECIPES
-    for _, runs in recipe.RECIPES.values():
-        for _, arch, overrides in runs:
+    for entry in recipe.RECIPES.values():
+        for _, arch, overrides in entry.all_members:
             make_config(TrainConfig(), arch, overrides)
 
 
 def test_recipe_cli_writes_the_recipe_submission(tmp_path, tiny_data_dir, monkeypatch, capsys):
-    monkeypatch.setitem(recipe.RECIPES, "tiny", ("two tiny CNNs", [
+    monkeypatch.setitem(recipe.RECIPES, "tiny", recipe.Recipe("two tiny CNNs", [
         ("a", "simple_cnn", {"seed": 1, "epochs": 1}),
         ("b", "simple_cnn", {"seed": 2, "epochs": 1}),
     ]))
@@ -71,7 +71,7 @@ def test_recipe_cli_writes_the_recipe_submission(tmp_path, tiny_data_dir, monkey
 
 
 def two_mlps(monkeypatch, tmp_path, data_dir):
-    monkeypatch.setitem(recipe.RECIPES, "tiny", ("two tiny MLPs", [
+    monkeypatch.setitem(recipe.RECIPES, "tiny", recipe.Recipe("two tiny MLPs", [
         ("a", "mlp", {"seed": 1, "epochs": 1}),
         ("b", "mlp", {"seed": 2, "epochs": 1}),
     ]))
@@ -119,3 +119,42 @@ def test_a_member_that_failed_after_its_last_epoch_is_resumed(tmp_path, tiny_dat
     assert any(line.startswith("a: training had finished (1 epochs)") for line in lines)
     assert json.loads((tmp_path / "runs" / "recipe-tiny" / "a" / "metrics.json").read_text())[
         "epochs_run"] == 1
+
+
+def test_second_round_trains_on_the_first_rounds_confident_test_predictions(
+        tmp_path, tiny_data_dir, monkeypatch):
+    import numpy as np
+
+    from kaggle_digits.ensemble import combine, load_members
+
+    monkeypatch.setitem(recipe.RECIPES, "tiny", recipe.Recipe(
+        "two MLPs, then one on pseudo-labels",
+        (("a", "mlp", {"seed": 1, "epochs": 2}), ("b", "mlp", {"seed": 2, "epochs": 2})),
+        pseudo_label_members=(("p", "mlp", {"seed": 3, "epochs": 2}),),
+        pseudo_label_confidence=0.3))
+    base = TrainConfig(data_dir=str(tiny_data_dir), output_dir=str(tmp_path / "runs"),
+                       submissions_dir=str(tmp_path / "subs"))
+    lines = []
+    members, result, submission, record = recipe.run_recipe("tiny", base, log=lines.append)
+    assert [m.name for m in members] == ["a", "b", "p"]
+    assert any("[recipe tiny: member 3/3] p" in line for line in lines)
+
+    first = combine(load_members([m.run_dir for m in members[:2]], log=lambda _: None))
+    keep = first.test_probs.max(axis=1) >= 0.3
+    assert 0 < keep.sum() < 60  # The threshold kept some test rows and left others out.
+    labels = members[2].config.pseudo_labels
+    assert labels == "".join(str(d) if k else "." for d, k in
+                             zip(first.test_probs.argmax(axis=1), keep))
+    assert members[0].config.pseudo_labels == ""
+    assert members[2].metrics["pseudo_label_rows"] == keep.sum()
+    assert members[2].metrics["train_rows"] == 320  # Labelled training rows; validation unchanged.
+    np.testing.assert_array_equal(members[2].val_labels, members[0].val_labels)
+    written = json.loads(record.read_text())
+    assert written["first_round"]["pseudo_label_rows"] == keep.sum()
+    assert written["first_round"]["val_accuracy"] == first.val_accuracy
+    assert len(written["members"]) == 3 and check_submission_file(submission, 60) == []
+
+    # Run again: every member is reused; the same first round gives the same pseudo-labels.
+    lines.clear()
+    recipe.run_recipe("tiny", base, log=lines.append)
+    assert sum("finished earlier, reused" in line for line in lines) == 3

@@ -321,3 +321,4 @@ def test_fast_preset_sets_its_recipe_and_lets_options_override(tmp_path, tiny_da
         ("improved_cnn", 256, False, 1)
     assert config.model_options["stride"] == 2
     assert config.model_options["filters"] == "32,32,32,64"
+    assert config.model_options["dropout_rate"] == 0.0 and config.label_smoothing == 0.0

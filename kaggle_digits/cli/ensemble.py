@@ -60,8 +60,8 @@ def main(argv=None) -> int:
     from kaggle_digits.recipe import RECIPES
 
     if args.list_recipes:
-        for name, (description, runs) in RECIPES.items():
-            print(f"{name:10s} {description}")
+        for name, recipe in RECIPES.items():
+            print(f"{name:10s} {recipe.description}")
         return 0
     if bool(args.recipe) == bool(args.run_dirs):
         print("error: give run directories or --recipe NAME (not both)", file=sys.stderr)
