@@ -228,11 +228,12 @@ def main(argv=None) -> int:
                            cwd=ROOT, capture_output=True, text=True)
     verdict = "valid" if check.returncode == 0 else "not valid for Kaggle"
     versions = metrics["versions"]
+    low, high = metrics["val_accuracy_ci95"]
     row = (f"| {dt.date.today().isoformat()} | {os.cpu_count()} cores, {cpu_model()} | "
            f"{versions['tensorflow']} / {versions['keras']} | {args.arch} | "
            f"{'sample' if args.quick else 'full'} ({metrics['train_rows']}/{metrics['val_rows']}) | "
            f"{' '.join(extra) or 'defaults'} | {metrics['epochs_run']} | "
-           f"{metrics['val_accuracy']:.4%} | {metrics['val_loss']:.4f} | "
+           f"{metrics['val_accuracy']:.4%} ({low:.2%}–{high:.2%}) | {metrics['val_loss']:.4f} | "
            f"{metrics['train_time_s']:.0f} | {metrics['time_per_epoch_s']:.1f} | {wall:.0f} | "
            f"{peak_gib:.2f} | {metrics['test_rows']} rows, {verdict} |")
     print(row)

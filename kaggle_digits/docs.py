@@ -1,4 +1,4 @@
-"""README sections generated from the code, so the docs cannot drift from the registry.
+"""README sections generated from the code and BENCHMARKS.md, so the docs cannot drift from them.
 
 ``python tools/update_readme.py`` rewrites every section between ``<!-- NAME:begin -->`` and
 ``<!-- NAME:end -->``; the test suite fails while the README differs from what this module makes.
@@ -7,6 +7,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+TARGETS_TITLE = "## Targets (bench/run.py --targets)"
 
 
 def architecture_table() -> str:
@@ -31,7 +35,28 @@ def recipe_list() -> str:
                      for name, recipe in RECIPES.items())
 
 
-SECTIONS = {"architectures": architecture_table, "recipes": recipe_list}
+def targets_table(benchmarks: Path = BENCHMARKS) -> str:
+    """The latest measured row of every target in BENCHMARKS.md's targets table.
+
+    A target is known by the first two words of its description ("default ensemble", "time
+    to"), which stay put while its details and goal change; later rows replace earlier ones.
+    """
+    text = benchmarks.read_text()
+    if TARGETS_TITLE not in text:
+        raise ValueError(f"{benchmarks}: no '{TARGETS_TITLE}' table")
+    table = text.split(TARGETS_TITLE, 1)[1].strip().split("\n\n", 1)[0].splitlines()
+    latest = {}
+    for line in table[2:]:
+        date, _, _, data, target, goal, measured, met = (
+            cell.strip() for cell in line.strip().strip("|").split(" | "))
+        known_as = " ".join(target.split()[:2])
+        latest[known_as] = f"| {target} | {goal} | {measured} | {met} | {date} |"
+    return "\n".join(["| target | goal | measured | met | date |", "|---|---|---|---|---|",
+                      *latest.values()])
+
+
+SECTIONS = {"architectures": architecture_table, "recipes": recipe_list,
+            "targets": targets_table}
 
 
 def render(readme: str) -> str:

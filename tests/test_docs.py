@@ -36,3 +36,21 @@ def test_console_entry_points_are_the_scripts():
         script = run_script(f"{name}.py", "--help")
         # The same parser: only the usage line's program name (and so its wrapping) differs.
         assert entry.stdout.split("\n\n", 1)[1] == script.stdout.split("\n\n", 1)[1]
+
+
+def test_targets_table_keeps_the_latest_row_of_each_target(tmp_path):
+    from kaggle_digits.docs import targets_table
+
+    head = ("| date | machine | TF / Keras | data | target | goal | measured | met |\n"
+            "|---|---|---|---|---|---|---|---|\n")
+    rows = [("2026-11-22", "default ensemble recipe (7 members)", ">= 99.75%", "99.69%", "no"),
+            ("2026-11-22", "time to 99.0% (preset)", "<= 20 s", "26.9 s", "no"),
+            ("2026-11-25", "default ensemble (8 members)", ">= 99.75%", "99.76%", "yes")]
+    (tmp_path / "B.md").write_text(
+        "# Benchmarks\n\n## Targets (bench/run.py --targets)\n\n" + head
+        + "".join(f"| {d} | 2 cores | 2.21.0 / 3.15.1 | full | {t} | {g} | {m} | {y} |\n"
+                  for d, t, g, m, y in rows)
+        + "\nReading of the series.\n")
+    assert targets_table(tmp_path / "B.md").splitlines()[2:] == [
+        "| default ensemble (8 members) | >= 99.75% | 99.76% | yes | 2026-11-25 |",
+        "| time to 99.0% (preset) | <= 20 s | 26.9 s | no | 2026-11-22 |"]

@@ -322,3 +322,36 @@ def test_fast_preset_sets_its_recipe_and_lets_options_override(tmp_path, tiny_da
     assert config.model_options["stride"] == 2
     assert config.model_options["filters"] == "32,32,32,64"
     assert config.model_options["dropout_rate"] == 0.0 and config.label_smoothing == 0.0
+
+
+@pytest.mark.parametrize("folds", [1, 2])
+def test_pseudo_labelled_test_rows_are_trained_on_but_never_validated(folds, tmp_path,
+                                                                      tiny_data_dir, monkeypatch):
+    import kaggle_digits.fit as fit
+
+    batches = []
+
+    class RecordedBatches(fit.DigitBatches):
+        def __init__(self, images, labels, *args, **kwargs):
+            batches.append((images, labels))
+            super().__init__(images, labels, *args, **kwargs)
+
+    monkeypatch.setattr(fit, "DigitBatches", RecordedBatches)
+    keep = np.arange(60) % 3 == 0  # Every third test row, labelled 7.
+    settings = dict(arch="mlp", epochs=1, folds=folds)
+    plain, plain_dir = train(tiny_config(tmp_path, tiny_data_dir, **settings), log=quiet)
+    labelled, labelled_dir = train(tiny_config(
+        tmp_path, tiny_data_dir, pseudo_labels="".join("7" if k else "." for k in keep),
+        **settings), log=quiet)
+    test_images = pd.read_csv(tiny_data_dir / "test.csv").to_numpy("uint8").reshape(-1, 28, 28, 1)
+    plain_batches, labelled_batches = batches[:folds], batches[folds:]
+    for (plain_images, plain_labels), (images, labels) in zip(plain_batches, labelled_batches):
+        # The fold's (or split's) labelled training rows, then the pseudo-labelled test rows.
+        np.testing.assert_array_equal(images[:len(plain_images)], plain_images)
+        np.testing.assert_array_equal(images[len(plain_images):], test_images[keep])
+        assert list(labels[len(plain_labels):]) == [7] * 20
+    assert labelled["pseudo_label_rows"] == 20 and plain["pseudo_label_rows"] == 0
+    assert labelled["val_rows"] == plain["val_rows"]  # Validation: the same labelled rows.
+    np.testing.assert_array_equal(load_npy(labelled_dir / "val_indices.npy"),
+                                  load_npy(plain_dir / "val_indices.npy"))
+    assert TrainConfig.load(labelled_dir).pseudo_labels.count("7") == 20  # Repeats from it.
