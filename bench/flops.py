@@ -4,9 +4,15 @@ images per second a run reached, against the FLOP/s of a plain float32 matmul in
 
   python bench/flops.py --run runs/<improved_cnn run>     # images/s from the run's metrics
   python bench/flops.py --arch improved_cnn --images-per-s 2400
+  python bench/flops.py --breakdown                       # where a training step's time goes
 
 The forward FLOPs are TensorFlow's own count (tf.profiler on the frozen forward graph of one image);
 training is taken as three forward passes (the backward pass costs about two), as is usual.
+
+``--breakdown`` times one training step of a batch (forward, gradients, Adam update) in a
+``tf.function``, then each layer alone on its own input shape (forward and both gradients), and
+prints each layer's share of the step and the FLOP/s its convolution or matmul reaches; the step
+time no layer accounts for is the optimizer update and TensorFlow's per-step overhead.
 """
 
 from __future__ import annotations
@@ -51,12 +57,99 @@ def matmul_flops_per_s(size: int = 2048, repeats: int = 7) -> float:
     return statistics.median(rates)
 
 
+def _median_seconds(step, repeats: int) -> float:
+    step()  # Trace and warm up.
+    step()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _layer_flops(layer, batch: int) -> int:
+    """Forward multiply-adds x 2 of a convolution or dense layer for ``batch`` images, else 0."""
+    import math
+
+    from keras import layers
+
+    if isinstance(layer, layers.Conv2D):
+        out = layer.output.shape
+        return 2 * batch * math.prod(out[1:]) * math.prod(layer.kernel_size) * layer.input.shape[-1]
+    if isinstance(layer, layers.Dense):
+        return 2 * batch * layer.input.shape[-1] * layer.units
+    return 0
+
+
+def step_breakdown(arch: str, batch: int = 128, repeats: int = 30, **options) -> list[dict]:
+    """Median seconds of a whole training step and of every layer's share of one."""
+    import keras
+    import tensorflow as tf
+
+    from kaggle_digits.models import build_model
+
+    model = build_model(arch, **options)
+    optimizer = keras.optimizers.Adam(1e-3)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    images = tf.random.uniform((batch, 28, 28, 1), 0, 255)
+    labels = tf.random.uniform((batch,), 0, 10, dtype=tf.int64)
+
+    @tf.function
+    def train_step():
+        with tf.GradientTape() as tape:
+            loss = loss_fn(labels, model(images, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    rows = [{"layer": "whole training step", "seconds": _median_seconds(train_step, repeats),
+             "flops": 3 * sum(_layer_flops(layer, batch) for layer in model.layers)}]
+    for layer in model.layers[1:]:
+        clone = layer.__class__.from_config(layer.get_config())
+        inputs = tf.random.uniform((batch, *layer.input.shape[1:]))
+        clone.build(inputs.shape)
+        upstream = tf.random.uniform((batch, *layer.output.shape[1:]))
+
+        @tf.function
+        def layer_step(clone=clone, inputs=inputs, upstream=upstream):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                loss = tf.reduce_sum(clone(inputs, training=True) * upstream)
+            return tape.gradient(loss, [inputs, *clone.trainable_variables])
+
+        rows.append({"layer": f"{layer.name} ({layer.__class__.__name__})",
+                     "seconds": _median_seconds(layer_step, repeats),
+                     "flops": 3 * _layer_flops(layer, batch)})
+    return rows
+
+
+def print_breakdown(rows: list[dict], matmul: float, batch: int) -> None:
+    step = rows[0]["seconds"]
+    print(f"one training step of {batch} images: {step * 1e3:.1f} ms = {batch / step:,.0f} "
+          f"images/s, {rows[0]['flops'] / step / 1e9:.1f} GFLOP/s "
+          f"({rows[0]['flops'] / step / matmul:.0%} of the matmul rate)")
+    print("| layer | ms (forward + backward) | share of the step | GFLOP/s |")
+    print("|---|---|---|---|")
+    for row in rows[1:]:
+        rate = f"{row['flops'] / row['seconds'] / 1e9:.1f}" if row["flops"] else "-"
+        print(f"| {row['layer']} | {row['seconds'] * 1e3:.2f} | {row['seconds'] / step:.0%} | "
+              f"{rate} |")
+    layers_total = sum(row["seconds"] for row in rows[1:])
+    print(f"| all layers alone | {layers_total * 1e3:.1f} | {layers_total / step:.0%} | |")
+    print(f"| the rest (optimizer update, per-step overhead) | {(step - layers_total) * 1e3:.1f} | "
+          f"{(step - layers_total) / step:.0%} | |")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="improved_cnn")
     parser.add_argument("--run", help="a finished run: its arch, options and training speed")
     parser.add_argument("--images-per-s", type=float, help="training speed, without --run")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="time a training step and each layer's share of it")
+    parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args(argv)
     options, images_per_s = {}, args.images_per_s
     if args.run:
@@ -75,6 +168,9 @@ def main(argv=None) -> int:
         used = 3 * forward * images_per_s
         print(f"training at {images_per_s:,.0f} images/s = {used / 1e9:.1f} GFLOP/s, "
               f"{used / matmul:.0%} of the matmul rate")
+    if args.breakdown:
+        print_breakdown(step_breakdown(args.arch, args.batch_size, **options), matmul,
+                        args.batch_size)
     return 0
 
 
