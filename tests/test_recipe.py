@@ -122,7 +122,7 @@ def test_a_member_that_failed_after_its_last_epoch_is_resumed(tmp_path, tiny_dat
 
 
 def test_second_round_trains_on_the_first_rounds_confident_test_predictions(
-        tmp_path, tiny_data_dir, monkeypatch):
+        tmp_path, tiny_data_dir, monkeypatch, capsys):
     import numpy as np
 
     from kaggle_digits.ensemble import combine, load_members
@@ -158,3 +158,10 @@ def test_second_round_trains_on_the_first_rounds_confident_test_predictions(
     lines.clear()
     recipe.run_recipe("tiny", base, log=lines.append)
     assert sum("finished earlier, reused" in line for line in lines) == 3
+
+    from bench import rounds  # The lever report reads the rounds apart by their metrics.
+
+    rounds.main([str(tmp_path / "runs" / "recipe-tiny")])
+    report = capsys.readouterr().out
+    assert "round 1: members median" in report and "round 2: members median" in report
+    assert "pseudo-labels, same member count: round 2 mean" in report

@@ -1,0 +1,28 @@
+"""The benchmark harness reads its figures honestly (the figures themselves are measured, not tested)."""
+
+import json
+
+from bench.run import ensemble_record
+
+
+def record(tmp_path, **fields):
+    values = {"wall_s": 2900.0, "members_trained": 2, "members": [{}, {}], "method": "mean",
+              "val_accuracy": 0.997, "val_rows": 8400,
+              "against_best_member": {"member": "a", "member_accuracy": 0.996,
+                                      "ensemble_only_right": 12, "member_only_right": 3,
+                                      "mcnemar_p": 0.035}}
+    values.update(fields)
+    path = tmp_path / "recipe-default-mean.json"
+    path.write_text(json.dumps(values))
+    return path
+
+
+def test_an_ensemble_timed_from_scratch_is_read(tmp_path):
+    assert ensemble_record(record(tmp_path))["wall_s"] == 2900.0
+
+
+def test_an_ensemble_that_reused_members_has_no_wall_time_to_report(tmp_path, capsys):
+    assert ensemble_record(record(tmp_path, members_trained=1)) is None
+    assert "reused members trained earlier" in capsys.readouterr().out
+    assert ensemble_record(record(tmp_path, wall_s=None)) is None  # A record from before.
+    assert ensemble_record(tmp_path / "missing.json") is None
