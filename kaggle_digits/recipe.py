@@ -41,7 +41,7 @@ class Recipe:
     description: str
     members: tuple[StudyRun, ...]
     pseudo_label_members: tuple[StudyRun, ...] = ()
-    pseudo_label_confidence: float = 0.999
+    pseudo_label_confidence: float = 0.8
 
     @property
     def all_members(self) -> tuple[StudyRun, ...]:
@@ -134,26 +134,11 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
                                      total=total)
     extra = {}
     if recipe.pseudo_label_members:
-        first_round = combine(load_members(run_dirs, log=log), "mean")
-        threshold = recipe.pseudo_label_confidence
-        keep = first_round.test_probs.max(axis=1) >= threshold
-        extra["first_round"] = {"members": len(run_dirs), "val_accuracy": first_round.val_accuracy,
-                                "val_rows": first_round.val_rows,
-                                "pseudo_label_rows": int(keep.sum()),
-                                "pseudo_label_confidence": threshold,
-                                **_precision_on_validation(first_round, threshold)}
-        log(f"recipe {name}: first round of {len(run_dirs)} members: "
-            f"{_accuracy_text(first_round)}; pseudo-labels for {keep.sum():,} of {len(keep):,} "
-            f"test rows (mean probability >= {threshold:g})"
-            + (f"; on validation rows that confident, the first round is right on "
-               f"{extra['first_round']['confident_val_precision']:.3%} of "
-               f"{extra['first_round']['confident_val_rows']:,}"
-               if "confident_val_rows" in extra["first_round"] else ""))
-        labelled = dataclasses.replace(base, pseudo_labels=encode_pseudo_labels(
-            first_round.test_probs.argmax(axis=1), keep))
+        pseudo_labels, extra["first_round"] = _pseudo_labels(name, recipe, run_dirs, log)
         second_dirs, second_trained = _train_round(
-            name, recipe.pseudo_label_members, labelled, recipe_dir, fingerprint, executor, log,
-            numbers=range(len(recipe.members) + 1, total + 1), total=total)
+            name, recipe.pseudo_label_members,
+            dataclasses.replace(base, pseudo_labels=pseudo_labels), recipe_dir, fingerprint,
+            executor, log, numbers=range(len(recipe.members) + 1, total + 1), total=total)
         run_dirs, trained = run_dirs + second_dirs, trained + second_trained
     members = load_members(run_dirs, log=log)
     result = combine(members, method)
@@ -163,6 +148,26 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
     submission, record = write_ensemble(members, result, out, extra=extra)
     log(f"recipe {name}: {len(members)} members, {time.perf_counter() - started:.0f}s")
     return members, result, submission, record
+
+
+def _pseudo_labels(name: str, recipe: Recipe, run_dirs: list[Path],
+                   log: Callable[[str], None]) -> tuple[str, dict]:
+    """The first round's confident test predictions as ``TrainConfig.pseudo_labels``, and what
+    the ensemble record says about them."""
+    first_round = combine(load_members(run_dirs, log=log), "mean")
+    threshold = recipe.pseudo_label_confidence
+    keep = first_round.test_probs.max(axis=1) >= threshold
+    summary = {"members": len(run_dirs), "val_accuracy": first_round.val_accuracy,
+               "val_rows": first_round.val_rows, "pseudo_label_rows": int(keep.sum()),
+               "pseudo_label_confidence": threshold,
+               **_precision_on_validation(first_round, threshold)}
+    log(f"recipe {name}: first round of {len(run_dirs)} members: {_accuracy_text(first_round)}; "
+        f"pseudo-labels for {keep.sum():,} of {len(keep):,} test rows (mean probability >= "
+        f"{threshold:g})"
+        + (f"; on validation rows that confident, the first round is right on "
+           f"{summary['confident_val_precision']:.3%} of {summary['confident_val_rows']:,}"
+           if summary.get("confident_val_rows") else ""))
+    return encode_pseudo_labels(first_round.test_probs.argmax(axis=1), keep), summary
 
 
 def _precision_on_validation(result, threshold: float) -> dict:
