@@ -29,6 +29,11 @@ from kaggle_digits.evaluation import format_accuracy
 from kaggle_digits.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/, not the root, on the path.
+    sys.path.insert(0, str(ROOT))
+
+from bench.throughput import measure_throughput  # noqa: E402
+
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 TABLE_HEADER = (
     "| date | machine | TF / Keras | arch | data | options | epochs | val acc | val loss | "
@@ -112,7 +117,6 @@ def ensemble_record(path: Path) -> dict | None:
 
 def measure_targets(args) -> int:
     """Every target on one machine in one session, one dated row each."""
-    from bench.throughput import measure_throughput
     from kaggle_digits.data import load_competition_data
 
     data_dir = ROOT / "data" / "sample" if args.quick else Path(args.data)

@@ -26,3 +26,15 @@ def test_an_ensemble_that_reused_members_has_no_wall_time_to_report(tmp_path, ca
     assert "reused members trained earlier" in capsys.readouterr().out
     assert ensemble_record(record(tmp_path, wall_s=None)) is None  # A record from before.
     assert ensemble_record(tmp_path / "missing.json") is None
+
+
+def test_bench_scripts_start_as_a_user_runs_them():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    for script in ("run.py", "rounds.py", "flops.py"):
+        result = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--help"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and "usage:" in result.stdout, result.stderr
