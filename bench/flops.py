@@ -11,8 +11,7 @@ training is taken as three forward passes (the backward pass costs about two), a
 
 ``--breakdown`` times one training step of a batch (forward, gradients, Adam update) in a
 ``tf.function``, then each layer alone on its own input shape (forward and both gradients), and
-prints each layer's share of the step and the FLOP/s its convolution or matmul reaches; the step
-time no layer accounts for is the optimizer update and TensorFlow's per-step overhead.
+prints each layer's share of the layers' time and the FLOP/s its convolution or matmul reaches.
 """
 
 from __future__ import annotations
@@ -125,20 +124,29 @@ def step_breakdown(arch: str, batch: int = 128, repeats: int = 30, **options) ->
 
 
 def print_breakdown(rows: list[dict], matmul: float, batch: int) -> None:
+    """Each layer's share of the layers' summed time, and by kind of layer.
+
+    Layers timed alone each pay their own dispatch and memory round trips, so their sum exceeds
+    the fused step; their shares, not their sum, say where a step's time goes.
+    """
     step = rows[0]["seconds"]
-    print(f"one training step of {batch} images: {step * 1e3:.1f} ms = {batch / step:,.0f} "
-          f"images/s, {rows[0]['flops'] / step / 1e9:.1f} GFLOP/s "
+    print(f"one training step of {batch} images in a tf.function: {step * 1e3:.1f} ms = "
+          f"{batch / step:,.0f} images/s, {rows[0]['flops'] / step / 1e9:.1f} GFLOP/s "
           f"({rows[0]['flops'] / step / matmul:.0%} of the matmul rate)")
-    print("| layer | ms (forward + backward) | share of the step | GFLOP/s |")
+    layers_total = sum(row["seconds"] for row in rows[1:])
+    print(f"layers timed alone: {layers_total * 1e3:.1f} ms in all "
+          f"({layers_total / step:.2f}x the fused step)")
+    print("| layer | ms alone (forward + backward) | share | GFLOP/s |")
     print("|---|---|---|---|")
+    by_kind: dict[str, float] = {}
     for row in rows[1:]:
         rate = f"{row['flops'] / row['seconds'] / 1e9:.1f}" if row["flops"] else "-"
-        print(f"| {row['layer']} | {row['seconds'] * 1e3:.2f} | {row['seconds'] / step:.0%} | "
-              f"{rate} |")
-    layers_total = sum(row["seconds"] for row in rows[1:])
-    print(f"| all layers alone | {layers_total * 1e3:.1f} | {layers_total / step:.0%} | |")
-    print(f"| the rest (optimizer update, per-step overhead) | {(step - layers_total) * 1e3:.1f} | "
-          f"{(step - layers_total) / step:.0%} | |")
+        print(f"| {row['layer']} | {row['seconds'] * 1e3:.2f} | "
+              f"{row['seconds'] / layers_total:.0%} | {rate} |")
+        kind = row["layer"].rsplit("(", 1)[1].rstrip(")")
+        by_kind[kind] = by_kind.get(kind, 0.0) + row["seconds"]
+    print("by kind: " + ", ".join(f"{kind} {seconds / layers_total:.0%}" for kind, seconds in
+                                  sorted(by_kind.items(), key=lambda item: -item[1])))
 
 
 def main(argv=None) -> int:
