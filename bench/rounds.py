@@ -8,6 +8,12 @@ Prints every member's accuracy with its 95% interval, then paired comparisons on
 same member count), each round's ensemble against its best member, the whole ensemble against
 its best member and against each round alone, and the mean of the first k members for every k
 (what adding members bought). Members are told apart by ``pseudo_label_rows`` in their metrics.
+
+  python bench/rounds.py runs/recipe-default --candidates runs/diversity/*
+
+measures what other runs on the same split would add: each candidate's accuracy, how many rows
+it disagrees on with the recipe's members (against how many they disagree on among themselves),
+and the recipe's mean with the candidate added, paired against the mean without it.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipe_dir", type=Path)
+    parser.add_argument("--candidates", nargs="*", type=Path, default=[],
+                        help="finished runs on the same split to try as extra members")
     args = parser.parse_args(argv)
     run_dirs = sorted((p for p in args.recipe_dir.iterdir() if RunDir(p).finished),
                       key=lambda p: RunDir(p).read_metrics().get("finished", ""))
@@ -71,7 +79,31 @@ def main(argv=None) -> int:
     errors = [int((~correct(combine(members[:k], "mean").val_probs, labels)).sum())
               for k in range(1, len(members) + 1)]
     print(f"errors of the mean of the first k members, k = 1..{len(members)}: {errors}")
+    if args.candidates:
+        report_candidates(members, load_members(args.candidates, log=print), labels, right["all"])
     return 0
+
+
+def disagreements(a, b) -> int:
+    return int(np.sum(a.val_probs.argmax(axis=1) != b.val_probs.argmax(axis=1)))
+
+
+def report_candidates(members, candidates, labels, ensemble_right) -> None:
+    """Each candidate's diversity against the members and what adding it to their mean does."""
+    within = [disagreements(a, b) for i, a in enumerate(members) for b in members[i + 1:]]
+    print(f"members disagree pairwise on {statistics.median(within):.0f} rows (median; "
+          f"{min(within)}-{max(within)})")
+    for candidate in candidates:
+        against = [disagreements(candidate, m) for m in members]
+        added = correct(combine([*members, candidate], "mean").val_probs, labels)
+        print(f"candidate {candidate.name} ({candidate.config.arch}, "
+              f"{candidate.config.model_options}): "
+              f"{format_accuracy(candidate.val_accuracy, len(labels))}; disagrees with the "
+              f"members on {statistics.median(against):.0f} rows (median); "
+              + versus("members + it", added, "members", ensemble_right))
+    if len(candidates) > 1:
+        added = correct(combine([*members, *candidates], "mean").val_probs, labels)
+        print(versus("members + all candidates", added, "members", ensemble_right))
 
 
 if __name__ == "__main__":
