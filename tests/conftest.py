@@ -45,6 +45,14 @@ def tiny_data_dir(tmp_path) -> Path:
     return make_tiny_data_dir(tmp_path)
 
 
+def restore_ctrl_c() -> None:
+    """For a child that a test interrupts: a shell running the suite in the background (`&`)
+    hands its children SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_script(name: str, *args: str, env: dict | None = None, cwd: Path | None = None,
                timeout: int = 300) -> subprocess.CompletedProcess:
     """Run one of scripts/ as a user would, returning its exit code and output."""

@@ -10,7 +10,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT, run_script
+from conftest import ROOT, restore_ctrl_c, run_script
 from test_training import RUN_FILES
 
 from kaggle_digits.config import TrainConfig
@@ -130,7 +130,7 @@ def test_ctrl_c_cancels_ray_jobs_and_leaves_resumable_runs(tmp_path, tiny_data_d
     command = [sys.executable, str(ROOT / "scripts" / "ensemble.py"), "--recipe", "quick",
                "--data", str(tiny_data_dir), "--executor", "ray"]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=restore_ctrl_c)
     recipe_dir = tmp_path / "runs" / "recipe-quick"
     deadline = time.monotonic() + 240
     while not any(RunDir(p).epochs_done() >= 1 for p in recipe_dir.glob("*")):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, run_script
+from conftest import ROOT, restore_ctrl_c, run_script
 from test_training import tiny_config
 
 from kaggle_digits.compare import compare_runs
@@ -102,7 +102,7 @@ def start_training(tmp_path, data_dir, epochs):
                "--output-dir", str(tmp_path / "runs"), "--submissions-dir",
                str(tmp_path / "subs")]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=restore_ctrl_c)
 
 
 def wait_for_epochs(run_dir, epochs, process, timeout=180):
