@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from kaggle_digits import docs
 from kaggle_digits.evaluation import format_accuracy
 from kaggle_digits.rundir import RunDir
 
@@ -41,7 +42,7 @@ TABLE_HEADER = (
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
 )
 TABLE_TITLE = "## Default training runs (bench/run.py)\n\n"
-TARGETS_TITLE = "## Targets (bench/run.py --targets)\n\n"
+TARGETS_TITLE = docs.TARGETS_TITLE + "\n\n"
 TARGETS_HEADER = (
     "| date | machine | TF / Keras | data | target | goal | measured | met |\n"
     "|---|---|---|---|---|---|---|---|\n"

@@ -342,6 +342,13 @@ def encode_pseudo_labels(labels: np.ndarray, keep: np.ndarray) -> str:
     return "".join(str(int(label)) if kept else "." for label, kept in zip(labels, keep))
 
 
+def check_pseudo_labels(data: DigitData, pseudo_labels: str) -> None:
+    """Refuse pseudo-labels made for a test.csv with another number of rows."""
+    if pseudo_labels and len(pseudo_labels) != len(data.test_images):
+        raise ValueError(f"{data.test_path}: the pseudo-labels are for {len(pseudo_labels)} test "
+                         f"rows, this test.csv has {len(data.test_images)}")
+
+
 def with_pseudo_labels(data: DigitData, pseudo_labels: str) -> tuple[DigitData, np.ndarray]:
     """``data`` with the pseudo-labelled test rows appended to its labelled rows.
 
@@ -352,11 +359,9 @@ def with_pseudo_labels(data: DigitData, pseudo_labels: str) -> tuple[DigitData, 
     Raises:
         ValueError: the labels were made for a test.csv with another number of rows.
     """
+    check_pseudo_labels(data, pseudo_labels)
     if not pseudo_labels:
         return data, np.empty(0, dtype=np.int64)
-    if len(pseudo_labels) != len(data.test_images):
-        raise ValueError(f"{data.test_path}: the pseudo-labels are for {len(pseudo_labels)} test "
-                         f"rows, this test.csv has {len(data.test_images)}")
     codes = np.frombuffer(pseudo_labels.encode("ascii"), dtype=np.uint8)
     rows = np.flatnonzero(codes != ord("."))
     labels = (codes[rows] - ord("0")).astype(data.train_labels.dtype)

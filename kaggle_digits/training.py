@@ -21,6 +21,7 @@ import numpy as np
 from kaggle_digits.config import TrainConfig, package_versions
 from kaggle_digits.data import (
     DigitData,
+    check_pseudo_labels,
     data_report,
     format_data_report,
     load_competition_data,
@@ -102,7 +103,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print,
     started = time.perf_counter()
     data = load_competition_data(data_dir)
     _check_split(config, data)
-    with_pseudo_labels(data, config.pseudo_labels)  # Labels made for another test.csv fail here.
+    check_pseudo_labels(data, config.pseudo_labels)
     apply_determinism(config)
     keras.utils.set_random_seed(config.seed)
     with distribution_scope(config, log):
