@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.rundir import RunDir
@@ -84,6 +85,30 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.member.remove_checkpoints(keep=(last, self.state.get("best_checkpoint")))
 
 
+class TrainingDiverged(ValueError):
+    """The training loss became NaN or infinite: the run cannot learn from here."""
+
+
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras' NaN check, raising an error that says where and what to change, instead of
+    letting epochs of NaN loss end in a scikit-learn traceback."""
+
+    def __init__(self, learning_rate: float):
+        super().__init__(raise_error=True)
+        self.learning_rate, self.epoch = learning_rate, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            raise TrainingDiverged(
+                f"the training loss became {float(loss)} in epoch {self.epoch + 1}, batch "
+                f"{batch + 1}: training diverged; lower the learning rate (it was "
+                f"{self.learning_rate:g}) or check the data")
+
+
 def build_callbacks(config: TrainConfig, member: RunDir, timer: EpochTimer, state: dict,
                     validated: bool, resumed: bool) -> list[keras.callbacks.Callback]:
     early_stopping = (ResumableEarlyStopping(
@@ -92,6 +117,7 @@ def build_callbacks(config: TrainConfig, member: RunDir, timer: EpochTimer, stat
         monitor="val_loss", patience=config.patience, restore_best_weights=True)
         if validated else None)
     callbacks = [
+        StopOnNaN(config.learning_rate),
         LearningRateLogger(),
         timer,
         keras.callbacks.CSVLogger(str(member.history_path), append=resumed),

@@ -11,17 +11,11 @@ import pandas as pd
 
 from kaggle_digits.evaluation import accuracy_interval, mcnemar_exact
 from kaggle_digits.io_utils import atomic_path, write_text_atomic
-from kaggle_digits.rundir import RunDir, RunStatus
+from kaggle_digits.rundir import RunDir, RunStatus, SkippedRun
 
 COLUMNS = ("run", "arch", "parameters", "val_accuracy", "ci95_low", "ci95_high",
            "mcnemar_p_vs_best", "val_loss", "epochs_run", "time_per_epoch_s", "train_time_s",
            "data")
-
-
-@dataclass
-class SkippedRun:
-    path: Path
-    reason: str
 
 
 def run_summary(run_dir: str | os.PathLike) -> dict:
@@ -73,15 +67,15 @@ def _correct_rows(run_dir: Path) -> tuple[str, np.ndarray] | None:
     return split, correct
 
 
-def _mcnemar_against_best(table: pd.DataFrame, paths: dict[str, Path]) -> list:
-    """McNemar's exact p-value of each run against the best one, where both were validated on
-    the same rows (the hash of their row indices); None where that cannot be said."""
-    if table.empty:
+def _mcnemar_against_best(paths: list[Path]) -> list:
+    """McNemar's exact p-value of each run (best first) against the best one, where both were
+    validated on the same rows (the hash of their row indices); None where that cannot be said."""
+    if not paths:
         return []
-    best = _correct_rows(paths[table["run"].iloc[0]])
+    best = _correct_rows(paths[0])
     values = []
-    for name in table["run"]:
-        other = _correct_rows(paths[name])
+    for path in paths:
+        other = _correct_rows(path)
         same_rows = (best is not None and other is not None and best[0] is not None
                      and best[0] == other[0])
         values.append(mcnemar_exact(best[1], other[1])["p_value"] if same_rows else None)
@@ -89,17 +83,26 @@ def _mcnemar_against_best(table: pd.DataFrame, paths: dict[str, Path]) -> list:
 
 
 def compare_runs(run_dirs) -> tuple[pd.DataFrame, list[SkippedRun]]:
-    """Rows of the finished runs, best validation accuracy first, and the runs left out."""
-    rows, skipped, paths = [], [], {}
+    """Rows of the finished runs, best validation accuracy first, and the runs left out.
+
+    Runs are told apart by their path, not their folder name: every sweep names its runs
+    ``01-<arch>``, every search ``trial-000``. Where names repeat, the table shows the paths.
+    """
+    rows, skipped, paths = [], [], []
     for run_dir in run_dirs:
         try:
             rows.append(run_summary(run_dir))
-            paths[rows[-1]["run"]] = Path(run_dir)
+            paths.append(Path(run_dir))
         except ValueError as exc:
             skipped.append(SkippedRun(Path(run_dir), str(exc)))
+    names = [row["run"] for row in rows]
+    for row, path in zip(rows, paths):
+        if names.count(row["run"]) > 1:
+            row["run"] = str(path)
     table = pd.DataFrame(rows, columns=list(COLUMNS))
-    table = table.sort_values("val_accuracy", ascending=False, kind="stable").reset_index(drop=True)
-    table["mcnemar_p_vs_best"] = _mcnemar_against_best(table, paths)
+    order = table.sort_values("val_accuracy", ascending=False, kind="stable").index
+    table = table.loc[order].reset_index(drop=True)
+    table["mcnemar_p_vs_best"] = _mcnemar_against_best([paths[i] for i in order])
     return table, skipped
 
 

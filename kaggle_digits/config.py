@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 from dataclasses import dataclass, field
@@ -25,6 +26,61 @@ PRESETS = {
              "augment": False, "label_smoothing": 0.0, "batch_size": 256, "learning_rate": 6e-3,
              "epochs": 2},
 }
+
+NAME_MAX_LENGTH = 200
+
+
+def check_name(name: str, what: str = "run_name") -> str:
+    """A run, study or output name that stays inside the directory it is made in: no path
+    separators, no ``.``/``..``, nothing absolute, no control characters.
+
+    Raises:
+        ValueError: naming ``what`` and the name received.
+    """
+    problem = None
+    if not isinstance(name, str) or not name.strip():
+        problem = "it is empty"
+    elif len(name) > NAME_MAX_LENGTH:
+        problem = f"it is longer than {NAME_MAX_LENGTH} characters"
+    elif "/" in name or "\\" in name or (os.altsep and os.altsep in name):
+        problem = "it holds a path separator"
+    elif name in (".", "..") or name.startswith("."):
+        problem = "it starts with a dot"
+    elif any(ord(char) < 32 for char in name):
+        problem = "it holds a control character"
+    if problem:
+        raise ValueError(f"{what} must be a plain name, not a path ({problem}). Received: "
+                         f"{what}={name!r}")
+    return name
+
+
+# Bounds of the whole-number settings: beyond them a value is a typo or hostile (a seed must fit
+# the 32-bit seeding of NumPy and TensorFlow, fold seeds add up to 100).
+INTEGER_BOUNDS = {"epochs": (1, 10_000), "batch_size": (1, 1 << 20), "seed": (0, 2**31 - 1),
+                  "split_seed": (0, 2**31 - 1), "patience": (0, 10_000), "folds": (1, 100),
+                  "tta": (1, 1_000)}
+BOOLEAN_FIELDS = ("augment", "full", "deterministic", "tensorboard")
+
+
+def check_integer(name: str, value, low: int, high: int) -> None:
+    """Raises ValueError unless ``value`` is a whole number (not a bool) in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number. Received: {name}={value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}. Received: {name}={value}")
+
+
+def check_number(name: str, value, low: float, high: float, *, low_open: bool = False,
+                 high_open: bool = False) -> None:
+    """Raises ValueError unless ``value`` is a finite number in the interval (NaN and inf are
+    refused here, where they are read, not after epochs of NaN loss)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number. Received: {name}={value!r}")
+    if value < low or value > high or (low_open and value == low) or \
+            (high_open and value == high):
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be in {interval}. Received: {name}={value}")
+
 
 # Fields whose None means "use the architecture's own default" (see register_model).
 ARCH_DEFAULTED_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "augment",
@@ -95,28 +151,38 @@ class TrainConfig:
         return config
 
     def validate(self) -> None:
-        if self.epochs is not None and self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1. Received: epochs={self.epochs}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1. Received: batch_size={self.batch_size}")
-        if self.learning_rate is not None and not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive. Received: "
-                             f"learning_rate={self.learning_rate}")
+        """Raises ValueError naming the first setting out of range (None = the arch default)."""
+        for name, (low, high) in INTEGER_BOUNDS.items():
+            if getattr(self, name) is not None:
+                check_integer(name, getattr(self, name), low, high)
+        for name in BOOLEAN_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise ValueError(f"{name} must be true or false. Received: {name}={value!r}")
+        if self.learning_rate is not None:
+            check_number("learning_rate", self.learning_rate, 0.0, 100.0, low_open=True)
+        if self.label_smoothing is not None:
+            check_number("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        check_number("val_split", self.val_split, 0.0, 1.0, low_open=True, high_open=True)
+        check_number("warmup_epochs", self.warmup_epochs, 0.0, 10_000.0)
+        if self.run_name is not None:
+            check_name(self.run_name)
+        for name in ("arch", "optimizer", "strategy", "output_dir", "submissions_dir",
+                     "pseudo_labels"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be text. Received: {name}={getattr(self, name)!r}")
+        if not isinstance(self.model_options, dict):
+            raise ValueError(f"model_options must be a mapping of builder options. Received: "
+                             f"model_options={self.model_options!r}")
         if self.lr_schedule is not None and self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}. Received: "
                              f"lr_schedule={self.lr_schedule!r}")
-        if self.label_smoothing is not None and not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1). Received: "
-                             f"label_smoothing={self.label_smoothing}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: "
                              f"optimizer={self.optimizer!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}. Received: "
                              f"strategy={self.strategy!r}")
-        if self.folds < 1:
-            raise ValueError(f"folds must be at least 1 (1 = one train/validation split). "
-                             f"Received: folds={self.folds}")
         if self.folds > 1 and self.full:
             raise ValueError(f"folds and full exclude each other: k-fold validates every row, a "
                              f"full-data run validates none. Received: folds={self.folds}, "
@@ -132,9 +198,6 @@ class TrainConfig:
         if stray:
             raise ValueError(f"pseudo_labels must hold one digit or '.' per test row. Received "
                              f"other characters: {stray}")
-        if not 0.0 < self.val_split < 1.0:
-            raise ValueError(f"val_split must be between 0 and 1. Received: "
-                             f"val_split={self.val_split}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -147,7 +210,9 @@ class TrainConfig:
             raise ValueError(f"unknown config field(s) {', '.join(unknown)}; a config holds "
                              f"{', '.join(sorted(known))}. Received: "
                              f"{', '.join(f'{key}={values[key]!r}' for key in unknown)}")
-        return cls(**values)
+        config = cls(**values)
+        config.validate()  # A file's numbers may be NaN, huge or of the wrong type.
+        return config
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TrainConfig":

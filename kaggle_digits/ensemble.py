@@ -26,7 +26,7 @@ import numpy as np
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.evaluation import accuracy_interval, mcnemar_exact
 from kaggle_digits.io_utils import sha256_file, write_json_atomic
-from kaggle_digits.rundir import DataMismatch, RunDir, differing_files
+from kaggle_digits.rundir import DataMismatch, RunDir, SkippedRun, differing_files
 from kaggle_digits.submission import write_submission
 
 METHODS = ("mean", "vote", "weighted", "stack")
@@ -71,31 +71,70 @@ def load_member(run_dir: str | os.PathLike) -> Member:
     """A finished run's probabilities and records.
 
     Raises:
-        EnsembleError: failed, unfinished, or not a run directory.
+        EnsembleError: failed, unfinished, damaged (a file missing or unreadable), or not a run
+            directory.
     """
     run = RunDir(run_dir)
     try:
         run.require_finished()
         metrics = run.read_metrics()
+        config = run.read_config()
+        kind = metrics.get("kind", "holdout")
+        member = Member(run.path, kind, config, metrics, _array(run, "test_probs"))
+        if kind != "full":
+            member.val_probs = _array(run, "val_probs")
+            member.val_labels = _array(run, "val_labels")
+            if "data_fingerprint" not in metrics or not isinstance(metrics.get("split"), dict):
+                raise ValueError(f"{run}: damaged run ({run.metrics_path.name} lacks its data "
+                                 f"or split record)")
     except ValueError as exc:
         raise EnsembleError(str(exc)) from None
-    config = run.read_config()
-    kind = metrics.get("kind", "holdout")
-    member = Member(run.path, kind, config, metrics, run.load_array("test_probs"))
-    if kind != "full":
-        member.val_probs = run.load_array("val_probs")
-        member.val_labels = run.load_array("val_labels")
     return member
 
 
-def load_members(run_dirs, log: Callable[[str], None] = print) -> list[Member]:
-    """Load runs, skipping failed/unfinished ones with a message; check they can be combined."""
-    members = []
+def _array(run: RunDir, kind: str) -> np.ndarray:
+    try:
+        return run.load_array(kind)
+    except FileNotFoundError:
+        raise ValueError(f"{run}: damaged run ({run.array_path(kind).name} is missing)") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{run}: damaged run ({run.array_path(kind).name} is unreadable: "
+                         f"{exc})") from None
+
+
+def load_members(run_dirs, log: Callable[[str], None] = print, skip_missing: bool = False,
+                 skipped: list | None = None) -> list[Member]:
+    """Load runs and check they can be combined.
+
+    A run that cannot be loaded (failed, unfinished, damaged) is an error, since an ensemble of
+    fewer members than asked for would pass silently for the one asked for; with
+    ``skip_missing`` it is left out with a warning naming it (and added to ``skipped``).
+
+    Raises:
+        EnsembleError: a run given twice, a run that cannot be loaded (without
+            ``skip_missing``), none left, or members that cannot be combined.
+    """
+    seen: dict[Path, Path] = {}
+    for run_dir in run_dirs:
+        resolved = Path(run_dir).resolve()
+        if resolved in seen:
+            raise EnsembleError(f"{run_dir} is given twice (also as {seen[resolved]}); each run "
+                                f"counts once")
+        seen[resolved] = Path(run_dir)
+    members, problems = [], []
     for run_dir in run_dirs:
         try:
             members.append(load_member(run_dir))
         except EnsembleError as exc:
-            log(f"skipping {exc}")
+            problems.append(SkippedRun(Path(run_dir), str(exc)))
+    if problems and not skip_missing:
+        raise EnsembleError(f"{len(problems)} of {len(seen)} member(s) cannot be used: "
+                            + "; ".join(problem.reason for problem in problems)
+                            + ". Finish or remove them (or leave them out with --skip-missing)")
+    for problem in problems:
+        log(f"warning: leaving out {problem.reason}")
+    if skipped is not None:
+        skipped.extend(problems)
     if not members:
         raise EnsembleError("no finished runs to combine")
     check_compatible(members)
@@ -291,8 +330,15 @@ def member_accuracy(member: Member) -> float | None:
 
 def write_ensemble(members: list[Member], result: EnsembleResult, out_csv: str | os.PathLike,
                    extra: dict | None = None) -> tuple[Path, Path]:
-    """The submission and, beside it, a JSON of members, weights and scores (and ``extra``)."""
+    """The submission and, beside it, a JSON of members, weights and scores (and ``extra``).
+
+    Raises:
+        EnsembleError: ``out_csv`` does not end in .csv (its record would overwrite it).
+    """
     out_csv = Path(out_csv)
+    if out_csv.suffix.lower() != ".csv":
+        raise EnsembleError(f"the submission path must end in .csv (its record goes beside it "
+                            f"as .json). Received: {out_csv}")
     submission = write_submission(result.test_probs.argmax(axis=1), out_csv,
                                   expected_rows=len(result.test_probs))
     record = {

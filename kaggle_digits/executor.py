@@ -17,6 +17,7 @@ it: the cluster spreads whole fits, not the batches of one.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -30,7 +31,7 @@ from typing import Callable
 
 import keras
 
-from kaggle_digits.config import TrainConfig
+from kaggle_digits.config import TrainConfig, check_name
 from kaggle_digits.data import competition_files, fingerprint_files, resolve_data_dir
 from kaggle_digits.progress import RunProgress
 from kaggle_digits.rundir import RunDir
@@ -53,6 +54,9 @@ class Job:
     config: TrainConfig
     callbacks: tuple = ()  # Extra Keras callbacks (a search's pruning), built where the job runs.
 
+    def __post_init__(self):
+        check_name(self.config.run_name or "", "run_name")  # Its directory stays in output_dir.
+
     @property
     def run_dir(self) -> Path:
         return Path(self.config.output_dir) / self.config.run_name
@@ -65,6 +69,7 @@ class JobResult:
     error: str | None = None  # The job's own failure (bad config or data); the others go on.
     attempts: int = 1
     resumed_from: list[int] = field(default_factory=list)  # Epochs done when each attempt began.
+    reused: bool = False  # Finished before this command; nothing was trained.
 
     @property
     def run_dir(self) -> Path:
@@ -73,19 +78,33 @@ class JobResult:
 
 def run_job(job: Job, log: Callable[[str], None] = print, data_dir: str | None = None
             ) -> JobResult:
-    """Train (or resume) one job in this process."""
+    """Train (or resume, or reuse) one job in this process, holding its run directory's lock.
+
+    A finished run is reused as it is; a run with a resume record continues; a directory with
+    neither (it stopped before its state was written) holds nothing worth keeping and is
+    trained again from scratch.
+    """
     from kaggle_digits.training import resume, train
 
     run = RunDir(job.run_dir)
     keras.backend.clear_session()
     try:
-        if run.resumable:
-            metrics, _ = resume(run.path, log=log, callbacks=job.callbacks, data_dir=data_dir)
-        else:
-            if run.path.exists():  # Stopped before its first epoch: nothing worth keeping.
-                shutil.rmtree(run.path)
-            metrics, _ = train(job.config, log=log, callbacks=job.callbacks)
-    except ValueError as exc:  # Bad config, bad data, weights offline: this job's own fault.
+        with run.lock():
+            changed = run.changed_settings(job.config) if run.finished else []
+            if changed:
+                raise ValueError(f"{run} holds a finished run with other settings "
+                                 f"({', '.join(changed)}); move it away or use another name")
+            if run.finished:
+                run.tidy()
+                log(f"[{job.label}] {run} finished earlier; reused")
+                return JobResult(job, metrics=run.read_metrics(), reused=True)
+            if run.resumable:
+                metrics, _ = resume(run.path, log=log, callbacks=job.callbacks, data_dir=data_dir)
+            else:
+                if run.path.exists():
+                    shutil.rmtree(run.path)
+                metrics, _ = train(job.config, log=log, callbacks=job.callbacks)
+    except ValueError as exc:  # Bad config, bad data, weights offline, in use: its own fault.
         log(f"[{job.label}] failed: {exc}")
         return JobResult(job, error=str(exc))
     return JobResult(job, metrics=metrics)
@@ -370,9 +389,16 @@ class RayExecutor:
 
         Ray stays connected for the next call; ``close()`` (or ``with``) ends it.
         """
+        self._connect(log)
+        with contextlib.ExitStack() as locks:
+            # This process unpacks every job's snapshots into its run directory: it holds them.
+            for job in jobs:
+                locks.enter_context(RunDir(job.run_dir).lock())
+            return self._run_jobs(jobs, log, description)
+
+    def _run_jobs(self, jobs: list[Job], log, description: str) -> list[JobResult]:
         import ray
 
-        self._connect(log)
         store = self._broker
         # No Ray-level retries: a retried job must start from its latest snapshot, which this
         # process passes in when it submits the job again.

@@ -69,6 +69,20 @@ def _is_unsafe_member(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
+# What Python's zip reader decompresses; Kaggle writes deflate, other tools may not.
+READABLE_COMPRESSION = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate",
+                        zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}
+
+
+def _unreadable_member(info: zipfile.ZipInfo) -> str | None:
+    """Why Python cannot read a member (encrypted, or compressed in a way it does not know)."""
+    if info.flag_bits & 0x1:
+        return "is encrypted"
+    if info.compress_type not in READABLE_COMPRESSION:
+        return f"uses compression method {info.compress_type}"
+    return None
+
+
 def verify_zip(zip_path: Path, competition: str) -> list[zipfile.ZipInfo]:
     """Check the archive is complete, safe to unpack and holds the competition's files.
 
@@ -88,13 +102,20 @@ def verify_zip(zip_path: Path, competition: str) -> list[zipfile.ZipInfo]:
             if reason:
                 raise FetchError(f"{zip_path}: refusing unsafe member {info.filename!r} "
                                  f"({reason}); nothing was unpacked")
+        for info in members:
+            reason = _unreadable_member(info)
+            if reason:
+                raise FetchError(f"{_base_name(info)} in {zip_path} {reason}, which cannot be "
+                                 f"read; unpack it by hand and use --data (nothing was "
+                                 f"unpacked)")
         total = sum(info.file_size for info in members)
         if total > MAX_UNPACKED_BYTES:
             raise FetchError(f"{zip_path}: would unpack to {total / 1024**3:.1f} GiB, more than "
                              f"the {MAX_UNPACKED_BYTES / 1024**3:.0f} GiB cap; refusing")
         try:
             bad_member = archive.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError,
+                NotImplementedError) as exc:
             raise FetchError(f"{zip_path}: corrupt or truncated archive ({exc}); fetch it "
                              f"again") from None
         if bad_member is not None:

@@ -18,7 +18,7 @@ from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import DigitData
 from kaggle_digits.losses import training_loss
 from kaggle_digits.models import build_model
-from kaggle_digits.predict import PREDICT_BATCH_SIZE, predict_probs
+from kaggle_digits.predict import PREDICT_BATCH_SIZE, load_keras_model, predict_probs
 from kaggle_digits.rundir import RunDir
 
 
@@ -107,7 +107,7 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
         seed=seed, augment=config.augment, epochs=config.epochs, start_epoch=epochs_done,
     )
     if resumed:
-        model = keras.models.load_model(member.checkpoint(state, "checkpoint"), safe_mode=True)
+        model = load_keras_model(member.checkpoint(state, "checkpoint"))
         member.truncate_history(epochs_done)
         if left_to_train:
             log(f"{member.name}: continuing from epoch {epochs_done + 1} of {config.epochs}")
@@ -115,8 +115,9 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
             log(f"{member.name}: training had finished ({epochs_done} epochs); writing the "
                 f"outputs that the interruption left unwritten")
     else:
-        keras.utils.set_random_seed(seed)
-        model = model or build_model(config.arch, **config.model_options)
+        if model is None:  # A model handed in was built right after this same seeding.
+            keras.utils.set_random_seed(seed)
+            model = build_model(config.arch, **config.model_options)
         model.compile(optimizer=build_optimizer(config, steps_per_epoch=len(train_batches)),
                       loss=training_loss(config.label_smoothing),
                       metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
@@ -149,7 +150,7 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
     best = member.checkpoint(state, "best_checkpoint")
     if resumed and validated and best is not None and not left_to_train:
         # Nothing was left to train: the best epoch's weights are the run's model.
-        model = keras.models.load_model(best, safe_mode=True)
+        model = load_keras_model(best)
     member.save_model(model)
     val_probs = predict_probs(model, data.train_images[val_idx], config.tta) if validated else None
     predict_started = time.perf_counter()

@@ -44,6 +44,10 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         fsync_path(tmp)
         os.replace(tmp, final)
         fsync_path(final.parent)  # The rename itself survives a power cut only once its dir is synced.
+    except OSError as exc:
+        if exc.filename is None:  # A failed write names no file: name the one being written.
+            raise OSError(exc.errno, exc.strerror or str(exc), str(final)) from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -41,20 +41,35 @@ def model_paths(path: str | os.PathLike) -> list[Path]:
     return RunDir(path).model_paths()
 
 
-def load_models(path: str | os.PathLike) -> list:
-    """Models loaded in Keras safe mode (no arbitrary code from the file)."""
+def load_keras_model(model_path: str | os.PathLike):
+    """One model, loaded in Keras safe mode (no arbitrary code from the file).
+
+    Raises:
+        ValueError: naming the file and what is wrong with it (Keras calls a corrupt file
+            "File not found").
+    """
+    import zipfile
+
     import keras
 
     import kaggle_digits.models  # noqa: F401  Registers the custom layers (PositionEmbedding).
 
-    models = []
-    for model_path in model_paths(path):
-        try:
-            models.append(keras.models.load_model(model_path, safe_mode=True))
-        except (OSError, ValueError, TypeError) as exc:
-            raise ValueError(f"{model_path}: cannot load the model "
-                             f"({str(exc).splitlines()[0]})") from None
-    return models
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise ValueError(f"{model_path}: cannot load the model (file not found)")
+    if not zipfile.is_zipfile(model_path):
+        raise ValueError(f"{model_path}: cannot load the model (not a .keras archive: the file "
+                         f"is corrupt or truncated)")
+    try:
+        return keras.models.load_model(model_path, safe_mode=True)
+    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{model_path}: cannot load the model "
+                         f"({(str(exc).splitlines() or [type(exc).__name__])[0]})") from None
+
+
+def load_models(path: str | os.PathLike) -> list:
+    """The models behind ``path`` (see :func:`model_paths`), loaded in safe mode."""
+    return [load_keras_model(model_path) for model_path in model_paths(path)]
 
 
 def predict_images(models: list, images: np.ndarray, tta: int = 1) -> np.ndarray:

@@ -22,11 +22,12 @@ from kaggle_digits.data import (
     fingerprint_files,
     resolve_data_dir,
 )
-from kaggle_digits.ensemble import combine, load_members, write_ensemble
+from kaggle_digits.ensemble import combine, load_members, retune_with_tta, write_ensemble
 from kaggle_digits.evaluation import format_accuracy
 from kaggle_digits.executor import Job, LocalExecutor
-from kaggle_digits.rundir import DataMismatch, RunDir
+from kaggle_digits.rundir import RunDir, directory_lock
 from kaggle_digits.sweep import StudyRun, make_config
+from kaggle_digits.tta import check_tta
 
 @dataclass(frozen=True)
 class Recipe:
@@ -74,30 +75,6 @@ class RecipeIncomplete(ValueError):
     """Members that failed for reasons of their own; the finished ones are kept for next time."""
 
 
-# Where outputs go and what was installed do not change what a member learns.
-SETTINGS_IGNORED = ("versions", "output_dir", "run_name", "submissions_dir", "data_dir",
-                    "tensorboard")
-
-
-def _changed_settings(run: RunDir, config: TrainConfig, fingerprint: dict[str, str]
-                      ) -> list[str]:
-    """What in an earlier member differs from what the recipe now asks for: its settings (e.g.
-    after an upgrade changed a default) or its data files ("data files", by SHA-256); empty when
-    nothing or no earlier run."""
-    if not run.exists:
-        return []
-    saved, wanted = run.read_config().to_dict(), config.resolved().to_dict()
-    changed = sorted(key for key in wanted
-                     if key not in SETTINGS_IGNORED and saved.get(key) != wanted[key])
-    try:
-        run.check_data(fingerprint)
-    except DataMismatch:
-        changed.append("data files")
-    except ValueError:
-        pass  # No readable record of its data: it is retrained as unfinished anyway.
-    return changed
-
-
 def current_fingerprint(config: TrainConfig) -> dict[str, str]:
     """SHA-256 of the train and test files a member of ``config`` would be trained on now."""
     data_dir, _ = resolve_data_dir(config.data_dir)
@@ -106,24 +83,33 @@ def current_fingerprint(config: TrainConfig) -> dict[str, str]:
 
 def run_recipe(name: str, base: TrainConfig, method: str = "mean",
                out: str | Path | None = None, log: Callable[[str], None] = print,
-               executor=None):
+               executor=None, tta: int = 1):
     """Train (or reuse, or resume) every member of recipe ``name`` and write the ensemble.
 
     Members to train go to ``executor`` (default: this process, one after another) as jobs; a
     recipe with pseudo-label members trains them after the first round, on that round's
-    confident test predictions.
+    confident test predictions. ``tta`` > 1 re-predicts every member with that many views
+    before the final combination. The recipe's directory is locked for the whole command.
 
     Returns:
         ``(members, result, submission_path, record_path)``.
 
     Raises:
         RecipeIncomplete: a member failed for a reason of its own (after the others finished).
+        RunInUse: another command is running the same recipe in the same output directory.
     """
     if name not in RECIPES:
         raise ValueError(f"unknown recipe: name must be one of {', '.join(RECIPES)}. "
                          f"Received: name={name!r}")
-    recipe = RECIPES[name]
+    check_tta(tta)
     recipe_dir = Path(base.output_dir) / f"recipe-{name}"
+    with directory_lock(recipe_dir):
+        return _run_recipe_locked(name, RECIPES[name], recipe_dir, base, method, out, log,
+                                  executor, tta)
+
+
+def _run_recipe_locked(name: str, recipe: Recipe, recipe_dir: Path, base: TrainConfig,
+                       method: str, out, log, executor, tta: int):
     log(f"recipe {name}: {recipe.description}; members in {recipe_dir}")
     fingerprint = current_fingerprint(base)
     started = time.perf_counter()
@@ -141,6 +127,9 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
             executor, log, numbers=range(len(recipe.members) + 1, total + 1), total=total)
         run_dirs, trained = run_dirs + second_dirs, trained + second_trained
     members = load_members(run_dirs, log=log)
+    if tta > 1:
+        retune_with_tta(members, tta, log=log)
+        extra["tta"] = tta
     result = combine(members, method)
     out = Path(out or Path(base.submissions_dir) / f"recipe-{name}-{method}.csv")
     # How long this command took, and how many of the members it trained rather than reused.
@@ -200,17 +189,19 @@ def _train_round(name: str, runs: tuple[StudyRun, ...], base: TrainConfig, recip
         run = RunDir(recipe_dir / label)
         run_dirs.append(run.path)
         where = f"[recipe {name}: member {number}/{total}]"
-        changed = _changed_settings(run, config, fingerprint)
-        if changed:
-            replaced = (recipe_dir.parent / f"recipe-{name}-replaced"
-                        / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}")
-            replaced.parent.mkdir(parents=True, exist_ok=True)
-            run.path.rename(replaced)
-            log(f"{where} {label} was trained with other settings ({', '.join(changed)}); moved "
-                f"to {replaced}, training it again")
-        if run.finished:
-            log(f"{where} {label}: finished earlier, reused")
-            continue
+        with run.lock():  # A train.py --resume of this member may be running.
+            changed = run.changed_settings(config, fingerprint)
+            if changed:
+                replaced = (recipe_dir.parent / f"recipe-{name}-replaced"
+                            / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}")
+                replaced.parent.mkdir(parents=True, exist_ok=True)
+                run.path.rename(replaced)
+                log(f"{where} {label} was trained with other settings ({', '.join(changed)}); "
+                    f"moved to {replaced}, training it again")
+            if run.finished:
+                run.tidy()
+                log(f"{where} {label}: finished earlier, reused")
+                continue
         log(f"{where} {label}" + (": resuming" if run.resumable else ""))
         config.output_dir, config.run_name = str(recipe_dir), label
         jobs.append(Job(label, config))

@@ -8,20 +8,32 @@ one class owns its file names, its atomic writes, its reads and its lifecycle:
 - failed: a ``FAILED`` marker says why; still resumable while ``state.json`` is there;
 - finished: ``metrics.json``, always the last file written, exists.
 
+Exactly one of these holds: ``metrics.json`` is written only once every output it points to is
+on disk, so a run that has it is finished whatever else a kill left beside it (a stale marker,
+checkpoints), and :meth:`RunDir.tidy` removes those leftovers.
+
+Whoever trains, resumes, reuses or deletes a run directory holds its lock (:meth:`RunDir.lock`):
+an exclusive ``flock`` on ``.<name>.lock`` beside the directory (beside it, so that it outlives
+the directory's deletion or renaming). A second process is told who holds it and stops.
+
 A k-fold run holds one member directory per fold under ``folds/foldN/``; each is a ``RunDir`` too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
+import fcntl
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from kaggle_digits.config import TrainConfig, check_name
 from kaggle_digits.io_utils import (
     atomic_path,
     load_npy,
@@ -44,6 +56,87 @@ _HISTORY, _MODEL, _SUBMISSION, _FOLD_RECORD = "history.csv", "model.keras", "sub
     "fold.json"
 _LAST_CHECKPOINT, _BEST_CHECKPOINT = "checkpoint-epoch{:03d}.keras", "best-epoch{:03d}.keras"
 _CHECKPOINT_GLOBS = ("checkpoint-epoch*.keras", "best-epoch*.keras")
+
+
+# Where outputs go and what was installed do not change what a run learns.
+SETTINGS_IGNORED = ("versions", "output_dir", "run_name", "submissions_dir", "data_dir",
+                    "tensorboard")
+_FOLD_NAME = re.compile(r"fold([1-9][0-9]{0,3})")
+class RunInUse(ValueError):
+    """Another process holds the lock of a run (or recipe) directory."""
+
+
+class _DirectoryLock:
+    """An exclusive, process-wide ``flock`` on ``.<name>.lock`` beside a directory.
+
+    Re-entrant within one process (a job holds its run's lock while ``train`` takes it again).
+    The kernel drops it when the holder dies, so a kill never leaves a lock held; the holder
+    removes the file on release, and a taker checks that the file it locked is still the one
+    at that name (the usual guard against locking a file just removed).
+    """
+
+    _held: dict[str, list] = {}  # Lock file -> [fd, depth] for the locks this process holds.
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.lock_file = self.directory.parent / f".{self.directory.name}.lock"
+
+    def acquire(self) -> None:
+        key = os.path.abspath(self.lock_file)
+        if key in self._held:
+            self._held[key][1] += 1
+            return
+        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise RunInUse(f"{self.directory} is in use by process {holder}; wait for it "
+                               f"to end (or stop it), then run this again") from None
+            locked = os.fstat(fd)
+            try:
+                current = os.stat(self.lock_file)
+            except FileNotFoundError:
+                current = None
+            if current is not None and (current.st_ino, current.st_dev) == \
+                    (locked.st_ino, locked.st_dev):
+                break
+            os.close(fd)  # Its holder removed it as we opened it: take the new one.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._held[key] = [fd, 1]
+
+    def release(self) -> None:
+        key = os.path.abspath(self.lock_file)
+        entry = self._held[key]
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self._held[key]
+            self.lock_file.unlink(missing_ok=True)
+            os.close(entry[0])  # Closing the descriptor releases the flock.
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def directory_lock(directory: str | os.PathLike) -> _DirectoryLock:
+    """The lock of any directory that several processes may write (a recipe's, a run's)."""
+    return _DirectoryLock(Path(directory))
+
+
+@dataclass(frozen=True)
+class SkippedRun:
+    """A run directory a command left out, and why."""
+
+    path: Path
+    reason: str
 
 
 class RunStatus(enum.Enum):
@@ -85,8 +178,14 @@ class RunDir:
         return self.path.name
 
     @classmethod
-    def create(cls, root: str | os.PathLike, base: str) -> "RunDir":
-        """``root/base`` (``base-1``, ``base-2`` ... if taken), never reusing a directory."""
+    def create(cls, root: str | os.PathLike, base: str,
+               locks: contextlib.ExitStack | None = None) -> "RunDir":
+        """``root/base`` (``base-1``, ``base-2`` ... if taken), never reusing a directory.
+
+        With ``locks``, the new directory's lock is taken before it exists (and released when
+        ``locks`` closes), so no other process can resume or delete it in between.
+        """
+        check_name(base)
         root = Path(root)
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -95,11 +194,21 @@ class RunDir:
                           str(root)) from None
         for attempt in range(1000):
             candidate = root / (base if attempt == 0 else f"{base}-{attempt}")
+            lock = directory_lock(candidate)
+            if locks is not None:
+                try:
+                    lock.acquire()
+                except RunInUse:
+                    continue
             try:
                 candidate.mkdir()
-                return cls(candidate)
             except FileExistsError:
+                if locks is not None:
+                    lock.release()
                 continue
+            if locks is not None:
+                locks.callback(lock.release)
+            return cls(candidate)
         raise RuntimeError(f"cannot create a new run directory under {root}")
 
     @staticmethod
@@ -108,14 +217,22 @@ class RunDir:
 
     # Lifecycle -------------------------------------------------------------------------------
 
+    def lock(self) -> _DirectoryLock:
+        """The exclusive lock of this run (``with run.lock(): ...``).
+
+        Raises:
+            RunInUse: another process holds it (on entering the ``with``).
+        """
+        return directory_lock(self.path)
+
     @property
     def status(self) -> RunStatus:
-        """FAILED while the marker is there (even beside metrics.json: the run's last steps
-        failed), else FINISHED once metrics.json exists, IN_PROGRESS with a resume record."""
-        if (self.path / _FAILED).exists():
-            return RunStatus.FAILED
+        """FINISHED once metrics.json exists (whatever a kill left beside it), else FAILED while
+        the marker is there, IN_PROGRESS with a resume record, NEW otherwise."""
         if self.finished:
             return RunStatus.FINISHED
+        if (self.path / _FAILED).exists():
+            return RunStatus.FAILED
         if (self.path / _STATE).exists():
             return RunStatus.IN_PROGRESS
         return RunStatus.NEW
@@ -142,7 +259,18 @@ class RunDir:
         return lines[0] if lines else "no reason recorded"
 
     def mark_failed(self, reason: str) -> None:
-        write_text_atomic(self.path / _FAILED, reason.rstrip("\n") + "\n")
+        """Record why the run stopped; a finished run is left finished (nothing failed that it
+        needs)."""
+        if not self.finished:
+            write_text_atomic(self.path / _FAILED, reason.rstrip("\n") + "\n")
+
+    def tidy(self) -> None:
+        """Of a finished run, remove what a kill after metrics.json may have left: checkpoints,
+        the resume record and a FAILED marker, the fold members' too."""
+        if self.finished:
+            for member in [self, *self.folds()]:
+                member.remove_resume_files()
+            self.clear_failed()
 
     def clear_failed(self) -> None:
         (self.path / _FAILED).unlink(missing_ok=True)
@@ -163,9 +291,7 @@ class RunDir:
     def write_config(self, config) -> None:
         write_json_atomic(self.config_path, config.to_dict())
 
-    def read_config(self):
-        from kaggle_digits.config import TrainConfig
-
+    def read_config(self) -> TrainConfig:
         return TrainConfig.load(self.config_path)
 
     def read_state(self) -> dict | None:
@@ -196,6 +322,25 @@ class RunDir:
     def write_metrics(self, metrics: dict) -> None:
         """The run's last write: from here on it is finished."""
         write_json_atomic(self.path / _METRICS, metrics)
+
+    def changed_settings(self, config: TrainConfig,
+                         fingerprint: dict[str, str] | None = None) -> list[str]:
+        """What in this run differs from what ``config`` asks for: its settings (e.g. after an
+        upgrade changed a default) and, given ``fingerprint``, its data files ("data files", by
+        SHA-256); empty when nothing differs or there is no run here yet."""
+        if not self.exists:
+            return []
+        saved, wanted = self.read_config().to_dict(), config.resolved().to_dict()
+        changed = sorted(key for key in wanted
+                         if key not in SETTINGS_IGNORED and saved.get(key) != wanted[key])
+        if fingerprint is not None:
+            try:
+                self.check_data(fingerprint)
+            except DataMismatch:
+                changed.append("data files")
+            except ValueError:
+                pass  # No readable record of its data: it is retrained as unfinished anyway.
+        return changed
 
     def check_data(self, current: dict[str, str], names: tuple[str, ...] | None = None,
                    recorded: dict[str, str] | None = None) -> None:
@@ -312,8 +457,11 @@ class RunDir:
         return fold
 
     def folds(self) -> list["RunDir"]:
-        paths = self.path.glob("folds/fold*")
-        return [RunDir(p) for p in sorted(paths, key=lambda p: int(p.name[4:]))]
+        """The fold members, in fold order; other entries under folds/ (a ``fold1.bak`` copy)
+        are not members and are ignored."""
+        numbered = [(int(match.group(1)), path) for path in self.path.glob("folds/fold*")
+                    if path.is_dir() and (match := _FOLD_NAME.fullmatch(path.name))]
+        return [RunDir(path) for _, path in sorted(numbered)]
 
     def read_fold_record(self) -> dict | None:
         try:

@@ -19,7 +19,7 @@ from typing import Callable
 import keras
 import pandas as pd
 
-from kaggle_digits.config import TrainConfig
+from kaggle_digits.config import TrainConfig, check_name
 from kaggle_digits.executor import Job, LocalExecutor
 from kaggle_digits.io_utils import write_json_atomic, write_text_atomic
 from kaggle_digits.sweep import ALIASES, make_config, parse_value
@@ -112,6 +112,7 @@ class LocalPruning(keras.callbacks.Callback):
 
 def trial_config(base: TrainConfig, arch: str, params: dict, output_dir: Path,
                  number: int) -> TrainConfig:
+    """The config of trial ``number`` (the number of the trial whose run it continues)."""
     config = make_config(base, arch, params)
     config.output_dir = str(output_dir / "runs")
     config.submissions_dir = str(output_dir / "submissions")
@@ -131,6 +132,7 @@ def run_search(name: str, arch: str, base: TrainConfig, trials: int,
     """
     import optuna
 
+    check_name(name, "name")
     space = space or space_for(arch)
     search_dir = Path(out_root) / name
     search_dir.mkdir(parents=True, exist_ok=True)
@@ -148,6 +150,7 @@ def run_search(name: str, arch: str, base: TrainConfig, trials: int,
     earlier = sum(trial.state.is_finished() for trial in study.trials)
     log(f"search {name}: {arch}, {len(space)} options ({', '.join(p.name for p in space)}); "
         f"{earlier} earlier trial(s), {trials} more; study in {search_dir / 'study.db'}")
+    _enqueue_interrupted(study, log)
     executor = executor or LocalExecutor()
     parallel = getattr(executor, "parallel_jobs", lambda: 1)()
     remaining = trials
@@ -157,17 +160,40 @@ def run_search(name: str, arch: str, base: TrainConfig, trials: int,
         jobs = []
         for trial in batch:
             params = {param.name: param.suggest(trial) for param in space}
-            config = trial_config(base, arch, params, search_dir, trial.number)
+            run_number = trial.user_attrs.get("resumes", trial.number)
+            config = trial_config(base, arch, params, search_dir, run_number)
             trial.set_user_attr("config", TrainConfig.to_dict(config))
             pruning = (LocalPruning(trial) if isinstance(executor, LocalExecutor)
                        else executor.pruning_callback(study, trial))
             jobs.append(Job(f"trial {trial.number}", config, (pruning,)))
-        for trial, result in zip(batch, executor.run(jobs, log=log, description=f"search "
-                                                                                   f"{name}")):
+        try:
+            results = executor.run(jobs, log=log, description=f"search {name}")
+        except KeyboardInterrupt:
+            for trial in batch:
+                # Told, not left RUNNING forever; its run stays resumable for the next command.
+                trial.set_user_attr("interrupted", True)
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            log(f"search {name}: trial(s) {', '.join(str(t.number) for t in batch)} "
+                f"interrupted; their runs are kept and continue when the same command runs "
+                f"again")
+            raise
+        for trial, result in zip(batch, results):
             _tell(study, trial, result, log)
     table = trials_table(study)
     write_search_summary(study, table, search_dir, name, arch)
     return table, search_dir
+
+
+def _enqueue_interrupted(study, log) -> None:
+    """Queue the trials a Ctrl-C cut short, with their parameters, to continue their runs."""
+    continued = {trial.user_attrs.get("continues") for trial in study.trials}  # Queued too.
+    for trial in study.trials:
+        if trial.user_attrs.get("interrupted") and trial.number not in continued:
+            number = trial.user_attrs.get("resumes", trial.number)
+            study.enqueue_trial(trial.params, user_attrs={"resumes": number,
+                                                          "continues": trial.number})
+            log(f"trial {trial.number} was interrupted; its run trial-{number:03d} continues as "
+                f"the next trial")
 
 
 def _tell(study, trial, result, log) -> None:

@@ -70,6 +70,9 @@ def write_submission(labels: np.ndarray, path: str | os.PathLike,
     return write_text_atomic(path, frame.to_csv(index=False, lineterminator="\n"))
 
 
+_MAX_DIGITS = 18  # Anything longer does not fit an int64, and no image id is near that.
+
+
 def read_submission(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """A submission's ``(image_ids, labels)``, read as strictly as Kaggle's scorer reads it.
 
@@ -114,6 +117,9 @@ def read_submission(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
                 raise SubmissionError(f"{path}: line {number}, column '{column}': {cell!r} is "
                                       f"not an integer (Kaggle reads plain whole numbers: 7, "
                                       f"not 7.0)")
+            if len(cell.lstrip("-")) > _MAX_DIGITS:
+                raise SubmissionError(f"{path}: line {number}, column '{column}': {cell[:20]}... "
+                                      f"is too large to be an image id or a digit")
         values[number - 2] = [int(cells[0]), int(cells[1])]
     return values[:, 0], values[:, 1]
 

@@ -19,6 +19,7 @@ import pandas as pd
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.io_utils import write_text_atomic
 from kaggle_digits.models import model_options
+from kaggle_digits.rundir import RunDir
 
 # Short names people type in a grid, mapped to TrainConfig fields or builder options.
 ALIASES = {"lr": "learning_rate", "dropout": "dropout_rate", "batch": "batch_size"}
@@ -114,8 +115,8 @@ def run_study(name: str, runs: list[StudyRun], base: TrainConfig, out_root: str 
     from kaggle_digits.executor import Job, LocalExecutor
 
     configs = [(label, make_config(base, arch, overrides)) for label, arch, overrides in runs]
-    sweep_dir = Path(out_root) / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}"
-    sweep_dir.mkdir(parents=True)
+    # Two sweeps started in the same second get directories of their own.
+    sweep_dir = RunDir.create(out_root, f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}").path
     started, jobs = time.perf_counter(), []
     for index, (label, config) in enumerate(configs, start=1):
         log(f"[sweep {name}: run {index}/{len(configs)}] {label}")
@@ -151,9 +152,16 @@ def format_markdown(table: pd.DataFrame) -> str:
             lines.append(f"| {row['run']} | {row['arch']} | failed: {row['error']} | | | | | |")
         else:
             lines.append(f"| {row['run']} | {row['arch']} | {row['parameters']:,} | "
-                         f"{row['val_accuracy']:.2%} | {row['val_loss']:.4f} | {row['epochs']} | "
-                         f"{row['train_time_s']:.0f} | {row['time_per_epoch_s']:.1f} |")
+                         f"{_shown(row['val_accuracy'], '{:.2%}')} | "
+                         f"{_shown(row['val_loss'], '{:.4f}')} | {row['epochs']} | "
+                         f"{row['train_time_s']:.0f} | "
+                         f"{_shown(row['time_per_epoch_s'], '{:.1f}')} |")
     return header + "\n".join(lines) + "\n"
+
+
+def _shown(value, pattern: str) -> str:
+    """A number, or a dash for what a run has not got (a full-data run's validation score)."""
+    return "–" if value is None or pd.isna(value) else pattern.format(value)
 
 
 def write_summary(table: pd.DataFrame, sweep_dir: Path, name: str, base: TrainConfig) -> None:

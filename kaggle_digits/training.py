@@ -8,6 +8,7 @@ counts as finished, is :mod:`kaggle_digits.rundir`'s business; the fit of each m
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import time
@@ -80,6 +81,11 @@ def run_base_name(config: TrainConfig) -> str:
     return config.run_name or RunDir.timestamped_name(config.arch, suffix)
 
 
+def member_seed(config: TrainConfig, number: int) -> int:
+    """The training seed of member ``number`` (fold ``number`` of a k-fold run; 1 otherwise)."""
+    return config.seed + number if config.folds > 1 else config.seed
+
+
 def train(config: TrainConfig, log: Callable[[str], None] = print,
           callbacks: tuple = ()) -> tuple[dict, Path]:
     """Train as ``config`` says (one split, k folds, or all rows) and write its run directory.
@@ -105,10 +111,12 @@ def train(config: TrainConfig, log: Callable[[str], None] = print,
     _check_split(config, data)
     check_pseudo_labels(data, config.pseudo_labels)
     apply_determinism(config)
-    keras.utils.set_random_seed(config.seed)
-    with distribution_scope(config, log):
+    # Seeded as fit_member seeds the first member, so that a run resumed before its first epoch
+    # ended builds the same model and draws the same random numbers as an uninterrupted one.
+    keras.utils.set_random_seed(member_seed(config, 1))
+    with contextlib.ExitStack() as locks, distribution_scope(config, log):
         first_model = build_model(config.arch, **config.model_options)  # Bad options fail here.
-        run = RunDir.create(config.output_dir, run_base_name(config))
+        run = RunDir.create(config.output_dir, run_base_name(config), locks)
         config.run_name = run.name
         config.versions = package_versions()
         run.write_config(config)
@@ -129,19 +137,29 @@ def _check_split(config: TrainConfig, data: DigitData) -> None:
 
 
 def resume(run_dir: str | Path, log: Callable[[str], None] = print, callbacks: tuple = (),
-           data_dir: str | Path | None = None) -> tuple[dict, Path]:
+           data_dir: str | Path | None = None,
+           submissions_dir: str | Path | None = None) -> tuple[dict, Path]:
     """Continue an interrupted run from its last completed epoch to its planned end.
 
     ``data_dir`` reads the data from elsewhere than the run recorded (a run moved to another
-    machine); the files must still be the ones it started on, by SHA-256.
+    machine); the files must still be the ones it started on, by SHA-256. ``submissions_dir``
+    replaces where the submission copy goes (what the run recorded may be gone or read-only).
+    Neither changes what the run learns.
 
     Raises:
         ValueError: not a run directory, already finished, or its data files changed.
+        RunInUse: another process is training, resuming or deleting it.
     """
     run = RunDir(run_dir)
     if not run.exists:
         raise ValueError(f"{run}: not a run directory (no {run.config_path.name})")
+    with run.lock():
+        return _resume_locked(run, log, callbacks, data_dir, submissions_dir)
+
+
+def _resume_locked(run: RunDir, log, callbacks, data_dir, submissions_dir) -> tuple[dict, Path]:
     if run.finished:
+        run.tidy()
         raise ValueError(f"{run}: this run already finished; nothing to resume")
     config = run.read_config()
     recorded = run.read_state()
@@ -159,9 +177,13 @@ def resume(run_dir: str | Path, log: Callable[[str], None] = print, callbacks: t
     if config.versions and config.versions != package_versions():
         log(f"note: package versions differ from the run's start ({config.versions}); the "
             f"resumed epochs may not match an uninterrupted run exactly")
-    if data_dir is not None and str(data_dir) != config.data_dir:
-        config.data_dir = str(data_dir)
-        run.write_config(config)  # The run now reads its data from there.
+    moved = {key: str(value) for key, value in (("data_dir", data_dir),
+                                                 ("submissions_dir", submissions_dir))
+             if value is not None and str(value) != getattr(config, key)}
+    if moved:
+        for key, value in moved.items():
+            setattr(config, key, value)
+        run.write_config(config)  # The run now reads its data or writes its copy there.
     run.clear_failed()
     log(f"resuming {run}")
     with distribution_scope(config, log):
@@ -170,19 +192,23 @@ def resume(run_dir: str | Path, log: Callable[[str], None] = print, callbacks: t
 
 
 def _run_guarded(context: RunContext) -> tuple[dict, Path]:
+    """Train; on any failure before metrics.json mark the run FAILED (it stays resumable while
+    its state record is there). After metrics.json the run is finished, whatever comes."""
     run = context.run
     context.log(format_data_report(context.report))
     try:
         metrics = _run_kfold(context) if context.config.folds > 1 else _run_single(context)
     except KeyboardInterrupt:
+        if run.finished:
+            run.tidy()
+            raise
         run.mark_failed(f"KeyboardInterrupt: interrupted; resume with python scripts/train.py "
                         f"--resume {run}")
         raise TrainingInterrupted(run.path, run.epochs_done()) from None
     except BaseException as exc:
         run.mark_failed(f"{type(exc).__name__}: {exc}")
         raise
-    for member in [run, *run.folds()]:
-        member.remove_resume_files()
+    run.tidy()
     return metrics, run.path
 
 
@@ -195,7 +221,7 @@ def _run_single(context: RunContext) -> dict:
                                               config.split_seed)
     fit_data, pseudo_idx = with_pseudo_labels(data, config.pseudo_labels)
     result = fit_member(config, fit_data, np.concatenate([train_idx, pseudo_idx]), val_idx,
-                        context.run, config.seed, context.log, context.first_model,
+                        context.run, member_seed(config, 1), context.log, context.first_model,
                         context.callbacks)
     if val_idx is not None:
         context.run.save_array("val_probs", result.val_probs.astype(np.float32))
@@ -231,7 +257,7 @@ def _run_kfold(context: RunContext) -> dict:
         else:
             context.log(f"fold {number}/{config.folds}")
             result = fit_member(config, fit_data, np.concatenate([train_idx, pseudo_idx]), val_idx,
-                                fold, config.seed + number,
+                                fold, member_seed(config, number),
                                 context.log, context.first_model if number == 1 else None,
                                 context.callbacks)
             fold_val, fold_test = result.val_probs, result.test_probs

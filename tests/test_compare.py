@@ -20,7 +20,9 @@ def make_run(root, name, accuracy, arch="simple_cnn", **extra):
 def test_table_is_sorted_by_accuracy_and_skips_unusable_runs(tmp_path):
     runs = [make_run(tmp_path, "a", 0.98), make_run(tmp_path, "b", 0.995, arch="improved_cnn"),
             make_run(tmp_path, "c", 0.97)]
-    failed = make_run(tmp_path, "failed", 0.999)
+    failed = tmp_path / "failed"  # Stopped before its metrics.json: failed, not finished.
+    failed.mkdir()
+    (failed / "state.json").write_text("{}")
     (failed / "FAILED").write_text("KeyboardInterrupt: \n")
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
@@ -75,3 +77,29 @@ def test_real_runs_get_intervals_and_a_paired_test_against_the_best(tmp_path, ti
     assert 0.0 < other["mcnemar_p_vs_best"] <= 1.0
     assert best["ci95_low"] < best["val_accuracy"] < best["ci95_high"]
     assert "95% CI" in format_markdown(table).splitlines()[0]
+
+
+def test_runs_with_the_same_folder_name_are_told_apart(tmp_path, tiny_data_dir):
+    """Every sweep names its runs 01-<arch>: a table keyed by folder name compared the wrong
+    runs (p = 1 shown where the real p-value was tiny)."""
+    import numpy as np
+
+    from kaggle_digits.evaluation import mcnemar_exact
+    from kaggle_digits.rundir import RunDir
+
+    labels = np.arange(400) % 10
+    good = np.eye(10)[labels]
+    poor = np.eye(10)[np.where(np.arange(400) % 3 == 0, (labels + 1) % 10, labels)]
+    paths = []
+    for sweep, probs, accuracy in (("sweep-a", good, 1.0), ("sweep-b", poor, 0.665)):
+        run_dir = make_run(tmp_path / sweep, "01-simple_cnn", accuracy, val_rows=400,
+                           split={"val_indices_sha256": "same-rows"})
+        RunDir(run_dir).save_array("val_probs", probs)
+        RunDir(run_dir).save_array("val_labels", labels)
+        paths.append(run_dir)
+    table, skipped = compare_runs(paths[::-1])
+    assert skipped == [] and len(table) == 2
+    assert list(table["run"]) == [str(paths[0]), str(paths[1])]
+    expected = mcnemar_exact(good.argmax(1) == labels, poor.argmax(1) == labels)["p_value"]
+    assert expected < 1e-30
+    assert table["mcnemar_p_vs_best"].tolist() == [1.0, pytest.approx(expected)]

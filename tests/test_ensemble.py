@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_script
+from conftest import assert_one_line_error, run_script
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.ensemble import EnsembleError, combine, load_members
@@ -85,13 +85,57 @@ def test_refuses_runs_validated_on_different_rows(tmp_path, labels):
         load_members(runs)
 
 
-def test_failed_runs_are_skipped_with_a_message(tmp_path, labels):
+def test_a_failed_member_is_an_error_unless_skipped_by_name(tmp_path, labels):
+    runs = three_members(tmp_path, labels)
+    (runs[1] / "metrics.json").unlink()
+    (runs[1] / "FAILED").write_text("KeyboardInterrupt: interrupted\n")
+    with pytest.raises(EnsembleError, match="1 of 3 member.*m1: a failed run \\(KeyboardInt"):
+        load_members(runs)
+    messages, skipped = [], []
+    members = load_members(runs, log=messages.append, skip_missing=True, skipped=skipped)
+    assert [m.name for m in members] == ["m0", "m2"]
+    assert messages[0].startswith("warning: leaving out") and "m1: a failed run" in messages[0]
+    assert [s.path for s in skipped] == [runs[1]]
+
+
+def test_finished_is_finished_whatever_a_kill_left_beside_it(tmp_path, labels):
+    """metrics.json and a FAILED marker (a Ctrl-C between the two): the run is finished, for
+    the ensemble as for the recipe, and its leftovers are tidied."""
+    from kaggle_digits.rundir import RunDir, RunStatus
+
     runs = three_members(tmp_path, labels)
     (runs[1] / "FAILED").write_text("KeyboardInterrupt: interrupted\n")
-    messages = []
-    members = load_members(runs, log=messages.append)
-    assert [m.name for m in members] == ["m0", "m2"]
-    assert "m1: a failed run (KeyboardInterrupt" in messages[0]
+    (runs[1] / "state.json").write_text("{}")
+    assert RunDir(runs[1]).status is RunStatus.FINISHED and not RunDir(runs[1]).resumable
+    assert len(load_members(runs)) == 3
+    RunDir(runs[1]).tidy()
+    assert not (runs[1] / "FAILED").exists() and not (runs[1] / "state.json").exists()
+
+
+@pytest.mark.parametrize("damage", ["val_probs.npy", "test_probs.npy", "val_labels.npy"])
+def test_a_damaged_member_is_one_line_through_the_script(damage, tmp_path, labels):
+    runs = three_members(tmp_path, labels)
+    (runs[2] / damage).unlink()
+    result = run_script("ensemble.py", *map(str, runs), "--out", str(tmp_path / "e.csv"))
+    assert_one_line_error(result, f"damaged run ({damage} is missing)", "--skip-missing")
+    assert not (tmp_path / "e.csv").exists()
+    result = run_script("ensemble.py", *map(str, runs), "--out", str(tmp_path / "e.csv"),
+                        "--skip-missing")
+    assert result.returncode == 0, result.stderr
+    assert f"warning: leaving out {runs[2]}" in result.stderr
+    record = json.loads((tmp_path / "e.json").read_text())
+    assert [m["run_dir"] for m in record["members"]] == [str(runs[0]), str(runs[1])]
+    assert record["skipped"][0]["run_dir"] == str(runs[2])
+
+
+def test_a_run_given_twice_and_a_record_path_for_the_csv_are_refused(tmp_path, labels):
+    runs = three_members(tmp_path, labels)
+    twice = run_script("ensemble.py", str(runs[0]), str(runs[1]), str(runs[0]) + "/",
+                       "--out", str(tmp_path / "e.csv"))
+    assert_one_line_error(twice, "is given twice")
+    as_json = run_script("ensemble.py", *map(str, runs), "--out", str(tmp_path / "e.json"))
+    assert_one_line_error(as_json, "must end in .csv")
+    assert not (tmp_path / "e.json").exists()
 
 
 def test_stack_scores_without_leakage(tmp_path):

@@ -6,6 +6,13 @@ from __future__ import annotations
 import argparse
 
 
+def os_error_text(exc: OSError) -> str:
+    """"FILE: reason" for a failed read or write, or the reason alone when no file is known
+    (never ": reason" with an empty name)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("where the fits run")
     from kaggle_digits.executor import default_parallel

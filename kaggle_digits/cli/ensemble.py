@@ -31,9 +31,10 @@ from kaggle_digits.ensemble import (
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Combine the saved validation and test probabilities of finished runs. Runs "
-                    "made on different data files or validated on different rows are refused; "
-                    "failed or unfinished runs are skipped with a message. Writes the "
-                    "submission and a JSON of members and weights beside it.",
+                    "made on different data files or validated on different rows are refused, and "
+                    "so are failed, unfinished or damaged runs (unless --skip-missing). Writes "
+                    "the submission and a JSON of the members it used, weights and scores "
+                    "beside it.",
         epilog="mean: average probabilities; vote: majority of predicted digits; weighted: "
                "weights from each member's validation error; stack: a logistic-regression "
                "meta-model. weighted and stack are scored by cross-fitting (never on the rows "
@@ -45,12 +46,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--list-recipes", action="store_true", help="list recipes and exit")
     parser.add_argument("--data", help="data directory for --recipe (default as train.py)")
     parser.add_argument("--method", choices=METHODS, default="mean", help="default mean")
-    parser.add_argument("--out", type=Path, help="submission path (default "
+    parser.add_argument("--skip-missing", action="store_true",
+                        help="leave out failed, unfinished or damaged runs with a warning "
+                             "naming each (default: they are an error)")
+    parser.add_argument("--out", type=Path, help="submission path, ending in .csv (default "
                         "submissions/ensemble-<timestamp>-<method>.csv; with --recipe, "
                         "submissions/recipe-<name>-<method>.csv)")
     parser.add_argument("--tta", type=int, default=1, metavar="N",
                         help="re-predict every member with N test-time views (default 1: use "
-                             "the saved probabilities)")
+                             "the saved probabilities); with --recipe too")
     add_executor_arguments(parser)
     return parser.parse_args(argv)
 
@@ -70,15 +74,20 @@ def main(argv=None) -> int:
         if args.recipe:  # Without --out: submissions/recipe-<name>-<method>.csv.
             members, result, submission, record = run_recipe(args.recipe, args.data,
                                                              args.method, args.out,
-                                                             executor_from_args(args))
+                                                             executor_from_args(args), args.tta)
         else:
             out = args.out or Path("submissions") / (
                 f"ensemble-{dt.datetime.now():%Y%m%d-%H%M%S}-{args.method}.csv")
-            members = load_members(args.run_dirs, log=lambda line: print(line, file=sys.stderr))
+            skipped = []
+            members = load_members(args.run_dirs, log=lambda line: print(line, file=sys.stderr),
+                                   skip_missing=args.skip_missing, skipped=skipped)
             if args.tta > 1:
                 retune_with_tta(members, args.tta, log=lambda line: print(line, file=sys.stderr))
             result = combine(members, args.method)
-            submission, record = write_ensemble(members, result, out)
+            extra = {"tta": args.tta}
+            if skipped:
+                extra["skipped"] = [{"run_dir": str(s.path), "reason": s.reason} for s in skipped]
+            submission, record = write_ensemble(members, result, out, extra=extra)
     except (EnsembleError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -118,13 +127,14 @@ def main(argv=None) -> int:
     return 0
 
 
-def run_recipe(name: str, data_dir: str | None, method: str, out: Path | None, executor):
+def run_recipe(name: str, data_dir: str | None, method: str, out: Path | None, executor,
+               tta: int):
     from kaggle_digits.config import TrainConfig
     from kaggle_digits.recipe import run_recipe as train_recipe
 
     with executor:
         return train_recipe(name, TrainConfig(data_dir=data_dir), method=method, out=out,
-                            executor=executor)
+                            executor=executor, tta=tta)
 
 
 if __name__ == "__main__":

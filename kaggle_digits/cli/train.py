@@ -93,7 +93,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "MirroredStrategy across all local GPUs (batch split between them); "
                         "default: one device (a GPU is used when present)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted "
-                        "run from its last completed epoch (other options are ignored)")
+                        "run from its last completed epoch, as it was configured; only --data "
+                        "and --submissions-dir (where it reads and copies to) may change")
     parser.add_argument("--tensorboard", action="store_true", default=None,
                         help="write TensorBoard logs to RUN_DIR/tensorboard (costs ~25%% of the "
                              "training time on 2 CPU cores)")
@@ -106,10 +107,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from kaggle_digits.config import PRESETS, TrainConfig
-    from kaggle_digits.data import DataError
     from kaggle_digits.models import get_model_spec, list_models
-    from kaggle_digits.evaluation import format_accuracy
-    from kaggle_digits.rundir import RunDir
 
     if args.list_archs:
         for name in list_models():
@@ -117,6 +115,8 @@ def main(argv=None) -> int:
             defaults = ", ".join(f"{key} {value}" for key, value in spec.train_defaults.items())
             print(f"{name:16s} {spec.description}\n{'':16s} defaults: {defaults}")
         return 0
+    if args.resume:
+        return _finish(*_resume(args))
     try:
         config = TrainConfig.load(args.config) if args.config else TrainConfig()
         if args.config:
@@ -135,19 +135,60 @@ def main(argv=None) -> int:
                 config.model_options = {**config.model_options, option: overrides.pop(flag)}
         for key, value in overrides.items():
             setattr(config, key, value)
-        from kaggle_digits.training import resume, train
+        from kaggle_digits.training import train
 
-        metrics, run_dir = resume(args.resume) if args.resume else train(config)
-    except (DataError, ValueError) as exc:
+        return _finish(*_guarded(lambda: train(config)))
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+# Options that say where a resumed run reads its data and copies its submission; every other
+# option would change what the run learns, and a resumed run continues as it was configured.
+RESUME_OPTIONS = ("data_dir", "submissions_dir")
+
+
+def _resume(args: argparse.Namespace):
+    from kaggle_digits.training import resume
+
+    others = sorted(key for key, value in vars(args).items()
+                    if value not in (None, False) and key not in ("resume", *RESUME_OPTIONS))
+    if others:
+        flags = ", ".join("--" + key.replace("_", "-") for key in others)
+        print(f"error: --resume continues {args.resume} as it was configured; only --data and "
+              f"--submissions-dir may be given with it. Received: {flags}", file=sys.stderr)
+        return None, None, 2
+    return _guarded(lambda: resume(args.resume, data_dir=args.data_dir,
+                                   submissions_dir=args.submissions_dir))
+
+
+def _guarded(run):
+    """``(metrics, run_dir, None)``, or ``(None, None, exit code)`` after a one-line error."""
+    from kaggle_digits.cli.common import os_error_text
+    from kaggle_digits.data import DataError
+
+    try:
+        metrics, run_dir = run()
+    except (DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None, None, 2
     except OSError as exc:  # Disk full, unwritable output directory, ...
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        print(f"error: {os_error_text(exc)}", file=sys.stderr)
+        return None, None, 2
     except KeyboardInterrupt as exc:
         print(f"\n{exc or 'interrupted before training started; nothing to resume'}",
               file=sys.stderr)
-        return 130
+        return None, None, 130
+    return metrics, run_dir, None
+
+
+def _finish(metrics, run_dir, code) -> int:
+    """Print where a finished run's outputs went (or return the failure's exit code)."""
+    from kaggle_digits.evaluation import format_accuracy
+    from kaggle_digits.rundir import RunDir
+
+    if code is not None:
+        return code
     if metrics["val_accuracy"] is None:
         print(f"\nfull-data fit: {metrics['train_rows']} rows, {metrics['epochs_run']} epochs, "
               f"{metrics['train_time_s']:.0f}s training (no validation score)")
