@@ -10,6 +10,8 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kaggle_digits.io_utils import parse_json
+
 LR_SCHEDULES = ("cosine", "plateau", "constant")
 STRATEGIES = ("default", "mirrored")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
@@ -223,7 +225,7 @@ class TrainConfig:
 
             path = RunDir(path).config_path
         try:
-            return cls.from_dict(json.loads(path.read_text()))
+            return cls.from_dict(parse_json(path.read_text()))
         except (OSError, json.JSONDecodeError, ValueError, TypeError) as exc:
             raise ValueError(f"{path}: not a usable training config ({exc})") from None
 

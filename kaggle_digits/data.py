@@ -246,6 +246,13 @@ def _as_integers(path: Path, values: pd.DataFrame, lines: _FileLines) -> np.ndar
     """Cells as int64, accepting whole-number floats ("3.0", as pandas writes after a float
     cast); the first cell in file order that is missing, not a number or not whole is refused."""
     if all(pd.api.types.is_integer_dtype(dtype) for dtype in values.dtypes):
+        # pandas reads 2**63 and above as uint64, which an int64 cast would wrap to negatives.
+        too_large = np.column_stack([
+            (values[column] > _LARGEST).to_numpy() if pd.api.types.is_unsigned_integer_dtype(
+                values[column].dtype) else np.zeros(len(values), dtype=bool)
+            for column in values.columns])
+        if too_large.any():
+            _raise_too_large(path, values, lines, too_large)
         return values.to_numpy(dtype=np.int64)
     numeric = values.apply(pd.to_numeric, errors="coerce")
     original_missing = values.isna().to_numpy()
@@ -255,8 +262,10 @@ def _as_integers(path: Path, values: pd.DataFrame, lines: _FileLines) -> np.ndar
         not_integer = ~np.isnan(numbers) & (np.mod(numbers, 1) != 0)
     bad = original_missing | not_number | not_integer
     if not bad.any():
-        # Range-check before the cast so that 1e300 is reported, not wrapped around.
-        _check_range(path, numbers, lines, list(values.columns), -2**62, 2**62, "value")
+        # Checked before the cast so that 1e300 is reported as written, not wrapped around.
+        too_large = np.abs(numbers) > _LARGEST
+        if too_large.any():
+            _raise_too_large(path, values, lines, too_large)
         return numbers.astype(np.int64)
     row, col = np.argwhere(bad)[0]
     column, line = str(values.columns[col]), int(lines[row])
@@ -267,6 +276,17 @@ def _as_integers(path: Path, values: pd.DataFrame, lines: _FileLines) -> np.ndar
     else:
         message = f"{_shown(values.iat[row, col])} is not an integer"
     raise DataError(path, message, line=line, column=column)
+
+
+_LARGEST = 2**62  # Far beyond any pixel or label, well inside int64.
+
+
+def _raise_too_large(path: Path, values: pd.DataFrame, lines: "_FileLines",
+                     too_large: np.ndarray) -> None:
+    row, col = np.argwhere(too_large)[0]
+    raise DataError(path, f"{_shown(values.iat[row, col])} is too large a number (pixels are "
+                          f"0-255, labels 0-9)", line=int(lines[row]),
+                    column=str(values.columns[col]))
 
 
 def _shown(cell) -> str:

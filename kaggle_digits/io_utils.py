@@ -94,3 +94,35 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
         for chunk in iter(lambda: handle.read(chunk_size), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# Records hold counts, seeds and scores: an integer beyond this is damage or hostility, never data.
+JSON_INTEGER_LIMIT = 2**62
+
+
+def _json_integer(text: str) -> int:
+    value = int(text)
+    if abs(value) > JSON_INTEGER_LIMIT:
+        raise ValueError(f"the number {text[:24]}{'...' if len(text) > 24 else ''} is too large")
+    return value
+
+
+def _json_constant(name: str):
+    raise ValueError(f"{name} is not a number a record may hold")
+
+
+def parse_json(text: str):
+    """JSON as this package's records allow it: no NaN or Infinity, no integer beyond 2**62, no
+    float that overflows to infinity (json.loads accepts all three).
+
+    Raises:
+        ValueError (json.JSONDecodeError for malformed text).
+    """
+    def number(text: str) -> float:
+        value = float(text)
+        if value in (float("inf"), float("-inf")):
+            raise ValueError(f"the number {text[:24]} is too large")
+        return value
+
+    return json.loads(text, parse_int=_json_integer, parse_constant=_json_constant,
+                      parse_float=number)

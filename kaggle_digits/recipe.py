@@ -29,6 +29,7 @@ from kaggle_digits.rundir import RunDir, directory_lock
 from kaggle_digits.sweep import StudyRun, make_config
 from kaggle_digits.tta import check_tta
 
+
 @dataclass(frozen=True)
 class Recipe:
     """Members to train, and optionally a second round trained with pseudo-labels.

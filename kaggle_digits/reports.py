@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
 from kaggle_digits.data import NUM_CLASSES, fingerprint_files, find_csv, read_digits_csv
-from kaggle_digits.io_utils import write_json_atomic, write_text_atomic
+from kaggle_digits.io_utils import parse_json, write_json_atomic, write_text_atomic
 from kaggle_digits.rundir import DataMismatch, RunDir
 from kaggle_digits.plots import (
     most_confused_pairs,
@@ -73,8 +73,8 @@ HEADLINE_METRICS = ("val_accuracy", "val_loss", "epochs_run", "train_time_s", "t
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        return parse_json(path.read_text())
+    except (OSError, ValueError):
         return {}
 
 

@@ -25,7 +25,6 @@ import contextlib
 import datetime as dt
 import enum
 import fcntl
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from kaggle_digits.config import TrainConfig, check_name
 from kaggle_digits.io_utils import (
     atomic_path,
     load_npy,
+    parse_json,
     save_npy_atomic,
     write_json_atomic,
     write_text_atomic,
@@ -62,6 +62,8 @@ _CHECKPOINT_GLOBS = ("checkpoint-epoch*.keras", "best-epoch*.keras")
 SETTINGS_IGNORED = ("versions", "output_dir", "run_name", "submissions_dir", "data_dir",
                     "tensorboard")
 _FOLD_NAME = re.compile(r"fold([1-9][0-9]{0,3})")
+
+
 class RunInUse(ValueError):
     """Another process holds the lock of a run (or recipe) directory."""
 
@@ -297,11 +299,12 @@ class RunDir:
     def read_state(self) -> dict | None:
         """The resume record, or None when there is none (never started, or finished)."""
         try:
-            return json.loads((self.path / _STATE).read_text())
+            return parse_json((self.path / _STATE).read_text())
         except FileNotFoundError:
             return None
-        except (OSError, json.JSONDecodeError):
-            raise ValueError(f"{self.path}: {_STATE} is unreadable; start the run again") from None
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{self.path}: {_STATE} is unreadable ({exc}); start the run "
+                             f"again") from None
 
     def write_state(self, state: dict) -> None:
         write_json_atomic(self.path / _STATE, state)
@@ -312,11 +315,11 @@ class RunDir:
 
     def read_metrics(self) -> dict:
         try:
-            return json.loads(self.metrics_path.read_text())
+            return parse_json(self.metrics_path.read_text())
         except FileNotFoundError:
             raise ValueError(f"{self.path}: no {_METRICS} (unfinished, or not a run "
                              f"directory)") from None
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:
             raise ValueError(f"{self.path}: unreadable {_METRICS} ({exc})") from None
 
     def write_metrics(self, metrics: dict) -> None:
@@ -465,9 +468,11 @@ class RunDir:
 
     def read_fold_record(self) -> dict | None:
         try:
-            return json.loads((self.path / _FOLD_RECORD).read_text())
+            return parse_json((self.path / _FOLD_RECORD).read_text())
         except FileNotFoundError:
             return None
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{self.path}: unreadable {_FOLD_RECORD} ({exc})") from None
 
     def write_fold_record(self, record: dict) -> None:
         write_json_atomic(self.path / _FOLD_RECORD, record)

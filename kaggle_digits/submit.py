@@ -8,7 +8,6 @@ is sent only when the user says so (``--no-provenance``).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from kaggle_digits.fetch import (
     authenticated_api,
     warn_if_credentials_readable,
 )
-from kaggle_digits.io_utils import sha256_file
+from kaggle_digits.io_utils import parse_json, sha256_file
 from kaggle_digits.rundir import RunDir, differing_files
 from kaggle_digits.submission import check_submission_file
 
@@ -67,10 +66,10 @@ def check_provenance(path: Path, data_dir: str | None, log: Callable[[str], None
         raise SubmitError(f"{path}: no record of where it came from ({path.stem}.json beside "
                           f"it, as train.py, ensemble.py and predict.py write){skip}")
     try:
-        recorded = json.loads(record.read_text())
+        recorded = parse_json(record.read_text())
         test_sha256 = recorded["data_fingerprint"]["test.csv"]
         csv_sha256 = recorded["submission_sha256"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):
         raise SubmitError(f"{record}: not a readable record of {path.name} (it needs "
                           f"data_fingerprint['test.csv'] and submission_sha256){skip}") from None
     if sha256_file(path) != csv_sha256:

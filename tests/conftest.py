@@ -13,6 +13,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PIXELS = [f"pixel{i}" for i in range(784)]
+RUN_FILES = {"config.json", "history.csv", "model.keras", "metrics.json", "val_probs.npy",
+             "val_labels.npy", "val_indices.npy", "test_probs.npy", "submission.csv",
+             "learning_curves.png", "classification_report.txt", "classification_report.json",
+             "confusion_matrix.png", "errors.png", "report.html"}
+
+
+def tiny_config(tmp_path: Path, data_dir: Path, **overrides):
+    """A TrainConfig for a run of seconds on the tiny data, writing into tmp_path."""
+    from kaggle_digits.config import TrainConfig
+
+    values = dict(data_dir=str(data_dir), epochs=2, batch_size=32,
+                  output_dir=str(tmp_path / "runs"), submissions_dir=str(tmp_path / "subs"))
+    values.update(overrides)
+    return TrainConfig(**values)
 
 
 def digit_frame(rows: int, labelled: bool = True, seed: int = 0) -> pd.DataFrame:

@@ -10,8 +10,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT, restore_ctrl_c, run_script
-from test_training import RUN_FILES
+from conftest import ROOT, RUN_FILES, restore_ctrl_c, run_script
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import load_competition_data

@@ -2,8 +2,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import run_script
-from test_training import tiny_config
+from conftest import run_script, tiny_config
 
 from kaggle_digits.io_utils import sha256_file
 from kaggle_digits.training import train

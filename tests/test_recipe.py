@@ -68,6 +68,14 @@ def test_recipe_cli_writes_the_recipe_submission(tmp_path, tiny_data_dir, monkey
     assert "submission: submissions/recipe-tiny-mean.csv" in capsys.readouterr().out
     assert check_submission_file(tmp_path / "submissions" / "recipe-tiny-mean.csv",
                                  expected_rows=60) == []
+    plain = json.loads((tmp_path / "submissions" / "recipe-tiny-mean.json").read_text())
+    # --tta re-predicts the members with a recipe too (it was silently ignored).
+    assert ensemble_script.main(["--recipe", "tiny", "--data", str(tiny_data_dir), "--tta",
+                                 "3"]) == 0
+    assert "TTA 3 views: member 2/2 b" in capsys.readouterr().out
+    with_tta = json.loads((tmp_path / "submissions" / "recipe-tiny-mean.json").read_text())
+    assert with_tta["tta"] == 3 and "tta" not in plain
+    assert with_tta["val_accuracy"] is not None
 
 
 def two_mlps(monkeypatch, tmp_path, data_dir):
@@ -165,3 +173,71 @@ def test_second_round_trains_on_the_first_rounds_confident_test_predictions(
     report = capsys.readouterr().out
     assert "round 1: members median" in report and "round 2: members median" in report
     assert "pseudo-labels, same member count: round 2 mean" in report
+
+
+def test_a_member_finished_beside_a_stale_failed_marker_is_reused_and_counted(
+        tmp_path, tiny_data_dir, monkeypatch):
+    """metrics.json and FAILED both there (a Ctrl-C between writing metrics and clearing the
+    resume files): it was reused by the recipe and then dropped by the ensemble, exit 0."""
+    base = two_mlps(monkeypatch, tmp_path, tiny_data_dir)
+    recipe.run_recipe("tiny", base, log=lambda _: None)
+    member = tmp_path / "runs" / "recipe-tiny" / "a"
+    (member / "FAILED").write_text("KeyboardInterrupt: interrupted\n")
+    (member / "state.json").write_text("{}")
+    lines = []
+    members, _, _, record = recipe.run_recipe("tiny", base, log=lines.append)
+    assert [m.name for m in members] == ["a", "b"]
+    assert sum("finished earlier, reused" in line for line in lines) == 2
+    assert len(json.loads(record.read_text())["members"]) == 2
+    assert not (member / "FAILED").exists() and not (member / "state.json").exists()
+
+
+DRIVER = """
+import sys, time
+from pathlib import Path
+from kaggle_digits import executor, recipe
+from kaggle_digits.cli import ensemble
+
+recipe.RECIPES["tiny"] = recipe.Recipe("two tiny MLPs", [
+    ("a", "mlp", {"seed": 1, "epochs": 1}), ("b", "mlp", {"seed": 2, "epochs": 1})])
+real_run_job, go = executor.run_job, Path(sys.argv[1])
+
+
+def run_job_when_told(job, *args, **kwargs):
+    print("member started", flush=True)
+    while not go.exists():
+        time.sleep(0.05)
+    return real_run_job(job, *args, **kwargs)
+
+
+executor.run_job = run_job_when_told
+sys.exit(ensemble.main(["--recipe", "tiny", "--data", sys.argv[2], "--parallel", "1"]))
+"""
+
+
+def test_a_second_recipe_command_in_the_same_folder_stops_at_once(tmp_path, tiny_data_dir):
+    """Two recipe commands at once trained the same member, and one wrote an ensemble lacking
+    it (exit 0) that the other then overwrote."""
+    import subprocess
+    import sys
+
+    go = tmp_path / "go"
+    command = [sys.executable, "-c", DRIVER, str(go), str(tiny_data_dir)]
+    first = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        while "member started" not in first.stdout.readline():
+            assert first.poll() is None, first.communicate()
+        second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True,
+                                timeout=300)
+        assert second.returncode == 2 and "Traceback" not in second.stderr
+        assert (f"runs/recipe-tiny is in use by process {first.pid}"
+                in second.stderr.strip().splitlines()[-1])
+        go.touch()
+        out, err = first.communicate(timeout=300)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err
+    record = json.loads((tmp_path / "submissions" / "recipe-tiny-mean.json").read_text())
+    assert [Path(m["run_dir"]).name for m in record["members"]] == ["a", "b"]
+    assert not list((tmp_path / "runs").glob(".*.lock"))

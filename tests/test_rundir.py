@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import ROOT
 
-from kaggle_digits.config import TrainConfig
-from kaggle_digits.rundir import DataMismatch, RunDir, RunStatus, differing_files
+from kaggle_digits.config import TrainConfig, check_name
+from kaggle_digits.executor import Job
+from kaggle_digits.rundir import DataMismatch, RunDir, RunInUse, RunStatus, differing_files
 
 
 def test_lifecycle_from_new_to_finished(tmp_path):
@@ -111,3 +115,59 @@ def test_no_run_directory_file_name_is_spelled_outside_rundir():
                     if re.search(rf"(?<![\w.-]){re.escape(name)}", text) or text == "FAILED":
                         offenders.append(f"{path.relative_to(ROOT)}:{line}: {name}")
     assert offenders == []
+
+
+def hold_lock(directory: Path) -> subprocess.Popen:
+    """Another process holding a directory's lock until its stdin closes."""
+    code = ("import sys; from kaggle_digits.rundir import directory_lock\n"
+            f"with directory_lock({str(directory)!r}):\n"
+            "    print('held', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_run_held_by_another_process_is_refused_with_its_pid(tmp_path):
+    run = RunDir.create(tmp_path / "runs", "a")
+    holder = hold_lock(run.path)
+    try:
+        with pytest.raises(RunInUse, match=f"runs/a is in use by process {holder.pid}"):
+            with run.lock():
+                pass
+        # A new run never takes a directory that another process holds, even one not made yet.
+        assert RunDir.create(tmp_path / "runs", "b").name == "b"
+        holder_b = hold_lock(tmp_path / "runs" / "c")
+        try:
+            with contextlib.ExitStack() as locks:
+                assert RunDir.create(tmp_path / "runs", "c", locks).name == "c-1"
+        finally:
+            holder_b.communicate("")
+    finally:
+        holder.communicate("")
+    with run.lock():  # Released when its holder ended; re-entrant within a process.
+        with run.lock():
+            assert (tmp_path / "runs" / ".a.lock").exists()
+        assert (tmp_path / "runs" / ".a.lock").exists()
+    assert not (tmp_path / "runs" / ".a.lock").exists()  # Removed on release.
+
+
+@pytest.mark.parametrize("name", ["../x", "../../etc", "/tmp/abs", "a/b", "..", ".hidden",
+                                  "", "a\\b", "tab\there"])
+def test_names_that_would_leave_their_directory_are_refused(name):
+    with pytest.raises(ValueError, match="must be a plain name, not a path"):
+        check_name(name)
+    with pytest.raises(ValueError, match="run_name must be a plain name"):
+        TrainConfig(run_name=name).validate()
+    with pytest.raises(ValueError, match="run_name must be a plain name"):
+        Job("x", TrainConfig(run_name=name))
+
+
+def test_stray_entries_under_folds_are_not_members(tmp_path):
+    run = RunDir.create(tmp_path, "k")
+    for number in (2, 1, 10):
+        run.fold(number, create=True)
+    (run.path / "folds" / "fold1.bak").mkdir()
+    (run.path / "folds" / "fold3.tmp").write_text("")
+    (run.path / "folds" / "notes").mkdir()
+    assert [fold.name for fold in run.folds()] == ["fold1", "fold2", "fold10"]

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_tiny_data_dir, run_script, write_csv
+from conftest import RUN_FILES, make_tiny_data_dir, run_script, tiny_config, write_csv
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import stratified_split
@@ -14,18 +14,6 @@ from kaggle_digits.io_utils import load_npy
 from kaggle_digits.models import builder_defaults, list_models
 from kaggle_digits.submission import check_submission_file
 from kaggle_digits.training import train
-
-RUN_FILES = {"config.json", "history.csv", "model.keras", "metrics.json", "val_probs.npy",
-             "val_labels.npy", "val_indices.npy", "test_probs.npy", "submission.csv",
-             "learning_curves.png", "classification_report.txt", "classification_report.json",
-             "confusion_matrix.png", "errors.png", "report.html"}
-
-
-def tiny_config(tmp_path, data_dir, **overrides) -> TrainConfig:
-    values = dict(data_dir=str(data_dir), epochs=2, batch_size=32,
-                  output_dir=str(tmp_path / "runs"), submissions_dir=str(tmp_path / "subs"))
-    values.update(overrides)
-    return TrainConfig(**values)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, restore_ctrl_c, run_script
-from test_training import tiny_config
+from conftest import ROOT, restore_ctrl_c, run_script, tiny_config
 
 from kaggle_digits.compare import compare_runs
 from kaggle_digits.config import TrainConfig
