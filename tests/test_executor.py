@@ -52,6 +52,36 @@ def test_the_local_executor_trains_two_jobs_at_once_in_child_processes(tmp_path,
     assert start2 < end1 - 1 and start1 < end2 - 1  # They ran side by side.
 
 
+def test_a_job_never_deletes_or_trains_a_run_another_process_holds(tmp_path, tiny_data_dir):
+    """run_job deleted a directory that another process had just created (no config yet)."""
+    from test_rundir import hold_lock
+
+    job = mlp_job(tmp_path, tiny_data_dir, "busy")
+    job.run_dir.mkdir(parents=True)
+    holder = hold_lock(job.run_dir)
+    try:
+        [result] = LocalExecutor().run([job], log=lambda _: None)
+    finally:
+        holder.communicate("")
+    assert f"is in use by process {holder.pid}" in result.error
+    assert job.run_dir.is_dir() and not RunDir(job.run_dir).exists  # Untouched.
+
+
+def test_a_finished_job_is_reused_never_deleted_and_never_mistaken(tmp_path, tiny_data_dir):
+    job = mlp_job(tmp_path, tiny_data_dir, "done")
+    [first] = LocalExecutor().run([job], log=lambda _: None)
+    model_time = (job.run_dir / "model.keras").stat().st_mtime_ns
+    lines = []
+    [again] = LocalExecutor().run([mlp_job(tmp_path, tiny_data_dir, "done")], log=lines.append)
+    assert again.reused and again.metrics == first.metrics
+    assert (job.run_dir / "model.keras").stat().st_mtime_ns == model_time
+    assert any("finished earlier; reused" in line for line in lines)
+    [other] = LocalExecutor().run([mlp_job(tmp_path, tiny_data_dir, "done", epochs=2)],
+                                  log=lambda _: None)
+    assert "holds a finished run with other settings (epochs)" in other.error
+    assert (job.run_dir / "model.keras").stat().st_mtime_ns == model_time
+
+
 def test_unknown_executor_is_refused():
     with pytest.raises(ValueError, match="Received: executor='spark'"):
         make_executor("spark")

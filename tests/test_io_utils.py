@@ -52,3 +52,36 @@ def test_disk_full_midway_leaves_neither_a_partial_file_nor_a_temporary(tmp_path
             raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
     assert [p.name for p in tmp_path.iterdir()] == ["probs.npy"]
     assert (tmp_path / "probs.npy").read_bytes() == b"previous complete file"
+
+
+def test_a_failed_write_names_the_file_it_was_writing(tmp_path, monkeypatch):
+    """A full disk printed "error: : No space left on device": the write names no file."""
+    import errno
+    from pathlib import Path
+
+    from kaggle_digits.cli.common import os_error_text
+
+    def full_disk(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(OSError) as caught:
+        write_text_atomic(tmp_path / "metrics.json", "{}")
+    assert os_error_text(caught.value) == f"{tmp_path / 'metrics.json'}: No space left on device"
+    assert os_error_text(OSError(errno.ENOSPC, "No space left on device")) == \
+        "No space left on device"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"epochs_done": 99999999999999999999999}', "too large"),
+    ('{"val_accuracy": NaN}', "NaN is not a number"),
+    ('{"val_accuracy": Infinity}', "Infinity is not a number"),
+    ('{"val_rows": 1e999}', "too large"),
+])
+def test_records_refuse_numbers_no_record_holds(text, problem):
+    from kaggle_digits.io_utils import parse_json
+
+    with pytest.raises(ValueError, match=problem):
+        parse_json(text)
+    assert parse_json('{"a": 3, "b": 0.5}') == {"a": 3, "b": 0.5}

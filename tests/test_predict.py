@@ -42,19 +42,24 @@ def test_predict_defaults_to_the_runs_test_csv_and_takes_tta(tiny_run, tmp_path)
     assert len(pd.read_csv(tmp_path / "t.csv")) == 60 and "TTA 5 views" in result.stdout
 
 
-@pytest.mark.parametrize("problem", ["no model", "bad input", "bad tta"])
+@pytest.mark.parametrize("problem", ["no model", "corrupt model", "bad input", "bad tta"])
 def test_predict_errors_are_one_line_and_write_nothing(problem, tiny_run, tmp_path):
     run_dir, data_dir = tiny_run
     bad_csv = tmp_path / "bad.csv"
     frame = pd.read_csv(data_dir / "test.csv")
     frame.loc[3, "pixel5"] = -1
     frame.to_csv(bad_csv, index=False)
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes((run_dir / "model.keras").read_bytes()[:100])
     args = {"no model": ["--model", str(tmp_path)],
+            "corrupt model": ["--model", str(corrupt)],
             "bad input": ["--model", str(run_dir), "--input", str(bad_csv)],
             "bad tta": ["--model", str(run_dir), "--tta", "0"]}[problem]
     result = run_script("predict.py", *args, "--out", str(tmp_path / "out.csv"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     needle = {"no model": "no model.keras", "bad input": "line 5, column 'pixel5'",
+              "corrupt model": "corrupt.keras: cannot load the model (not a .keras archive: "
+                               "the file is corrupt or truncated)",
               "bad tta": "tta must be between"}[problem]
     assert needle in result.stderr
     assert not (tmp_path / "out.csv").exists()

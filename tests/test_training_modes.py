@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -270,6 +271,91 @@ def test_resume_refuses_changed_data(tmp_path, tiny_data_dir):
         handle.write(",".join(["0"] * 784) + "\n")
     result = run_script("train.py", "--resume", str(run_dir))
     assert result.returncode == 2 and "SHA-256 mismatch" in result.stderr
+
+
+class CtrlCAtBatch(keras.callbacks.Callback):
+    """Ctrl-C in the middle of the first epoch, once."""
+
+    def __init__(self, batch: int):
+        super().__init__()
+        self.batch, self.fired = batch, False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.batch and not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("folds", [1, 2])
+def test_a_run_resumed_before_its_first_epoch_ended_matches_an_uninterrupted_one(
+        folds, tmp_path, tiny_data_dir):
+    def config():
+        return tiny_config(tmp_path, tiny_data_dir, arch="simple_cnn", epochs=1, folds=folds,
+                           deterministic=True, augment=True)
+
+    _, uninterrupted = train(config(), log=quiet)
+    with pytest.raises(KeyboardInterrupt, match="interrupted after 0 completed epoch"):
+        train(config(), log=quiet, callbacks=(CtrlCAtBatch(2),))
+    [cut] = [p for p in (tmp_path / "runs").iterdir() if p != uninterrupted]
+    assert (cut / "FAILED").exists()
+    _, resumed = resume(cut, log=quiet)
+    np.testing.assert_allclose(load_npy(resumed / "val_probs.npy"),
+                               load_npy(uninterrupted / "val_probs.npy"), rtol=1e-5, atol=1e-6)
+
+
+def test_resume_takes_output_locations_and_nothing_else(tmp_path, tiny_data_dir):
+    """A run that failed because of where its copy goes could never be resumed."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    first = run_script("train.py", "--arch", "mlp", "--epochs", "1", "--data",
+                       str(tiny_data_dir), "--run-name", "r", "--output-dir",
+                       str(tmp_path / "runs"), "--submissions-dir", str(blocked / "subs"))
+    assert first.returncode == 2 and "Traceback" not in first.stderr, first.stderr
+    run_dir = tmp_path / "runs" / "r"
+    assert (run_dir / "FAILED").exists() and not (run_dir / "metrics.json").exists()
+    refused = run_script("train.py", "--resume", str(run_dir), "--epochs", "3", "--seed", "1")
+    assert refused.returncode == 2
+    assert "only --data and --submissions-dir may be given with it. Received: --epochs, --seed" \
+        in refused.stderr
+    resumed = run_script("train.py", "--resume", str(run_dir), "--submissions-dir",
+                         str(tmp_path / "subs"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert (tmp_path / "subs" / "r.csv").exists() and (run_dir / "metrics.json").exists()
+    assert TrainConfig.load(run_dir).submissions_dir == str(tmp_path / "subs")
+    again = run_script("train.py", "--resume", str(run_dir))
+    assert again.returncode == 2 and "already finished" in again.stderr
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--lr", "inf"], "learning_rate must be a finite number"),
+    (["--lr", "nan"], "learning_rate must be a finite number"),
+    (["--patience", "-3"], "patience must be between 0 and 10000"),
+    (["--epochs", "99999999999999999999"], "epochs must be between 1 and 10000"),
+    (["--seed", "-1"], "seed must be between 0"),
+    (["--val-split", "nan"], "val_split must be a finite number"),
+    (["--run-name", "../../escaped"], "run_name must be a plain name, not a path"),
+    (["--run-name", "/tmp/absolute"], "run_name must be a plain name, not a path"),
+])
+def test_out_of_range_options_are_one_line_and_create_nothing(flags, needle, tmp_path,
+                                                               tiny_data_dir):
+    result = run_script("train.py", "--arch", "mlp", "--epochs", "1", "--data",
+                        str(tiny_data_dir), "--output-dir", str(tmp_path / "out" / "runs"),
+                        *flags, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert needle in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "escaped").exists()
+
+
+def test_a_loss_that_becomes_nan_stops_the_run_with_what_to_change(tmp_path, tiny_data_dir):
+    result = run_script("train.py", "--arch", "mlp", "--epochs", "3", "--optimizer", "sgd",
+                        "--lr", "90", "--lr-schedule", "constant", "--data", str(tiny_data_dir),
+                        "--run-name", "nan", "--output-dir", str(tmp_path / "runs"),
+                        "--submissions-dir", str(tmp_path / "subs"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "training loss became nan in epoch" in last and "lower the learning rate" in last
+    assert "TrainingDiverged" in (tmp_path / "runs" / "nan" / "FAILED").read_text()
+    assert not (tmp_path / "subs").exists()
 
 
 def test_deterministic_runs_repeat_exactly(tmp_path, tiny_data_dir):
