@@ -27,6 +27,21 @@ def test_architecture_table_and_list_archs_come_from_the_registry():
         assert f"{name:16s} {get_model_spec(name).description}" in listing
 
 
+def test_every_script_has_an_installed_entry_point():
+    """kaggle-digits-search was missing though the README says every script is installed."""
+    import configparser
+
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    declared = {line.split("=")[0].strip(): line.split("=")[1].strip()
+                for line in setup["options.entry_points"]["console_scripts"].strip().splitlines()}
+    scripts = sorted(p.stem for p in (ROOT / "scripts").glob("*.py") if p.stem != "quickstart")
+    assert sorted(name.removeprefix("kaggle-digits-") for name in declared) == scripts
+    for name in scripts:
+        assert declared[f"kaggle-digits-{name}"] == f"kaggle_digits.cli.{name}:main"
+        assert (Path(sys.executable).parent / f"kaggle-digits-{name}").exists(), name
+
+
 def test_console_entry_points_are_the_scripts():
     bin_dir = Path(sys.executable).parent
     for name in ("validate", "submit"):

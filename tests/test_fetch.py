@@ -244,3 +244,39 @@ def test_force_killed_between_files_is_fetched_again(tmp_path, monkeypatch):
     assert not result.skipped
     assert {name: (dest / name).read_bytes() for name in FILES} == newer
     assert only_dest_left(dest) == sorted(FILES)
+
+
+def patch_member(bundle: bytes, name: str, method: int | None = None,
+                 encrypted: bool = False) -> bytes:
+    """A bundle whose member ``name`` claims another compression method or encryption (both in
+    its local header and in the central directory, as other zip tools write them)."""
+    data = bytearray(bundle)
+    encoded = name.encode()
+    for signature, flags_at, method_at, name_at in ((b"PK\x03\x04", 6, 8, 30),
+                                                    (b"PK\x01\x02", 8, 10, 46)):
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            if data[start + name_at:start + name_at + len(encoded)] == encoded:
+                if method is not None:
+                    data[start + method_at:start + method_at + 2] = method.to_bytes(2, "little")
+                if encrypted:
+                    data[start + flags_at] |= 0x1
+            start += 4
+    return bytes(data)
+
+
+@pytest.mark.parametrize("method, encrypted, reason", [
+    (9, False, "uses compression method 9"),  # Deflate64, as Windows' Explorer writes it.
+    (93, False, "uses compression method 93"),  # Zstandard.
+    (None, True, "is encrypted"),
+])
+def test_bundles_python_cannot_read_are_one_line_and_unpack_nothing(method, encrypted, reason,
+                                                                    tmp_path):
+    bundle = tmp_path / "digit-recognizer.zip"
+    bundle.write_bytes(patch_member(make_zip(FILES), "train.csv", method, encrypted))
+    dest = tmp_path / "out" / "d"
+    result = run_script("fetch.py", "--from-zip", str(bundle), "--dest", str(dest))
+    assert_one_line_error(result, f"train.csv in {bundle} {reason}, which cannot be read; "
+                                  f"unpack it by hand and use --data")
+    assert not dest.exists()
+    assert not (tmp_path / "out").exists() or only_dest_left(tmp_path / "out") == []

@@ -81,6 +81,15 @@ CORPUS = [
      ["test.csv", "line 3", "0xE9", "not UTF-8"]),
     ("truncated gzip", "train.csv", lambda t: gzip.compress(t.encode())[:5000],
      ["train.csv", "truncated or corrupt"]),
+    # Numbers beyond a machine integer: pandas reads 2**63.. as uint64, which wrapped to "-1".
+    ("pixel 2**64-1", "train.csv", lambda t: edit_line(t, 3, "pixel9", str(2**64 - 1)),
+     ["train.csv", "line 3", "pixel9", f"'{2**64 - 1}' is too large"]),
+    ("label 2**63", "train.csv", lambda t: edit_line(t, 4, "label", str(2**63)),
+     ["train.csv", "line 4", "label", f"'{2**63}' is too large"]),
+    ("pixel 10**30", "test.csv", lambda t: edit_line(t, 2, "pixel5", "1" + "0" * 30),
+     ["test.csv", "line 2", "pixel5", "too large"]),
+    ("pixel -2**63-1", "test.csv", lambda t: edit_line(t, 2, "pixel5", str(-2**63 - 1)),
+     ["test.csv", "line 2", "pixel5", "too large"]),
 ]
 
 
@@ -127,3 +136,36 @@ def test_hostile_submission_is_located_and_not_submitted(ids, needle, tmp_path):
     pd.DataFrame({"ImageId": ids, "Label": [1, 2, 3]}).to_csv(path, index=False)
     [problem] = check_submission_file(path)
     assert "sub.csv" in problem and needle in problem and "ImageId" in problem
+
+
+@pytest.mark.parametrize("cell", [str(2**64), "9" * 40, "-" + "9" * 19])
+def test_a_submission_number_beyond_a_machine_integer_is_located(cell, tmp_path):
+    from kaggle_digits.submission import check_submission_file
+
+    path = tmp_path / "sub.csv"
+    path.write_text(f"ImageId,Label\n1,1\n{cell},2\n")
+    [problem] = check_submission_file(path)
+    assert "line 3, column 'ImageId'" in problem and "too large" in problem
+
+
+@pytest.mark.parametrize("field, text, needle", [
+    ("epochs", "99999999999999999999999", "too large"),
+    ("learning_rate", "NaN", "NaN is not a number"),
+    ("learning_rate", "1e999", "too large"),
+    ("batch_size", "true", "batch_size must be a whole number"),
+    ("seed", "4294967296", "seed must be between 0"),
+    ("run_name", '"../../x"', "run_name must be a plain name"),
+])
+def test_a_hostile_config_file_is_one_line(field, text, needle, tmp_path):
+    import json
+
+    from conftest import assert_one_line_error, run_script
+
+    values = TrainConfig(arch="mlp").to_dict()
+    config = json.dumps(values).replace(f'"{field}": {json.dumps(values[field])}',
+                                        f'"{field}": {text}')
+    assert text in config
+    (tmp_path / "config.json").write_text(config)
+    result = run_script("train.py", "--config", str(tmp_path / "config.json"), cwd=tmp_path)
+    assert_one_line_error(result, "config.json: not a usable training config", needle)
+    assert not (tmp_path / "runs").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from conftest import run_script
@@ -64,3 +66,44 @@ def test_search_cli_end_to_end(tmp_path, tiny_data_dir):
     assert "# Search cli (mlp)" in result.stdout and "Best: trial" in result.stdout
     bad = run_script("search.py", "--arch", "mlp", "--space", "lr=1e-3", cwd=tmp_path)
     assert bad.returncode == 2 and "Received: 'lr=1e-3'" in bad.stderr
+
+
+def test_an_interrupted_trial_is_told_and_its_run_continues_next_time(tmp_path, tiny_data_dir,
+                                                                       monkeypatch):
+    """A Ctrl-C'd trial stayed RUNNING forever and its half-trained run was abandoned."""
+    from kaggle_digits import search
+
+    real_epoch_end = search.LocalPruning.on_epoch_end
+
+    def ctrl_c_after_the_first_epoch(self, epoch, logs=None):
+        if self.trial.number == 0 and epoch == 0:
+            raise KeyboardInterrupt
+        return real_epoch_end(self, epoch, logs)
+
+    monkeypatch.setattr(search.LocalPruning, "on_epoch_end", ctrl_c_after_the_first_epoch)
+    base = TrainConfig(data_dir=str(tiny_data_dir), epochs=3, batch_size=32)
+    space = parse_space("lr=log:1e-3:3e-3")
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        run_search("cut", "mlp", base, 2, space, tmp_path, log=lines.append)
+    assert any("trial(s) 0 interrupted" in line for line in lines)
+    run = tmp_path / "cut" / "runs" / "trial-000"
+    assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
+
+    lines.clear()
+    table, _ = run_search("cut", "mlp", base, 1, space, tmp_path, log=lines.append)
+    assert list(table["state"]) == ["FAIL", "COMPLETE"]
+    assert any("trial 0 was interrupted; its run trial-000 continues" in line for line in lines)
+    assert any(line.startswith("trial-000: continuing from epoch 2 of 3") for line in lines)
+    assert json.loads((run / "metrics.json").read_text())["epochs_run"] == 3
+    assert not (tmp_path / "cut" / "runs" / "trial-001").exists()
+
+    table, _ = run_search("cut", "mlp", base, 1, space, tmp_path, log=lines.append)
+    assert list(table["state"]) == ["FAIL", "COMPLETE", "COMPLETE"]  # Continued only once.
+    assert (tmp_path / "cut" / "runs" / "trial-002" / "metrics.json").exists()
+
+
+def test_a_search_name_that_is_a_path_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="name must be a plain name, not a path"):
+        run_search("../escape", "mlp", TrainConfig(), 1, out_root=tmp_path / "s")
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "s").exists()

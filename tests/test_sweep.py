@@ -1,5 +1,6 @@
 import pandas as pd
 import pytest
+from conftest import run_script
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.sweep import STUDIES, make_config, parse_grid, run_study
@@ -57,3 +58,14 @@ def test_study_writes_a_comparison_table_and_records_failures(tmp_path, tiny_dat
     assert "| epochs=1 filters=8-16-16 | simple_cnn |" in markdown and "failed:" in markdown
     assert any("[sweep tiny: run 3/3]" in m for m in messages)
     assert len(list((sweep_dir / "runs").iterdir())) == 2
+
+
+def test_a_grid_of_full_data_runs_writes_its_summary(tmp_path, tiny_data_dir):
+    """full=true runs have no validation score: the summary crashed formatting None."""
+    result = run_script("sweep.py", "--arch", "mlp", "--grid", "epochs=1 full=true",
+                        "--data", str(tiny_data_dir), "--out-dir", str(tmp_path / "sweeps"),
+                        "--parallel", "1")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    [sweep_dir] = (tmp_path / "sweeps").iterdir()
+    row = (sweep_dir / "summary.md").read_text().splitlines()[-1]
+    assert row.startswith("| epochs=1 full=True | mlp |") and "| – | – | 1 |" in row

@@ -52,6 +52,10 @@ def test_kfold_bookkeeping(tmp_path, tiny_data_dir):
     np.testing.assert_allclose(test_probs, np.mean(fold_tests, axis=0), rtol=1e-5, atol=1e-6)
     assert check_submission_file(run_dir / "submission.csv", expected_rows=60) == []
 
+    import shutil
+
+    # A user's backup copy beside the folds broke every command that read the k-fold run.
+    shutil.copytree(run_dir / "folds" / "fold1", run_dir / "folds" / "fold1.bak")
     models = load_models(run_dir)  # predict.py averages the fold models.
     images = pd.read_csv(tiny_data_dir / "test.csv").to_numpy("uint8").reshape(-1, 28, 28, 1)
     assert len(models) == 3
