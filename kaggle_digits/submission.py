@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from kaggle_digits.data import COMPETITION_TEST_ROWS, NUM_CLASSES
-from kaggle_digits.io_utils import write_text_atomic
+from kaggle_digits.io_utils import parse_json, write_json_atomic, write_text_atomic
 
 SUBMISSION_COLUMNS = ["ImageId", "Label"]
 _PLAIN_INTEGER = re.compile(r"-?[0-9]+")
@@ -162,3 +162,49 @@ def verdict(path: str | os.PathLike, test_rows: int | None) -> tuple[bool, list[
         lines.append(f"INVALID for Kaggle: {rows} rows, the competition expects "
                      f"{COMPETITION_TEST_ROWS} (was this made on the bundled sample?)")
     return ok, lines
+
+
+# The record beside a submission ------------------------------------------------------------
+# Every writer of a submission (a training run, an ensemble, predict.py) puts NAME.json beside
+# NAME.csv: which run or ensemble made it, for which data (the SHA-256 fingerprint of train.csv
+# and test.csv) and the CSV's own SHA-256, so that submit.py can tell an edited file from the
+# one the toolkit wrote. These two functions are the only ones that know where it lives.
+
+def record_path(csv_path: str | os.PathLike) -> Path:
+    """Where the record of the submission ``csv_path`` lives (NAME.json beside NAME.csv)."""
+    csv_path = Path(csv_path)
+    if csv_path.suffix.lower() != ".csv":
+        raise SubmissionError(f"a submission path must end in .csv (its record goes beside it "
+                              f"as .json). Received: {csv_path}")
+    return csv_path.with_suffix(".json")
+
+
+def write_record(csv_path: str | os.PathLike, record: dict) -> Path:
+    """Write the record of a submission just written; it names the CSV's SHA-256.
+
+    Raises:
+        SubmissionError: ``record`` lacks ``submission_sha256`` or ``data_fingerprint``.
+    """
+    missing = [key for key in ("submission_sha256", "data_fingerprint") if key not in record]
+    if missing:
+        raise SubmissionError(f"a submission record needs {', '.join(missing)}")
+    return write_json_atomic(record_path(csv_path), record)
+
+
+def read_record(csv_path: str | os.PathLike) -> dict | None:
+    """The record beside a submission, or None when there is none.
+
+    Raises:
+        SubmissionError: a record that cannot be read (not JSON, hostile numbers, not a
+            mapping).
+    """
+    path = record_path(csv_path)
+    try:
+        record = parse_json(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise SubmissionError(f"{path}: not a readable submission record ({exc})") from None
+    if not isinstance(record, dict):
+        raise SubmissionError(f"{path}: not a readable submission record (not a mapping)")
+    return record

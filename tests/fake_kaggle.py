@@ -38,6 +38,9 @@ class FakeKaggle:
         self.requests: list[dict] = []
         self.uploads: dict[str, bytes] = {}
         self.submissions: list[dict] = []
+        self.file_names: dict[str, str] = {}  # Upload token -> the file name the client gave.
+        # GetSubmissionLimits: what is left today; a submission taken uses one.
+        self.limits = {"numToday": 0, "numTotal": 0, "numAllowedNow": 5, "limitedByTotal": False}
         self.rate_limited_once = False
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -122,8 +125,11 @@ class FakeKaggle:
             def _submission_call(self, method: str, payload: dict):
                 if fake.mode == "unauthorized":
                     return self._error(401, "Unauthenticated")
+                if method == "GetSubmissionLimits":
+                    return self._json(fake.limits)
                 if method == "StartSubmissionUpload":
-                    token = f"blob-{len(fake.uploads) + 1}"
+                    token = f"blob-{len(fake.uploads) + len(fake.file_names) + 1}"
+                    fake.file_names[token] = payload.get("fileName")
                     return self._json({"token": token,
                                        "createUrl": f"http://localhost/uploads/{token}"})
                 if method == "CreateSubmission":
@@ -143,7 +149,11 @@ class FakeKaggle:
                     ref = 1000 + len(fake.submissions)
                     fake.submissions.append({"ref": ref, "description":
                                              payload.get("submissionDescription"),
-                                             "content": fake.uploads[token], "polls": 0})
+                                             "content": fake.uploads[token], "polls": 0,
+                                             "fileName": fake.file_names.get(token)})
+                    fake.limits["numToday"] += 1
+                    fake.limits["numTotal"] += 1
+                    fake.limits["numAllowedNow"] = max(fake.limits["numAllowedNow"] - 1, 0)
                     return self._json({"message": "Successfully submitted to Digit Recognizer",
                                        "ref": ref})
                 if method == "ListSubmissions":
@@ -152,12 +162,16 @@ class FakeKaggle:
                         body = json.dumps({"code": 429, "message": "Too many requests"}).encode()
                         return self._send(429, body, "application/json", **{"Retry-After": "3"})
                     listed = []
-                    for submission in reversed(fake.submissions):
+                    size = int(payload.get("pageSize") or 20)
+                    page = int(payload.get("page") or 1)
+                    newest_first = list(reversed(fake.submissions))
+                    for submission in newest_first[(page - 1) * size:page * size]:
                         submission["polls"] += 1
                         done = submission["polls"] > 1
                         failed = done and fake.mode == "scoring_error"
                         listed.append({"ref": submission["ref"],
                                        "description": submission["description"],
+                                       "fileName": submission.get("fileName"),
                                        "date": "2026-11-21T12:00:00Z",
                                        "status": ("ERROR" if failed else "COMPLETE" if done
                                                   else "PENDING"),

@@ -113,11 +113,18 @@ def test_finished_is_finished_whatever_a_kill_left_beside_it(tmp_path, labels):
 
 
 @pytest.mark.parametrize("damage", ["val_probs.npy", "test_probs.npy", "val_labels.npy"])
-def test_a_damaged_member_is_one_line_through_the_script(damage, tmp_path, labels):
+def test_a_damaged_member_is_named_not_a_traceback(damage, tmp_path, labels):
     runs = three_members(tmp_path, labels)
     (runs[2] / damage).unlink()
+    with pytest.raises(EnsembleError, match=f"m2: damaged run \\({damage} is missing\\)"):
+        load_members(runs)
+
+
+def test_damaged_members_through_the_script(tmp_path, labels):
+    runs = three_members(tmp_path, labels)
+    (runs[2] / "val_probs.npy").unlink()
     result = run_script("ensemble.py", *map(str, runs), "--out", str(tmp_path / "e.csv"))
-    assert_one_line_error(result, f"damaged run ({damage} is missing)", "--skip-missing")
+    assert_one_line_error(result, "damaged run (val_probs.npy is missing)", "--skip-missing")
     assert not (tmp_path / "e.csv").exists()
     result = run_script("ensemble.py", *map(str, runs), "--out", str(tmp_path / "e.csv"),
                         "--skip-missing")

@@ -1,0 +1,147 @@
+"""The official ``kaggle`` client: credentials, the authenticated API, and what its errors mean.
+
+Fetching, submitting and the submission ledger all talk to Kaggle through this module, so the
+credential rules, the retry on 429 and the wording of every HTTP refusal live in one place.
+``import kaggle`` authenticates at import time and prints a page of help when credentials are
+missing, so the client is imported only here, quietly, when Kaggle is actually needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+DEFAULT_COMPETITION = "digit-recognizer"
+MAX_RATE_LIMIT_RETRIES = 3
+DEFAULT_RETRY_AFTER_S = 30.0
+MAX_RETRY_AFTER_S = 3600.0  # A Retry-After beyond an hour is damage, not advice.
+
+
+class KaggleApiError(RuntimeError):
+    """A call Kaggle refused or that could not reach it, in one line that says what to do.
+
+    ``status`` is the HTTP status when Kaggle answered (None when it could not be reached, in
+    which case a submission may or may not have been taken).
+    """
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+def rules_url(competition: str) -> str:
+    return f"https://www.kaggle.com/competitions/{competition}/rules"
+
+
+def no_credentials_message() -> str:
+    config_dir = os.environ.get("KAGGLE_CONFIG_DIR") or "~/.kaggle"
+    return ("no Kaggle credentials found: download kaggle.json from https://www.kaggle.com/settings "
+            f"(API > Create New Token) to {config_dir}/kaggle.json and chmod 600 it, or set "
+            "KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN); or download the bundle by hand "
+            "and use --from-zip")
+
+
+def kaggle_credentials_present() -> bool:
+    """Whether the kaggle client will find credentials, without contacting Kaggle."""
+    if os.environ.get("KAGGLE_API_TOKEN") or (
+        os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")
+    ):
+        return True
+    config_dirs = [os.environ.get("KAGGLE_CONFIG_DIR"), "~/.kaggle",
+                   os.path.join(os.environ.get("XDG_CONFIG_HOME") or "~/.config", "kaggle")]
+    for config_dir in filter(None, config_dirs):
+        for name in ("kaggle.json", "access_token", "access_token.txt"):
+            if Path(os.path.expanduser(config_dir), name).is_file():
+                return True
+    return False
+
+
+def warn_if_credentials_readable(log: Callable[[str], None]) -> None:
+    config_dir = Path(os.path.expanduser(os.environ.get("KAGGLE_CONFIG_DIR") or "~/.kaggle"))
+    key_file = config_dir / "kaggle.json"
+    if key_file.is_file() and key_file.stat().st_mode & 0o077:
+        log(f"warning: {key_file} is readable by other users; run `chmod 600 {key_file}`")
+
+
+def authenticated_api():
+    """An authenticated ``KaggleApi``, the client's exit(1) turned into a KaggleApiError."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            from kaggle.api.kaggle_api_extended import KaggleApi
+
+            api = KaggleApi()
+            api.authenticate()
+        except SystemExit:
+            raise KaggleApiError(no_credentials_message()) from None
+    return api
+
+
+def http_status(exc) -> int | None:
+    return getattr(getattr(exc, "response", None), "status_code", None)
+
+
+def retry_after(exc) -> float:
+    """The seconds Kaggle's Retry-After asks for (checked: a number, 0 to an hour)."""
+    header = getattr(getattr(exc, "response", None), "headers", {}).get("Retry-After")
+    try:
+        seconds = float(header)
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER_S
+    if seconds != seconds:  # NaN
+        return DEFAULT_RETRY_AFTER_S
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def describe_http_error(exc, competition: str, action: str = "download") -> str:
+    """One line for an HTTP error of a download (``action="download"``) or a submission
+    (``"submit"``), with what the user should do about it."""
+    status, reason = http_status(exc), (str(exc).splitlines() or [""])[0]
+    submitting = action == "submit"
+    if status == 401:
+        return ("Kaggle rejected the credentials (401 Unauthorized): check KAGGLE_USERNAME/"
+                "KAGGLE_KEY, KAGGLE_API_TOKEN or kaggle.json" if submitting else
+                "Kaggle rejected the credentials (401 Unauthorized): check the username and key "
+                f"in kaggle.json, and that you accepted the rules at {rules_url(competition)}")
+    if status == 403:
+        return (f"Kaggle refused the submission (403 Forbidden): accept the rules at "
+                f"{rules_url(competition)} while logged in. Server said: {reason}" if submitting
+                else f"Kaggle refused access to '{competition}' (403 Forbidden): accept the "
+                     f"competition rules at {rules_url(competition)} while logged in, then retry")
+    if status == 400 and submitting:
+        return f"Kaggle refused the submission (400 Bad Request): {reason}"
+    if status == 404 and not submitting:
+        return f"Kaggle has no competition '{competition}' (404 Not Found): check --competition"
+    if status == 429:
+        return f"Kaggle is rate limiting (429 Too Many Requests) and kept refusing: {reason}"
+    return f"Kaggle API error {status}: {reason}"
+
+
+def call_with_retries(call: Callable, competition: str, log: Callable[[str], None],
+                      sleep: Callable[[float], None] = time.sleep, action: str = "submit"):
+    """Run one API call, waiting as Retry-After says when Kaggle answers 429.
+
+    A 429 means the call was refused, so repeating it never does the thing twice.
+
+    Raises:
+        KaggleApiError: Kaggle refused (with its status), or could not be reached.
+    """
+    import requests
+
+    for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
+        try:
+            return call()
+        except requests.exceptions.HTTPError as exc:
+            if http_status(exc) == 429 and attempt < MAX_RATE_LIMIT_RETRIES:
+                wait = retry_after(exc)
+                log(f"rate limited by Kaggle (429); retrying in {wait:.0f}s as Retry-After asks")
+                sleep(wait)
+                continue
+            raise KaggleApiError(describe_http_error(exc, competition, action),
+                                 http_status(exc)) from None
+        except requests.exceptions.ConnectionError as exc:
+            raise KaggleApiError(f"cannot reach the Kaggle API ({type(exc).__name__}); check "
+                                 f"the network or proxy settings") from None

@@ -1,0 +1,79 @@
+"""TensorFlow's process settings, and its start-up lines kept off a CPU user's terminal.
+
+TensorFlow's native code prints a screenful when it starts ("oneDNN custom operations are on",
+"Could not find cuda drivers", on some machines "E0000 ... failed call to cuInit"), written
+straight to file descriptor 2 before any Python or absl logging setting applies, so no
+environment variable silences them. The first ``import tensorflow`` (often through ``import
+keras``) therefore runs with descriptor 2 pointed at a temporary file, together with the device
+discovery that prints the cuInit line; the file is shown if the import fails, and always with
+``KAGGLE_DIGITS_VERBOSE=1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.util
+import os
+import sys
+import tempfile
+
+VERBOSE_VARIABLE = "KAGGLE_DIGITS_VERBOSE"
+
+
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_VARIABLE, "").strip().lower() not in ("", "0", "false", "no")
+
+
+@contextlib.contextmanager
+def native_output_captured():
+    """Descriptor 2 into a temporary file for the block; replayed on failure (or verbose)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed or verbose():
+                captured.seek(0)
+                sys.stderr.write(captured.read().decode(errors="replace"))
+                sys.stderr.flush()
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        with native_output_captured():
+            self.loader.exec_module(module)
+            module.config.list_physical_devices()  # Device discovery prints the cuInit line.
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    """Wraps the first import of ``tensorflow``, then steps aside."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def quiet_tensorflow_start() -> None:
+    """Install the wrapper (once, before TensorFlow is imported; a no-op after, or verbose)."""
+    if "tensorflow" in sys.modules or verbose():
+        return
+    if not any(isinstance(finder, _QuietTensorFlowFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowFinder())

@@ -1,0 +1,13 @@
+"""TensorFlow's start-up lines stay off a CPU user's terminal unless asked for."""
+
+from conftest import run_script
+
+START_UP_LINES = ("oneDNN custom operations", "absl::InitializeLog", "cuda", "cuInit")
+
+
+def test_commands_that_start_tensorflow_print_none_of_its_start_up_lines(tmp_path):
+    quiet = run_script("train.py", "--list-archs", env={"KAGGLE_DIGITS_VERBOSE": ""})
+    assert quiet.returncode == 0 and "improved_cnn" in quiet.stdout
+    assert not any(line in quiet.stderr for line in START_UP_LINES), quiet.stderr
+    shown = run_script("train.py", "--list-archs", env={"KAGGLE_DIGITS_VERBOSE": "1"})
+    assert shown.returncode == 0 and "oneDNN custom operations" in shown.stderr
