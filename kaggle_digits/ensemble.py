@@ -25,9 +25,9 @@ import numpy as np
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.evaluation import accuracy_interval, mcnemar_exact
-from kaggle_digits.io_utils import sha256_file, write_json_atomic
+from kaggle_digits.io_utils import sha256_file
 from kaggle_digits.rundir import DataMismatch, RunDir, SkippedRun, differing_files
-from kaggle_digits.submission import write_submission
+from kaggle_digits.submission import record_path, write_record, write_submission
 
 METHODS = ("mean", "vote", "weighted", "stack")
 CROSS_FIT_FOLDS = 5
@@ -333,12 +333,10 @@ def write_ensemble(members: list[Member], result: EnsembleResult, out_csv: str |
     """The submission and, beside it, a JSON of members, weights and scores (and ``extra``).
 
     Raises:
-        EnsembleError: ``out_csv`` does not end in .csv (its record would overwrite it).
+        SubmissionError: ``out_csv`` does not end in .csv (its record would overwrite it).
     """
     out_csv = Path(out_csv)
-    if out_csv.suffix.lower() != ".csv":
-        raise EnsembleError(f"the submission path must end in .csv (its record goes beside it "
-                            f"as .json). Received: {out_csv}")
+    record_path(out_csv)  # Refused before the CSV is written.
     submission = write_submission(result.test_probs.argmax(axis=1), out_csv,
                                   expected_rows=len(result.test_probs))
     record = {
@@ -358,7 +356,7 @@ def write_ensemble(members: list[Member], result: EnsembleResult, out_csv: str |
         "submission_sha256": sha256_file(submission),
         **(extra or {}),
     }
-    return submission, write_json_atomic(out_csv.with_suffix(".json"), record)
+    return submission, write_record(submission, record)
 
 
 def retune_with_tta(members: list[Member], tta: int, log: Callable[[str], None] = print) -> None:

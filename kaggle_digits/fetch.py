@@ -6,8 +6,6 @@ happen in a temporary directory beside the destination, and only verified files 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import stat
 import tempfile
@@ -17,8 +15,14 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from kaggle_digits.io_utils import fsync_path
+from kaggle_digits.kaggle_api import (
+    DEFAULT_COMPETITION,
+    KaggleApiError,
+    authenticated_api,
+    describe_http_error,
+    warn_if_credentials_readable,
+)
 
-DEFAULT_COMPETITION = "digit-recognizer"
 EXPECTED_FILES = {
     "digit-recognizer": ("train.csv", "test.csv", "sample_submission.csv"),
 }
@@ -39,10 +43,6 @@ class FetchResult:
     files: list[str]
     source: str
     skipped: bool = False
-
-
-def rules_url(competition: str) -> str:
-    return f"https://www.kaggle.com/competitions/{competition}/rules"
 
 
 def _already_present(dest: Path, competition: str) -> bool:
@@ -157,79 +157,19 @@ def _unpack(zip_path: Path, staging: Path) -> list[str]:
     return written
 
 
-def _no_credentials_message() -> str:
-    config_dir = os.environ.get("KAGGLE_CONFIG_DIR") or "~/.kaggle"
-    return ("no Kaggle credentials found: download kaggle.json from https://www.kaggle.com/settings "
-            f"(API > Create New Token) to {config_dir}/kaggle.json and chmod 600 it, or set "
-            "KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN); or download the bundle by hand "
-            "and use --from-zip")
-
-
-def kaggle_credentials_present() -> bool:
-    """Whether the kaggle client will find credentials, without contacting Kaggle."""
-    if os.environ.get("KAGGLE_API_TOKEN") or (
-        os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")
-    ):
-        return True
-    config_dirs = [os.environ.get("KAGGLE_CONFIG_DIR"), "~/.kaggle",
-                   os.path.join(os.environ.get("XDG_CONFIG_HOME") or "~/.config", "kaggle")]
-    for config_dir in filter(None, config_dirs):
-        for name in ("kaggle.json", "access_token", "access_token.txt"):
-            if Path(os.path.expanduser(config_dir), name).is_file():
-                return True
-    return False
-
-
-def warn_if_credentials_readable(log: Callable[[str], None]) -> None:
-    config_dir = Path(os.path.expanduser(os.environ.get("KAGGLE_CONFIG_DIR") or "~/.kaggle"))
-    key_file = config_dir / "kaggle.json"
-    if key_file.is_file() and key_file.stat().st_mode & 0o077:
-        log(f"warning: {key_file} is readable by other users; run `chmod 600 {key_file}`")
-
-
-def authenticated_api():
-    """Return an authenticated ``KaggleApi``, turning the client's exit(1) into a FetchError.
-
-    ``import kaggle`` authenticates at import time and prints a page of help when credentials
-    are missing, so it is imported here, quietly, only when Kaggle is actually needed.
-    """
-    with contextlib.redirect_stdout(io.StringIO()):
-        try:
-            from kaggle.api.kaggle_api_extended import KaggleApi
-
-            api = KaggleApi()
-            api.authenticate()
-        except SystemExit:
-            raise FetchError(_no_credentials_message()) from None
-    return api
-
-
-def describe_http_error(exc, competition: str) -> str:
-    """One line for an HTTP error from the Kaggle API, with what the user should do about it."""
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    reason = str(exc).splitlines()[0] if str(exc) else ""
-    if status == 401:
-        return ("Kaggle rejected the credentials (401 Unauthorized): check the username and key "
-                f"in kaggle.json, and that you accepted the rules at {rules_url(competition)}")
-    if status == 403:
-        return (f"Kaggle refused access to '{competition}' (403 Forbidden): accept the competition "
-                f"rules at {rules_url(competition)} while logged in, then retry")
-    if status == 404:
-        return f"Kaggle has no competition '{competition}' (404 Not Found): check --competition"
-    return f"Kaggle API error {status}: {reason}"
-
-
 def download_bundle(competition: str, work_dir: Path) -> Path:
     """Download the competition's zip with the official client (which shows a progress bar)."""
     import requests
     import urllib3
 
-    api = authenticated_api()
+    try:
+        api = authenticated_api()
+    except KaggleApiError as exc:
+        raise FetchError(str(exc)) from None
     try:
         api.competition_download_files(competition, path=str(work_dir), force=True, quiet=False)
     except requests.exceptions.HTTPError as exc:
-        raise FetchError(describe_http_error(exc, competition)) from None
+        raise FetchError(describe_http_error(exc, competition, "download")) from None
     except requests.exceptions.ConnectionError as exc:
         raise FetchError(f"cannot reach the Kaggle API (network unreachable?): "
                          f"{type(exc).__name__}; retry later or download the bundle by hand "

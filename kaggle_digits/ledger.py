@@ -23,7 +23,8 @@ from pathlib import Path
 
 from kaggle_digits.evaluation import accuracy_interval
 from kaggle_digits.io_utils import sha256_file
-from kaggle_digits.submission import read_record
+from kaggle_digits.rundir import RunDir
+from kaggle_digits.submission import SubmissionError, read_record, record_path
 
 DEFAULT_LEDGER = Path("submissions") / "ledger.sqlite"
 SENDING = "sending"  # Written before the upload; a row left so is incomplete.
@@ -103,12 +104,15 @@ def parse_score(text) -> float | None:
 def provenance(path: Path) -> dict:
     """What the record beside a submission says of its origin: the run or ensemble, a summary
     of its settings, and its validation accuracy with 95% interval (empty without a record)."""
-    record = read_record(path)
+    try:
+        record = read_record(path)
+    except SubmissionError:
+        return {}
     if record is None:
         return {}
     if "members" in record:  # An ensemble's record.
         archs = sorted({member.get("arch") or "?" for member in record["members"]})
-        source = str(path.with_suffix(".json"))
+        source = str(record_path(path))
         summary = (f"{record.get('method', 'mean')} of {len(record['members'])} members "
                    f"({', '.join(archs)})" + (f", tta {record['tta']}" if record.get("tta", 1)
                                               not in (None, 1) else ""))
@@ -124,8 +128,6 @@ def provenance(path: Path) -> dict:
 
 
 def _run_summary(run_dir: Path) -> str | None:
-    from kaggle_digits.rundir import RunDir
-
     try:
         config = RunDir(run_dir).read_config()
     except ValueError:
@@ -284,7 +286,10 @@ def _find_local_file(name: str | None, search_dirs: tuple[Path, ...]
         if not candidate.is_file():
             continue
         digest = sha256_file(candidate)
-        record = read_record(candidate) or {}
+        try:
+            record = read_record(candidate) or {}
+        except SubmissionError:
+            continue
         if record.get("submission_sha256") == digest:
             return candidate, provenance(candidate), digest
     return None, {}, None

@@ -10,9 +10,9 @@ import numpy as np
 
 from kaggle_digits.data import DigitData, find_csv, fingerprint_files, read_digits_csv, \
     resolve_data_dir
-from kaggle_digits.io_utils import sha256_file, write_json_atomic
+from kaggle_digits.io_utils import sha256_file
 from kaggle_digits.rundir import DataMismatch, RunDir
-from kaggle_digits.submission import write_submission
+from kaggle_digits.submission import record_path, write_record, write_submission
 from kaggle_digits.tta import predict_with_tta
 
 PREDICT_BATCH_SIZE = 1024
@@ -106,13 +106,14 @@ def predict_csv(model: str | os.PathLike, input_csv: str | os.PathLike,
                 out_csv: str | os.PathLike, tta: int = 1,
                 log: Callable[[str], None] = print) -> tuple[np.ndarray, Path]:
     """Predict a test-format CSV and write a submission plus a JSON of where it came from."""
+    record_path(out_csv)  # A path that is not a .csv is refused before anything is written.
     images, _ = read_digits_csv(input_csv, labelled=False)
     models = load_models(model)
     log(f"predicting {len(images):,} rows of {input_csv} with {len(models)} model(s)"
         + (f", TTA {tta} views" if tta > 1 else ""))
     probs = predict_images(models, images, tta)
     submission = write_submission(probs.argmax(axis=1), out_csv, expected_rows=len(images))
-    write_json_atomic(Path(out_csv).with_suffix(".json"), {
+    write_record(submission, {
         "model": str(model), "models": [str(p) for p in model_paths(model)],
         "input": str(input_csv), "data_fingerprint": {Path(input_csv).name:
                                                       sha256_file(input_csv)},

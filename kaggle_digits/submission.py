@@ -16,6 +16,7 @@ import pandas as pd
 
 from kaggle_digits.data import COMPETITION_TEST_ROWS, NUM_CLASSES
 from kaggle_digits.io_utils import parse_json, write_json_atomic, write_text_atomic
+from kaggle_digits.rundir import RunDir
 
 SUBMISSION_COLUMNS = ["ImageId", "Label"]
 _PLAIN_INTEGER = re.compile(r"-?[0-9]+")
@@ -191,14 +192,28 @@ def write_record(csv_path: str | os.PathLike, record: dict) -> Path:
     return write_json_atomic(record_path(csv_path), record)
 
 
+def find_record(csv_path: str | os.PathLike) -> Path | None:
+    """The record of a submission: NAME.json beside it, or, for a run directory's own
+    submission.csv, the run's metrics.json. Looked up beside the file, never relative to the
+    working directory; None when there is none."""
+    csv_path = Path(csv_path)
+    candidates = [record_path(csv_path)]
+    run = RunDir(csv_path.parent)
+    if csv_path.name == run.submission_path.name:
+        candidates.append(run.metrics_path)
+    return next((record for record in candidates if record.is_file()), None)
+
+
 def read_record(csv_path: str | os.PathLike) -> dict | None:
-    """The record beside a submission, or None when there is none.
+    """The record of a submission (see :func:`find_record`), or None when there is none.
 
     Raises:
         SubmissionError: a record that cannot be read (not JSON, hostile numbers, not a
             mapping).
     """
-    path = record_path(csv_path)
+    path = find_record(csv_path)
+    if path is None:
+        return None
     try:
         record = parse_json(path.read_text())
     except FileNotFoundError:

@@ -1,13 +1,16 @@
 """Submitting a checked file to Kaggle through the official client, and waiting for its score.
 
 Submissions are limited per day, so nothing is sent until the file passes the same checks as
-``validate.py`` and its record (the JSON beside it, or a run's metrics.json) shows that it is the
-file that was written and that it was predicted for the local test.csv. A file without a record
-is sent only when the user says so (``--no-provenance``).
+``validate.py``, its record (the JSON beside it, or a run's metrics.json) shows that it is the
+file that was written and that it was predicted for the local test.csv, and Kaggle says a
+submission is left today. A file without a record is sent only when the user says so
+(``--no-provenance``). Every submission gets a row in the ledger (:mod:`kaggle_digits.ledger`),
+written before the upload and completed after it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from dataclasses import dataclass
@@ -15,19 +18,27 @@ from pathlib import Path
 from typing import Callable
 
 from kaggle_digits.data import COMPETITION_TEST_ROWS, find_csv, resolve_data_dir
-from kaggle_digits.fetch import (
+from kaggle_digits.io_utils import sha256_file
+from kaggle_digits.kaggle_api import (
     DEFAULT_COMPETITION,
-    FetchError,
-    rules_url,
+    KaggleApiError,
     authenticated_api,
+    call_with_retries,
     warn_if_credentials_readable,
 )
-from kaggle_digits.io_utils import parse_json, sha256_file
-from kaggle_digits.rundir import RunDir, differing_files
-from kaggle_digits.submission import check_submission_file
+from kaggle_digits.ledger import DEFAULT_LEDGER, KaggleSubmission, Ledger
+from kaggle_digits.rundir import differing_files
+from kaggle_digits.submission import (
+    SubmissionError,
+    check_submission_file,
+    find_record,
+    read_record,
+)
 
-MAX_RATE_LIMIT_RETRIES = 3
-DEFAULT_RETRY_AFTER_S = 30.0
+# Kaggle's answers that mean the submission was not taken (nothing of the day's quota spent).
+REFUSED_STATUSES = (400, 401, 403, 404, 429)
+LIST_PAGE_SIZE = 20  # Kaggle's own page size for the submission list.
+MAX_LIST_PAGES = 500
 
 
 class SubmitError(RuntimeError):
@@ -40,17 +51,8 @@ class SubmitOutcome:
     message: str
     status: str | None = None
     public_score: str | None = None
-
-
-def find_record(path: Path) -> Path | None:
-    """The JSON that says where a submission came from: the sidecar that train.py, ensemble.py
-    and predict.py write beside every CSV, or a run directory's metrics.json beside its
-    submission.csv. Looked up beside the file, never relative to the working directory."""
-    candidates = [path.with_suffix(".json")]
-    run = RunDir(path.parent)
-    if path.name == run.submission_path.name:
-        candidates.append(run.metrics_path)
-    return next((record for record in candidates if record.is_file()), None)
+    ledger_id: int | None = None
+    left_today: int | None = None
 
 
 def check_provenance(path: Path, data_dir: str | None, log: Callable[[str], None]) -> None:
@@ -66,10 +68,10 @@ def check_provenance(path: Path, data_dir: str | None, log: Callable[[str], None
         raise SubmitError(f"{path}: no record of where it came from ({path.stem}.json beside "
                           f"it, as train.py, ensemble.py and predict.py write){skip}")
     try:
-        recorded = parse_json(record.read_text())
+        recorded = read_record(path)
         test_sha256 = recorded["data_fingerprint"]["test.csv"]
         csv_sha256 = recorded["submission_sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (SubmissionError, KeyError, TypeError):
         raise SubmitError(f"{record}: not a readable record of {path.name} (it needs "
                           f"data_fingerprint['test.csv'] and submission_sha256){skip}") from None
     if sha256_file(path) != csv_sha256:
@@ -87,59 +89,38 @@ def check_provenance(path: Path, data_dir: str | None, log: Callable[[str], None
         f"(SHA-256 match)")
 
 
-def _status_of(exc) -> int | None:
-    return getattr(getattr(exc, "response", None), "status_code", None)
+def _until_reset(now: dt.datetime | None = None) -> str:
+    """How long until Kaggle's submission day ends (midnight UTC)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    midnight = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    minutes = int((midnight - now).total_seconds() // 60)
+    return f"{minutes // 60}h {minutes % 60:02d}m"
 
 
-def _retry_after(exc) -> float:
-    header = getattr(getattr(exc, "response", None), "headers", {}).get("Retry-After")
-    try:
-        return max(float(header), 0.0)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER_S
-
-
-def describe_submit_error(exc, competition: str) -> str:
-    status, reason = _status_of(exc), (str(exc).splitlines() or [""])[0]
-    if status == 401:
-        return ("Kaggle rejected the credentials (401 Unauthorized): check KAGGLE_USERNAME/"
-                "KAGGLE_KEY, KAGGLE_API_TOKEN or kaggle.json")
-    if status == 403:
-        return (f"Kaggle refused the submission (403 Forbidden): accept the rules at "
-                f"{rules_url(competition)} while logged in. Server said: {reason}")
-    if status == 400:
-        return f"Kaggle refused the submission (400 Bad Request): {reason}"
-    if status == 429:
-        return f"Kaggle is rate limiting (429 Too Many Requests) and kept refusing: {reason}"
-    return f"Kaggle API error {status}: {reason}"
-
-
-def call_with_retries(call: Callable, competition: str, log: Callable[[str], None],
-                      sleep: Callable[[float], None] = time.sleep):
-    """Run one API call, waiting as Retry-After says when Kaggle answers 429."""
-    import requests
-
-    for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
-        try:
-            return call()
-        except requests.exceptions.HTTPError as exc:
-            if _status_of(exc) == 429 and attempt < MAX_RATE_LIMIT_RETRIES:
-                wait = _retry_after(exc)
-                log(f"rate limited by Kaggle (429); retrying in {wait:.0f}s as Retry-After asks")
-                sleep(wait)
-                continue
-            raise SubmitError(describe_submit_error(exc, competition)) from None
-        except requests.exceptions.ConnectionError as exc:
-            raise SubmitError(f"cannot reach the Kaggle API ({type(exc).__name__}); check the "
-                              f"network or proxy settings") from None
+def submissions_left(api, competition: str, log: Callable[[str], None],
+                     sleep: Callable[[float], None] = time.sleep) -> int | None:
+    """Submissions Kaggle allows now, or None when it cannot say (a user on no team yet sees
+    all counts zero, and may still submit)."""
+    limits = call_with_retries(lambda: api.competition_get_submission_limits(competition),
+                               competition, log, sleep, action="submit")
+    counts = [getattr(limits, name, None) for name in ("num_allowed_now", "num_today",
+                                                       "num_total")]
+    if any(isinstance(count, bool) or not isinstance(count, int) or not 0 <= count < 10**6
+           for count in counts):
+        raise SubmitError(f"Kaggle gave submission limits that are not counts: {counts}")
+    allowed, today, total = counts
+    if allowed == today == total == 0:
+        return None
+    return allowed
 
 
 def submit(path: str | os.PathLike, message: str, competition: str = DEFAULT_COMPETITION,
            data_dir: str | None = None, wait: bool = False, poll_every_s: float = 10.0,
            timeout_s: float = 600.0, log: Callable[[str], None] = print,
-           sleep: Callable[[float], None] = time.sleep, check_origin: bool = True
-           ) -> SubmitOutcome:
-    """Check ``path``, submit it and (with ``wait``) poll until Kaggle scores it.
+           sleep: Callable[[float], None] = time.sleep, check_origin: bool = True,
+           ledger_path: str | os.PathLike = DEFAULT_LEDGER) -> SubmitOutcome:
+    """Check ``path``, check the day's quota, submit it and (with ``wait``) poll until Kaggle
+    scores it; the ledger at ``ledger_path`` gets the submission's row.
 
     ``check_origin=False`` (``--no-provenance``) submits a file without a record, saying so.
     """
@@ -157,29 +138,93 @@ def submit(path: str | os.PathLike, message: str, competition: str = DEFAULT_COM
     warn_if_credentials_readable(log)
     try:
         api = authenticated_api()
-    except FetchError as exc:
+        left = submissions_left(api, competition, log, sleep)
+    except KaggleApiError as exc:
         raise SubmitError(str(exc)) from None
-    response = call_with_retries(
-        lambda: api.competition_submit(str(path), message, competition, quiet=True),
-        competition, log, sleep)
-    if response.message == api.COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE or not response.ref:
-        raise SubmitError(f"the upload of {path} did not complete ({response.message}); "
-                          f"nothing was submitted")
-    outcome = SubmitOutcome(ref=response.ref, message=response.message)
-    log(f"submitted {path} to {competition} (submission {response.ref}): {response.message}")
-    if wait:
-        _wait_for_score(api, competition, outcome, poll_every_s, timeout_s, log, sleep)
+    if left == 0:
+        raise SubmitError(f"no submissions left today for {competition}; Kaggle's day resets at "
+                          f"00:00 UTC, in {_until_reset()}. Nothing was sent")
+    with Ledger(ledger_path) as ledger:
+        row = ledger.begin(path, message, competition)  # Before the send: a kill leaves a trace.
+        outcome = _send(api, ledger, row, path, message, competition, log, sleep)
+        try:
+            outcome.left_today = submissions_left(api, competition, log, sleep)
+        except KaggleApiError:
+            outcome.left_today = None
+        if outcome.left_today is not None:
+            log(f"{outcome.left_today} submission(s) left today")
+        if wait:
+            _wait_for_score(api, competition, outcome, poll_every_s, timeout_s, log, sleep,
+                            ledger)
     return outcome
 
 
-def _wait_for_score(api, competition, outcome, poll_every_s, timeout_s, log, sleep) -> None:
+def _send(api, ledger: Ledger, row: int, path: Path, message: str, competition: str,
+          log, sleep) -> SubmitOutcome:
+    """The upload, retried on 429 (a refused call: never a second submission), and the
+    ledger row completed with what Kaggle answered."""
+    try:
+        response = call_with_retries(
+            lambda: api.competition_submit(str(path), message, competition, quiet=True),
+            competition, log, sleep, action="submit")
+    except KaggleApiError as exc:
+        if exc.status in REFUSED_STATUSES:
+            ledger.refused(row, str(exc))
+            raise SubmitError(str(exc)) from None
+        raise SubmitError(f"{exc}; Kaggle may or may not have taken it: `python "
+                          f"scripts/submissions.py --sync` tells (ledger row {row})") from None
+    if response.message == api.COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE or not response.ref:
+        ledger.refused(row, f"upload failed: {response.message}")
+        raise SubmitError(f"the upload of {path} did not complete ({response.message}); "
+                          f"nothing was submitted")
+    ledger.sent(row, response.ref)
+    log(f"submitted {path} to {competition} (submission {response.ref}, ledger row {row}): "
+        f"{response.message}")
+    return SubmitOutcome(ref=response.ref, message=response.message, ledger_id=row)
+
+
+def kaggle_submissions(competition: str, log: Callable[[str], None] = print,
+                       sleep: Callable[[float], None] = time.sleep) -> list[KaggleSubmission]:
+    """Every submission Kaggle lists for the competition, newest first, past its page size.
+
+    Raises:
+        SubmitError: no credentials, a refusal, or an entry no submission could have.
+    """
+    try:
+        api = authenticated_api()
+        listed, seen = [], set()
+        for page in range(1, MAX_LIST_PAGES + 1):
+            batch = call_with_retries(
+                lambda: api.competition_submissions(competition, page_number=page,
+                                                    page_size=LIST_PAGE_SIZE),
+                competition, log, sleep, action="submit") or []
+            entries = [KaggleSubmission.from_api(entry) for entry in batch if entry is not None]
+            fresh = [entry for entry in entries if entry.ref not in seen]
+            listed += fresh
+            seen.update(entry.ref for entry in fresh)
+            if len(batch) < LIST_PAGE_SIZE or not fresh:
+                break
+    except (KaggleApiError, ValueError) as exc:
+        raise SubmitError(str(exc)) from None
+    return listed
+
+
+def _wait_for_score(api, competition, outcome, poll_every_s, timeout_s, log, sleep,
+                    ledger: Ledger) -> None:
     waited = 0.0
     while True:
-        submissions = call_with_retries(lambda: api.competition_submissions(competition),
-                                        competition, log, sleep) or []
+        try:
+            submissions = call_with_retries(lambda: api.competition_submissions(competition),
+                                            competition, log, sleep, action="submit") or []
+        except KaggleApiError as exc:
+            raise SubmitError(str(exc)) from None
         mine = next((s for s in submissions if s.ref == outcome.ref), None)
         status = getattr(getattr(mine, "status", None), "name", None)
         outcome.status = status
+        if status in ("COMPLETE", "ERROR"):
+            entry = KaggleSubmission.from_api(mine)
+            ledger.scored(outcome.ledger_id, status, entry.public_score,
+                          entry.error_description)
         if status == "COMPLETE":
             outcome.public_score = mine.public_score
             log(f"scored: public score {mine.public_score}")

@@ -33,12 +33,12 @@ from kaggle_digits.data import (
 )
 from kaggle_digits.evaluation import accuracy_interval, classification_scores, format_accuracy
 from kaggle_digits.fit import MemberResult, apply_determinism, distribution_scope, fit_member
-from kaggle_digits.io_utils import atomic_path, sha256_file, write_json_atomic
+from kaggle_digits.io_utils import atomic_path, sha256_file
 from kaggle_digits.models import build_model
 from kaggle_digits.plots import plot_learning_curves
 from kaggle_digits.reports import write_html_report, write_run_report
 from kaggle_digits.rundir import DataMismatch, RunDir
-from kaggle_digits.submission import write_submission
+from kaggle_digits.submission import write_record, write_submission
 
 SAMPLE_NOTICE = (
     "NOTICE: no competition data found (data/digit-recognizer/ or /kaggle/input/digit-recognizer/);"
@@ -368,7 +368,7 @@ def publish_submission(run: RunDir, metrics: dict, submissions_dir: str | Path) 
     with atomic_path(copy) as tmp:
         shutil.copyfile(run.submission_path, tmp)
     metrics.update(submission=str(copy), submission_sha256=sha256_file(copy))
-    write_json_atomic(copy.with_suffix(".json"), submission_record(run, metrics))
+    write_record(copy, submission_record(run, metrics))
     return copy
 
 
@@ -376,6 +376,7 @@ def submission_record(run: RunDir, metrics: dict) -> dict:
     """The sidecar beside a submission copy: which run made it, for which data, and the CSV's
     own SHA-256 so that submit.py can tell an edited file from the one the run wrote."""
     return {"run_dir": str(run.path.resolve()), "arch": metrics["arch"],
-            "val_accuracy": metrics.get("val_accuracy"), "is_sample": metrics["is_sample"],
+            "val_accuracy": metrics.get("val_accuracy"), "val_rows": metrics.get("val_rows"),
+            "is_sample": metrics["is_sample"],
             "data_fingerprint": metrics["data_fingerprint"],
             "submission_sha256": metrics["submission_sha256"]}

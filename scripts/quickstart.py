@@ -50,7 +50,7 @@ def ensure_environment(extras: str = "test") -> None:
 
 def main_job() -> None:
     sys.path.insert(0, str(ROOT))
-    from kaggle_digits.fetch import kaggle_credentials_present
+    from kaggle_digits.kaggle_api import kaggle_credentials_present
 
     if kaggle_credentials_present():
         run(VENV_PYTHON, "scripts/fetch.py")

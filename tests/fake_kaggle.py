@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -150,7 +151,9 @@ class FakeKaggle:
                     fake.submissions.append({"ref": ref, "description":
                                              payload.get("submissionDescription"),
                                              "content": fake.uploads[token], "polls": 0,
-                                             "fileName": fake.file_names.get(token)})
+                                             "fileName": fake.file_names.get(token),
+                                             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                   time.gmtime())})
                     fake.limits["numToday"] += 1
                     fake.limits["numTotal"] += 1
                     fake.limits["numAllowedNow"] = max(fake.limits["numAllowedNow"] - 1, 0)
@@ -172,7 +175,8 @@ class FakeKaggle:
                         listed.append({"ref": submission["ref"],
                                        "description": submission["description"],
                                        "fileName": submission.get("fileName"),
-                                       "date": "2026-11-21T12:00:00Z",
+                                       "date": submission.get("date",
+                                                              "2026-11-21T12:00:00Z"),
                                        "status": ("ERROR" if failed else "COMPLETE" if done
                                                   else "PENDING"),
                                        **({"errorDescription": SCORING_ERROR} if failed

@@ -130,7 +130,7 @@ def test_from_zip_cli_reports_a_missing_file(tmp_path):
 
 
 def test_world_readable_kaggle_json_is_warned_about(tmp_path, isolated_env, monkeypatch):
-    from kaggle_digits.fetch import warn_if_credentials_readable
+    from kaggle_digits.kaggle_api import warn_if_credentials_readable
 
     config_dir = Path(isolated_env["KAGGLE_CONFIG_DIR"])
     config_dir.mkdir(parents=True)

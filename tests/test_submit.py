@@ -21,7 +21,8 @@ def write_submission(path, rows=28_000):
 
 
 def submit_args(path, *extra):
-    return (str(path), "-m", "5x improved_cnn", "--poll-every", "0.1", *extra)
+    return (str(path), "-m", "5x improved_cnn", "--poll-every", "0.1", "--ledger",
+            str(path.parent / "ledger.sqlite"), *extra)
 
 
 def recorded_submission(tmp_path, name="ens.csv"):
@@ -73,6 +74,7 @@ def test_rate_limit_waits_as_retry_after_says(tmp_path, isolated_env, monkeypatc
         monkeypatch.chdir(tmp_path)
         waits, lines = [], []
         outcome = submit(path, "retry me", log=lines.append, sleep=waits.append,
+                         ledger_path=tmp_path / "ledger.sqlite",
                          check_origin=False)
     assert waits == [2.0] and outcome.ref == 1000
     assert any("rate limited" in line and "Retry-After" in line for line in lines)
@@ -110,6 +112,7 @@ def test_missing_credentials(tmp_path, isolated_env, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SubmitError, match="kaggle.json"):
         submit(write_submission(tmp_path / "sub.csv"), "no creds", log=lambda _: None,
+               ledger_path=tmp_path / "ledger.sqlite",
                check_origin=False)
 
 
@@ -120,6 +123,7 @@ def test_rate_limit_while_polling_waits_and_goes_on(tmp_path, isolated_env, monk
             monkeypatch.setenv(name, value)
         waits, lines = [], []
         outcome = submit(path, "poll me", wait=True, log=lines.append, sleep=waits.append,
+                         ledger_path=tmp_path / "ledger.sqlite",
                          check_origin=False)
     assert waits[0] == 3.0 and outcome.public_score == PUBLIC_SCORE
     assert any("rate limited" in line for line in lines)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from kaggle_digits.cli.common import run_command
-from kaggle_digits.fetch import DEFAULT_COMPETITION
+from kaggle_digits.kaggle_api import DEFAULT_COMPETITION
 from kaggle_digits.ledger import DEFAULT_LEDGER, SENDING, best_public, gap
 
 

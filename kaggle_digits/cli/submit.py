@@ -11,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from kaggle_digits.fetch import DEFAULT_COMPETITION
-from kaggle_digits.submit import SubmitError, submit
+from kaggle_digits.cli.common import run_command
+from kaggle_digits.kaggle_api import DEFAULT_COMPETITION
+from kaggle_digits.ledger import DEFAULT_LEDGER
 
 
 def main(argv=None) -> int:
@@ -22,7 +23,9 @@ def main(argv=None) -> int:
                     "for the local test.csv), then submit it through the kaggle client. Nothing is sent if a "
                     "check fails. Credentials: ~/.kaggle/kaggle.json, KAGGLE_USERNAME/KAGGLE_KEY "
                     "or KAGGLE_API_TOKEN.",
-        epilog="Same as: kaggle competitions submit -c digit-recognizer -f FILE -m MESSAGE")
+        epilog="Same as: kaggle competitions submit -c digit-recognizer -f FILE -m MESSAGE, "
+               "after checking that a submission is left today. Each submission gets a row in "
+               "the ledger (see submissions.py), written before the upload and completed after.")
     parser.add_argument("file", type=Path, help="submission CSV")
     parser.add_argument("-m", "--message", required=True, help="submission description")
     parser.add_argument("--competition", default=DEFAULT_COMPETITION,
@@ -39,16 +42,22 @@ def main(argv=None) -> int:
                         help="seconds between polls with --wait (default 10)")
     parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
                         help="give up waiting after S seconds (default 600)")
+    parser.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER,
+                        help=f"the submission ledger (default {DEFAULT_LEDGER})")
     args = parser.parse_args(argv)
-    try:
-        outcome = submit(args.file, args.message, args.competition, data_dir=args.data,
-                         wait=args.wait, poll_every_s=args.poll_every, timeout_s=args.timeout,
-                         check_origin=not args.no_provenance)
-    except SubmitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(lambda: _submit(args))
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from kaggle_digits.submit import submit
+
+    outcome = submit(args.file, args.message, args.competition, data_dir=args.data,
+                     wait=args.wait, poll_every_s=args.poll_every, timeout_s=args.timeout,
+                     check_origin=not args.no_provenance, ledger_path=args.ledger)
     if outcome.public_score is not None:
         print(f"public score: {outcome.public_score}")
+    if outcome.left_today is not None:
+        print(f"{outcome.left_today} submission(s) left today")
     return 0
 
 
