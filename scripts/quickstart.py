@@ -2,7 +2,7 @@
 """The two Quick-start commands, needing nothing but Python 3.11.
 
   python3 scripts/quickstart.py          # install into .venv, get data, train improved_cnn, validate
-  python3 scripts/quickstart.py --test   # install into .venv (with Ray and Optuna), run the tests
+  python3 scripts/quickstart.py --test   # install into .venv (with Ray, Optuna, MLflow), run the tests
 
 Data: with Kaggle credentials the competition data is fetched through the Kaggle API; without
 them, training uses the small bundled sample and says so.
@@ -41,8 +41,11 @@ def ensure_environment(extras: str = "test") -> None:
         print(f"creating virtual environment {VENV}", flush=True)
         venv.create(VENV, with_pip=True)
     stamp = f"{install_fingerprint()} {extras}"
-    if INSTALL_STAMP.exists() and INSTALL_STAMP.read_text() in (stamp, f"{stamp},cluster"):
-        return
+    if INSTALL_STAMP.exists():
+        fingerprint, _, installed = INSTALL_STAMP.read_text().partition(" ")
+        if fingerprint == install_fingerprint() and \
+                set(extras.split(",")) <= set(installed.strip().split(",")):
+            return  # Installed from this setup.cfg with these extras (or more).
     run(VENV_PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     run(VENV_PYTHON, "-m", "pip", "install", "--quiet", "-e", f".[{extras}]")
     INSTALL_STAMP.write_text(stamp)
@@ -69,8 +72,8 @@ def main(argv=None) -> int:
     parser.add_argument("--test", action="store_true", help="run the test suite instead")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (with --test)")
     args = parser.parse_args(argv)
-    # The tests also cover --executor ray and search.py, so they get the cluster extra.
-    ensure_environment("test,cluster" if args.test else "test")
+    # The tests also cover --executor ray, search.py and --track: the cluster and track extras.
+    ensure_environment("test,cluster,track" if args.test else "test")
     try:
         if args.test:
             run(VENV_PYTHON, "-m", "pytest", *args.pytest_args)

@@ -8,6 +8,31 @@ import sys
 from typing import Callable
 
 
+def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("tracking (optional extra: pip install -e '.[track]')")
+    group.add_argument("--track", action="store_true",
+                       help="log params, per-epoch metrics and artifacts (report, confusion "
+                            "matrix, model) to MLflow once finished; see them with `mlflow ui`")
+    group.add_argument("--tracking-uri", metavar="URI",
+                       help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
+                            "sqlite:///mlflow.db in this folder)")
+
+
+def check_tracking(args: argparse.Namespace) -> None:
+    """Fail before any work when --track is asked for without MLflow installed."""
+    if getattr(args, "track", False):
+        from kaggle_digits.tracking import require_mlflow
+
+        require_mlflow()
+
+
+def report_tracking(run_id: str, args: argparse.Namespace) -> None:
+    from kaggle_digits.tracking import tracking_uri
+
+    uri = tracking_uri(args.tracking_uri)
+    print(f"tracked: MLflow run {run_id} in {uri} (browse: mlflow ui --backend-store-uri {uri})")
+
+
 def os_error_text(exc: OSError) -> str:
     """"FILE: reason" for a failed read or write, or the reason alone when no file is known
     (never ": reason" with an empty name)."""

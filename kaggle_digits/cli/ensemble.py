@@ -14,7 +14,13 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from kaggle_digits.cli.common import add_executor_arguments, executor_from_args
+from kaggle_digits.cli.common import (
+    add_executor_arguments,
+    add_tracking_arguments,
+    check_tracking,
+    executor_from_args,
+    report_tracking,
+)
 from kaggle_digits.evaluation import format_accuracy
 from kaggle_digits.ensemble import (
     METHODS,
@@ -56,6 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="re-predict every member with N test-time views (default 1: use "
                              "the saved probabilities); with --recipe too")
     add_executor_arguments(parser)
+    add_tracking_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -71,6 +78,7 @@ def main(argv=None) -> int:
         print("error: give run directories or --recipe NAME (not both)", file=sys.stderr)
         return 2
     try:
+        check_tracking(args)
         if args.recipe:  # Without --out: submissions/recipe-<name>-<method>.csv.
             members, result, submission, record = run_recipe(args.recipe, args.data,
                                                              args.method, args.out,
@@ -88,6 +96,10 @@ def main(argv=None) -> int:
             if skipped:
                 extra["skipped"] = [{"run_dir": str(s.path), "reason": s.reason} for s in skipped]
             submission, record = write_ensemble(members, result, out, extra=extra)
+        if args.track:
+            from kaggle_digits.tracking import log_ensemble
+
+            report_tracking(log_ensemble(record, submission, args.tracking_uri), args)
     except (EnsembleError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kaggle_digits.cli.common import add_executor_arguments, executor_from_args
+from kaggle_digits.cli.common import (
+    add_executor_arguments,
+    add_tracking_arguments,
+    check_tracking,
+    executor_from_args,
+    report_tracking,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,6 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42, help="split, training and sampler seed")
     parser.add_argument("--out-dir", default="searches", help="where studies go (searches/)")
     add_executor_arguments(parser)
+    add_tracking_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -59,10 +66,18 @@ def main(argv=None) -> int:
                        epochs=args.epochs)
     executor = None
     try:
+        check_tracking(args)
         executor = executor_from_args(args)
         table, search_dir = run_search(args.name or args.arch, args.arch, base, args.trials,
                                        space_for(args.arch, args.space), args.out_dir,
                                        executor, seed=args.seed)
+        if args.track:
+            from kaggle_digits.tracking import log_study
+
+            runs = sorted((search_dir / "runs").glob("trial-*"))
+            report_tracking(log_study(f"search-{search_dir.name}", runs, [
+                search_dir / name for name in ("summary.md", "summary.csv", "trials.png",
+                                               "best_config.json")], args.tracking_uri), args)
     except (DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from kaggle_digits.cli.common import add_executor_arguments, executor_from_args
+from kaggle_digits.cli.common import (
+    add_executor_arguments,
+    add_tracking_arguments,
+    check_tracking,
+    executor_from_args,
+    report_tracking,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,6 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--val-split", type=float, default=0.2)
     parser.add_argument("--out-dir", default="sweeps", help="where sweeps go (default sweeps/)")
     add_executor_arguments(parser)
+    add_tracking_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -56,6 +64,7 @@ def main(argv=None) -> int:
     base = TrainConfig(data_dir=args.data, seed=args.seed, split_seed=args.seed,
                        val_split=args.val_split)
     try:
+        check_tracking(args)
         if args.study:
             name, runs = args.study, STUDIES[args.study][1]
         else:
@@ -63,6 +72,14 @@ def main(argv=None) -> int:
         with executor_from_args(args) as executor:
             table, sweep_dir = run_study(name, runs, base, out_root=args.out_dir,
                                          executor=executor)
+        if args.track:
+            from kaggle_digits.tracking import log_study
+
+            run_dirs = [Path(path) for path in table.get("run_dir", []) if isinstance(path, str)
+                        and path]
+            report_tracking(log_study(sweep_dir.name, run_dirs, [sweep_dir / "summary.md",
+                                                                 sweep_dir / "summary.csv"],
+                                      args.tracking_uri), args)
     except (DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

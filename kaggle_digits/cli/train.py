@@ -16,6 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from kaggle_digits.cli.common import add_tracking_arguments, check_tracking, report_tracking
+
 
 # CLI flag (argparse dest) -> builder keyword; each applies to the architectures that take it.
 MODEL_OPTION_FLAGS = {"filters": "filters", "kernel_size": "kernel_size", "stride": "stride",
@@ -101,6 +103,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--output-dir", help="where run directories go (default runs/)")
     parser.add_argument("--submissions-dir", help="where submission copies go (default submissions/)")
     parser.add_argument("--run-name", help="run directory name (default <timestamp>-<arch>)")
+    add_tracking_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -115,8 +118,13 @@ def main(argv=None) -> int:
             defaults = ", ".join(f"{key} {value}" for key, value in spec.train_defaults.items())
             print(f"{name:16s} {spec.description}\n{'':16s} defaults: {defaults}")
         return 0
+    try:
+        check_tracking(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.resume:
-        return _finish(*_resume(args))
+        return _finish(*_resume(args), args)
     try:
         config = TrainConfig.load(args.config) if args.config else TrainConfig()
         if args.config:
@@ -125,7 +133,7 @@ def main(argv=None) -> int:
                 config.model_options = {}  # They were the other architecture's.
         overrides = {key: value for key, value in vars(args).items()
                      if value is not None and key not in ("list_archs", "config", "resume",
-                                                          "preset")}
+                                                          "preset", "track", "tracking_uri")}
         if args.preset:
             for key, value in PRESETS[args.preset].items():
                 setattr(config, key, dict(value) if isinstance(value, dict) else value)
@@ -137,7 +145,7 @@ def main(argv=None) -> int:
             setattr(config, key, value)
         from kaggle_digits.training import train
 
-        return _finish(*_guarded(lambda: train(config)))
+        return _finish(*_guarded(lambda: train(config)), args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -145,7 +153,7 @@ def main(argv=None) -> int:
 
 # Options that say where a resumed run reads its data and copies its submission; every other
 # option would change what the run learns, and a resumed run continues as it was configured.
-RESUME_OPTIONS = ("data_dir", "submissions_dir")
+RESUME_OPTIONS = ("data_dir", "submissions_dir", "track", "tracking_uri")
 
 
 def _resume(args: argparse.Namespace):
@@ -182,13 +190,23 @@ def _guarded(run):
     return metrics, run_dir, None
 
 
-def _finish(metrics, run_dir, code) -> int:
-    """Print where a finished run's outputs went (or return the failure's exit code)."""
+def _finish(metrics, run_dir, code, args: argparse.Namespace) -> int:
+    """Print where a finished run's outputs went, track it if asked (or return the failure's
+    exit code)."""
     from kaggle_digits.evaluation import format_accuracy
     from kaggle_digits.rundir import RunDir
 
     if code is not None:
         return code
+    if args.track:
+        from kaggle_digits.tracking import log_run
+
+        try:
+            report_tracking(log_run(run_dir, args.tracking_uri), args)
+        except ValueError as exc:
+            print(f"error: the run finished ({run_dir}) but was not tracked: {exc}",
+                  file=sys.stderr)
+            return 2
     if metrics["val_accuracy"] is None:
         print(f"\nfull-data fit: {metrics['train_rows']} rows, {metrics['epochs_run']} epochs, "
               f"{metrics['train_time_s']:.0f}s training (no validation score)")

@@ -1,0 +1,75 @@
+"""--track: runs, ensembles and studies logged to MLflow, and read back from its store."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from conftest import run_script
+
+mlflow = pytest.importorskip("mlflow")
+
+
+def read_back(uri: str, name: str):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    [run] = client.search_runs(client.get_experiment_by_name("kaggle-digits").experiment_id,
+                               filter_string=f"tags.mlflow.runName = '{name}'")
+    return client, run
+
+
+def test_a_tracked_run_logs_params_epochs_and_artifacts(tmp_path, tiny_data_dir):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_script("train.py", "--arch", "mlp", "--epochs", "3", "--data",
+                        str(tiny_data_dir), "--run-name", "tracked", "--output-dir",
+                        str(tmp_path / "runs"), "--submissions-dir", str(tmp_path / "subs"),
+                        "--track", "--tracking-uri", uri, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "tracked: MLflow run" in result.stdout and f"mlflow ui --backend-store-uri {uri}" \
+        in result.stdout
+    client, run = read_back(uri, "tracked")
+    assert run.data.params["arch"] == "mlp" and run.data.params["epochs"] == "3"
+    history = client.get_metric_history(run.info.run_id, "val_accuracy")
+    assert [point.step for point in history] == [0, 1, 2]
+    assert run.data.metrics["final_val_accuracy"] > 0.3  # It learned (chance: 0.1).
+    assert run.data.metrics["final_val_accuracy_ci95_low"] < run.data.metrics[
+        "final_val_accuracy"]
+    artifacts = {item.path for item in client.list_artifacts(run.info.run_id)}
+    assert {"report.html", "confusion_matrix.png", "model.keras", "config.json"} <= artifacts
+    assert (tmp_path / "mlartifacts").is_dir()  # Beside the store, in the working folder.
+
+
+def test_a_tracked_ensemble_logs_its_record_and_members(tmp_path, tiny_data_dir):
+    from conftest import tiny_config
+
+    from kaggle_digits.ensemble import combine, load_members, write_ensemble
+    from kaggle_digits.tracking import log_ensemble
+    from kaggle_digits.training import train
+
+    runs = [train(tiny_config(tmp_path, tiny_data_dir, arch="mlp", epochs=1, seed=seed),
+                  log=lambda _: None)[1] for seed in (1, 2)]
+    members = load_members(runs)
+    submission, record = write_ensemble(members, combine(members), tmp_path / "e.csv")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    log_ensemble(record, submission, uri)
+    client, parent = read_back(uri, "e")
+    assert parent.data.params["members"] == "2" and "val_accuracy" in parent.data.metrics
+    children = client.search_runs(parent.info.experiment_id,
+                                  filter_string=f"tags.mlflow.parentRunId = "
+                                                f"'{parent.info.run_id}'")
+    assert sorted(child.info.run_name for child in children) == sorted(r.name for r in runs)
+    assert {item.path for item in client.list_artifacts(parent.info.run_id)} == {"e.csv",
+                                                                                 "e.json"}
+
+
+def test_without_mlflow_track_is_one_line_and_nothing_runs(tmp_path, tiny_data_dir,
+                                                           monkeypatch, capsys):
+    from kaggle_digits.cli import train
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # As if the extra were not installed.
+    code = train.main(["--arch", "mlp", "--epochs", "1", "--data", str(tiny_data_dir),
+                       "--output-dir", str(tmp_path / "runs"), "--track"])
+    assert code == 2
+    assert "--track needs MLflow: pip install -e '.[track]'" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
