@@ -73,3 +73,19 @@ def test_without_mlflow_track_is_one_line_and_nothing_runs(tmp_path, tiny_data_d
     assert code == 2
     assert "--track needs MLflow: pip install -e '.[track]'" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_tracked_sweep_is_a_parent_run_with_its_runs(tmp_path, tiny_data_dir):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_script("sweep.py", "--arch", "mlp", "--grid", "epochs=1,2", "--data",
+                        str(tiny_data_dir), "--out-dir", str(tmp_path / "sweeps"), "--parallel",
+                        "1", "--track", "--tracking-uri", uri, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [sweep_dir] = (tmp_path / "sweeps").iterdir()
+    client, parent = read_back(uri, sweep_dir.name)
+    children = client.search_runs(parent.info.experiment_id,
+                                  filter_string=f"tags.mlflow.parentRunId = "
+                                                f"'{parent.info.run_id}'")
+    assert sorted(child.data.params["epochs"] for child in children) == ["1", "2"]
+    assert {"summary.md", "summary.csv"} <= {item.path for item in
+                                             client.list_artifacts(parent.info.run_id)}
