@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from kaggle_digits.config import TrainConfig
-from kaggle_digits.executor import make_executor
+from kaggle_digits.executors import make_executor
 from kaggle_digits.recipe import run_recipe
 
 

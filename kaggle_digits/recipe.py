@@ -24,7 +24,7 @@ from kaggle_digits.data import (
 )
 from kaggle_digits.ensemble import combine, load_members, retune_with_tta, write_ensemble
 from kaggle_digits.evaluation import format_accuracy
-from kaggle_digits.executor import Job, LocalExecutor
+from kaggle_digits.executors import Job, LocalExecutor
 from kaggle_digits.rundir import RunDir, directory_lock
 from kaggle_digits.sweep import StudyRun, make_config
 from kaggle_digits.tta import check_tta

@@ -20,7 +20,7 @@ import keras
 import pandas as pd
 
 from kaggle_digits.config import TrainConfig, check_name
-from kaggle_digits.executor import Job, LocalExecutor
+from kaggle_digits.executors import Job, LocalExecutor
 from kaggle_digits.io_utils import write_json_atomic, write_text_atomic
 from kaggle_digits.sweep import ALIASES, make_config, parse_value
 

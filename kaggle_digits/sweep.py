@@ -112,7 +112,7 @@ def run_study(name: str, runs: list[StudyRun], base: TrainConfig, out_root: str 
     fails for a reason of its own (e.g. ImageNet weights offline) is recorded with its error; the
     rest go on.
     """
-    from kaggle_digits.executor import Job, LocalExecutor
+    from kaggle_digits.executors import Job, LocalExecutor
 
     configs = [(label, make_config(base, arch, overrides)) for label, arch, overrides in runs]
     # Two sweeps started in the same second get directories of their own.

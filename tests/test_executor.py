@@ -14,7 +14,8 @@ from conftest import ROOT, RUN_FILES, restore_ctrl_c, run_script
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import load_competition_data
-from kaggle_digits.executor import Job, LocalExecutor, RayExecutor, make_executor
+from kaggle_digits.executors import Job, LocalExecutor, make_executor
+from kaggle_digits.executors.ray_executor import RayExecutor
 from kaggle_digits.rundir import RunDir
 from kaggle_digits.submission import check_submission_file
 

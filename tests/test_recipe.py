@@ -195,12 +195,13 @@ def test_a_member_finished_beside_a_stale_failed_marker_is_reused_and_counted(
 DRIVER = """
 import sys, time
 from pathlib import Path
-from kaggle_digits import executor, recipe
+from kaggle_digits import recipe
 from kaggle_digits.cli import ensemble
+from kaggle_digits.executors import local
 
 recipe.RECIPES["tiny"] = recipe.Recipe("two tiny MLPs", [
     ("a", "mlp", {"seed": 1, "epochs": 1}), ("b", "mlp", {"seed": 2, "epochs": 1})])
-real_run_job, go = executor.run_job, Path(sys.argv[1])
+real_run_job, go = local.run_job, Path(sys.argv[1])
 
 
 def run_job_when_told(job, *args, **kwargs):
@@ -210,7 +211,7 @@ def run_job_when_told(job, *args, **kwargs):
     return real_run_job(job, *args, **kwargs)
 
 
-executor.run_job = run_job_when_told
+local.run_job = run_job_when_told
 sys.exit(ensemble.main(["--recipe", "tiny", "--data", sys.argv[2], "--parallel", "1"]))
 """
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 from kaggle_digits.config import TrainConfig, check_name
-from kaggle_digits.executor import Job
+from kaggle_digits.executors import Job
 from kaggle_digits.rundir import DataMismatch, RunDir, RunInUse, RunStatus, differing_files
 
 

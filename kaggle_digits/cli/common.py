@@ -42,7 +42,7 @@ def os_error_text(exc: OSError) -> str:
 
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("where the fits run")
-    from kaggle_digits.executor import default_parallel
+    from kaggle_digits.executors import default_parallel
 
     group.add_argument("--executor", choices=("local", "ray"), default="local",
                        help="local (default): on this machine, --parallel fits at a time; ray: "
@@ -66,7 +66,7 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
 
 def executor_from_args(args: argparse.Namespace):
     """The executor the options name (raises ValueError for Ray missing or bad values)."""
-    from kaggle_digits.executor import make_executor
+    from kaggle_digits.executors import make_executor
 
     return make_executor(args.executor, args.ray_address, args.cpus_per_job, args.gpus_per_job,
                          parallel=args.parallel)

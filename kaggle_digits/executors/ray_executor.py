@@ -1,18 +1,20 @@
-"""Where independent fits run: "train this config into this run directory" jobs.
+"""Jobs as Ray tasks, on a local Ray instance started for the command or on an existing cluster.
 
-Recipes, sweeps and searches hand their fits to an executor. ``LocalExecutor`` (the default) runs
-them in this process, one after another. ``RayExecutor`` runs them as Ray tasks, on a local Ray
-instance started for the command or on an existing cluster, and brings every result back as an
-ordinary run directory on this machine (same files, same fingerprints), shared file system or not:
+Every result comes back as an ordinary run directory on this machine (same files, same
+fingerprints), shared file system or not:
 
 - the data files travel through Ray's object store and are checked by SHA-256 on the worker;
 - after every epoch the worker sends a snapshot of its run directory (with the checkpoint and the
   resume record) to a small actor; this process unpacks the snapshots as they come, so a job whose
-  worker dies is retried and resumes from its last completed epoch, and Ctrl-C leaves resumable runs;
-- a job that fails for a reason of its own (a bad config, bad data) is reported and the others go on.
+  worker dies is retried and resumes from its last completed epoch, and Ctrl-C leaves resumable
+  runs;
+- a job that fails for a reason of its own (a bad config, bad data) is reported and the others
+  go on;
+- a search's pruning is relayed through the same actor (:class:`RemotePruning`).
 
 Keras' ``fit`` has no multi-worker data parallelism, and a 1.3 M-parameter CNN would not gain from
-it: the cluster spreads whole fits, not the batches of one.
+it: the cluster spreads whole fits, not the batches of one. This module is imported only when
+``--executor ray`` is asked for.
 """
 
 from __future__ import annotations
@@ -25,186 +27,18 @@ import shutil
 import tarfile
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import keras
 
-from kaggle_digits.config import TrainConfig, check_name
+from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import competition_files, fingerprint_files, resolve_data_dir
+from kaggle_digits.executors.jobs import Job, JobResult, run_job
+from kaggle_digits.executors.local import POLL_SECONDS
 from kaggle_digits.progress import RunProgress
 from kaggle_digits.rundir import RunDir
 
-EXECUTORS = ("local", "ray")
-POLL_SECONDS = 1.0
-
-
-def default_parallel() -> int:
-    """Members trained at once by default: two single-threaded members beat one two-threaded
-    member on 2 cores (BENCHMARKS.md, 2026-11-24); more at once would multiply memory."""
-    return min(2, os.cpu_count() or 1)
-
-
-@dataclass
-class Job:
-    """Train ``config`` into ``config.output_dir/config.run_name`` (or resume it there)."""
-
-    label: str
-    config: TrainConfig
-    callbacks: tuple = ()  # Extra Keras callbacks (a search's pruning), built where the job runs.
-
-    def __post_init__(self):
-        check_name(self.config.run_name or "", "run_name")  # Its directory stays in output_dir.
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.config.output_dir) / self.config.run_name
-
-
-@dataclass
-class JobResult:
-    job: Job
-    metrics: dict | None = None
-    error: str | None = None  # The job's own failure (bad config or data); the others go on.
-    attempts: int = 1
-    resumed_from: list[int] = field(default_factory=list)  # Epochs done when each attempt began.
-    reused: bool = False  # Finished before this command; nothing was trained.
-
-    @property
-    def run_dir(self) -> Path:
-        return self.job.run_dir
-
-
-def run_job(job: Job, log: Callable[[str], None] = print, data_dir: str | None = None
-            ) -> JobResult:
-    """Train (or resume, or reuse) one job in this process, holding its run directory's lock.
-
-    A finished run is reused as it is; a run with a resume record continues; a directory with
-    neither (it stopped before its state was written) holds nothing worth keeping and is
-    trained again from scratch.
-    """
-    from kaggle_digits.training import resume, train
-
-    run = RunDir(job.run_dir)
-    keras.backend.clear_session()
-    try:
-        with run.lock():
-            changed = run.changed_settings(job.config) if run.finished else []
-            if changed:
-                raise ValueError(f"{run} holds a finished run with other settings "
-                                 f"({', '.join(changed)}); move it away or use another name")
-            if run.finished:
-                run.tidy()
-                log(f"[{job.label}] {run} finished earlier; reused")
-                return JobResult(job, metrics=run.read_metrics(), reused=True)
-            if run.resumable:
-                metrics, _ = resume(run.path, log=log, callbacks=job.callbacks, data_dir=data_dir)
-            else:
-                if run.path.exists():
-                    shutil.rmtree(run.path)
-                metrics, _ = train(job.config, log=log, callbacks=job.callbacks)
-    except ValueError as exc:  # Bad config, bad data, weights offline, in use: its own fault.
-        log(f"[{job.label}] failed: {exc}")
-        return JobResult(job, error=str(exc))
-    return JobResult(job, metrics=metrics)
-
-
-class LocalExecutor:
-    """On this machine, no service, nothing to install.
-
-    ``parallel=1``: in this process, one job after another. ``parallel=N``: N jobs at a time, each
-    in a child process with ``os.cpu_count() // N`` TensorFlow threads (on 2 cores, two
-    single-threaded members trained 1.23x the images per second of one two-threaded member over
-    a 4-member recipe: BENCHMARKS.md). Jobs with extra callbacks (a search's pruning) always run
-    in this process.
-    """
-
-    name = "local"
-
-    def __init__(self, parallel: int = 1):
-        if parallel < 1:
-            raise ValueError(f"parallel must be at least 1. Received: parallel={parallel}")
-        self.parallel = parallel
-
-    def close(self) -> None:
-        """Nothing to shut down."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def run(self, jobs: list[Job], log: Callable[[str], None] = print,
-            description: str = "jobs") -> list[JobResult]:
-        progress = RunProgress(len(jobs), description)
-        try:
-            if self.parallel == 1 or len(jobs) == 1 or any(job.callbacks for job in jobs):
-                results = []
-                for job in jobs:
-                    results.append(run_job(job, log))
-                    progress.update()
-                return results
-            return self._run_in_children(jobs, progress)
-        finally:
-            progress.close()
-
-    def _run_in_children(self, jobs: list[Job], progress: RunProgress) -> list[JobResult]:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, wait
-
-        threads = max(1, (os.cpu_count() or 1) // self.parallel)
-        # spawn: a fresh TensorFlow per child; one job per child: its threads set before TF loads.
-        pool = ProcessPoolExecutor(max_workers=self.parallel, max_tasks_per_child=1,
-                                   mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_prepare_child, initargs=(threads,))
-        futures = [pool.submit(run_job, job) for job in jobs]
-        try:
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=POLL_SECONDS)
-                for _ in done:
-                    progress.update()
-            return [future.result() for future in futures]
-        except KeyboardInterrupt:
-            # The children got the same Ctrl-C: each marks its run FAILED and resumable.
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _prepare_child(threads: int) -> None:
-    """A child's TensorFlow threads, and line-buffered output: a pool child ends without
-    flushing its buffers, which lost its last log lines ("continuing from epoch ...")."""
-    import sys
-
-    import tensorflow as tf
-
-    sys.stdout.reconfigure(line_buffering=True)
-    sys.stderr.reconfigure(line_buffering=True)
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
-def make_executor(name: str = "local", ray_address: str | None = None, cpus_per_job: float = 1,
-                  gpus_per_job: float = 0, max_retries: int = 3, parallel: int = 1):
-    """The executor a CLI's ``--executor`` names.
-
-    Raises:
-        ValueError: an unknown executor, or Ray not installed.
-    """
-    if name == "local":
-        return LocalExecutor(parallel)
-    if name == "ray":
-        return RayExecutor(ray_address, cpus_per_job, gpus_per_job, max_retries)
-    raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}. Received: "
-                     f"executor={name!r}")
-
-
-# Ray ------------------------------------------------------------------------------------------
 
 def pack_directory(path: Path) -> bytes:
     """A directory as gzip-free tar bytes (checkpoints do not compress)."""

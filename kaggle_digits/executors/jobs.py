@@ -1,0 +1,83 @@
+"""A job: "train this config into this run directory", and running one in this process.
+
+Recipes, sweeps and searches hand their fits to an executor as jobs (:mod:`.local` on this
+machine, :mod:`.ray_executor` on a Ray cluster); every executor runs a job through
+:func:`run_job` in the end, which holds the run directory's lock while it trains, resumes or
+reuses it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from kaggle_digits.config import TrainConfig, check_name
+from kaggle_digits.rundir import RunDir
+
+
+@dataclass
+class Job:
+    """Train ``config`` into ``config.output_dir/config.run_name`` (or resume it there)."""
+
+    label: str
+    config: TrainConfig
+    callbacks: tuple = ()  # Extra Keras callbacks (a search's pruning), built where the job runs.
+
+    def __post_init__(self):
+        check_name(self.config.run_name or "", "run_name")  # Its directory stays in output_dir.
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.config.output_dir) / self.config.run_name
+
+
+@dataclass
+class JobResult:
+    job: Job
+    metrics: dict | None = None
+    error: str | None = None  # The job's own failure (bad config or data); the others go on.
+    attempts: int = 1
+    resumed_from: list[int] = field(default_factory=list)  # Epochs done when each attempt began.
+    reused: bool = False  # Finished before this command; nothing was trained.
+
+    @property
+    def run_dir(self) -> Path:
+        return self.job.run_dir
+
+
+def run_job(job: Job, log: Callable[[str], None] = print, data_dir: str | None = None
+            ) -> JobResult:
+    """Train (or resume, or reuse) one job in this process, holding its run directory's lock.
+
+    A finished run is reused as it is; a run with a resume record continues; a directory with
+    neither (it stopped before its state was written) holds nothing worth keeping and is
+    trained again from scratch.
+    """
+    from kaggle_digits.training import resume, train
+
+    run = RunDir(job.run_dir)
+    import keras
+
+    keras.backend.clear_session()
+    try:
+        with run.lock():
+            changed = run.changed_settings(job.config) if run.finished else []
+            if changed:
+                raise ValueError(f"{run} holds a finished run with other settings "
+                                 f"({', '.join(changed)}); move it away or use another name")
+            if run.finished:
+                run.tidy()
+                log(f"[{job.label}] {run} finished earlier; reused")
+                return JobResult(job, metrics=run.read_metrics(), reused=True)
+            if run.resumable:
+                metrics, _ = resume(run.path, log=log, callbacks=job.callbacks, data_dir=data_dir)
+            else:
+                if run.path.exists():
+                    shutil.rmtree(run.path)
+                metrics, _ = train(job.config, log=log, callbacks=job.callbacks)
+    except ValueError as exc:  # Bad config, bad data, weights offline, in use: its own fault.
+        log(f"[{job.label}] failed: {exc}")
+        return JobResult(job, error=str(exc))
+    return JobResult(job, metrics=metrics)
