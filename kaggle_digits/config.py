@@ -218,12 +218,8 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TrainConfig":
-        """Read a saved config file, or the config of a run directory."""
+        """Read a saved config file (a run directory's is ``RunDir.read_config()``)."""
         path = Path(path)
-        if path.is_dir():
-            from kaggle_digits.rundir import RunDir
-
-            path = RunDir(path).config_path
         try:
             return cls.from_dict(parse_json(path.read_text()))
         except (OSError, json.JSONDecodeError, ValueError, TypeError) as exc:

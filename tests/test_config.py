@@ -2,6 +2,7 @@ import pytest
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.io_utils import write_json_atomic
+from kaggle_digits.rundir import RunDir
 
 
 def test_resolved_config_fills_architecture_defaults_and_keeps_explicit_values():
@@ -13,14 +14,14 @@ def test_resolved_config_fills_architecture_defaults_and_keeps_explicit_values()
 def test_saved_config_loads_back_from_file_or_run_directory(tmp_path):
     config = TrainConfig(arch="mlp", seed=7, model_options={"dropout_rate": 0.1}).resolved()
     write_json_atomic(tmp_path / "config.json", config.to_dict())
-    assert TrainConfig.load(tmp_path) == config
+    assert RunDir(tmp_path).read_config() == config
     assert TrainConfig.load(tmp_path / "config.json") == config
 
 
 def test_unknown_fields_and_bad_values_are_refused(tmp_path):
     write_json_atomic(tmp_path / "config.json", {"arch": "mlp", "learning_rat": 0.1})
     with pytest.raises(ValueError, match="learning_rat"):
-        TrainConfig.load(tmp_path)
+        TrainConfig.load(tmp_path / "config.json")
     with pytest.raises(ValueError, match="optimizer must be one of"):
         TrainConfig(optimizer="adagrad").resolved()
     with pytest.raises(ValueError, match="lr_schedule must be one of"):

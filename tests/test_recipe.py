@@ -6,6 +6,7 @@ import pytest
 
 from kaggle_digits import recipe
 from kaggle_digits.config import TrainConfig
+from kaggle_digits.rundir import RunDir
 from kaggle_digits.submission import check_submission_file
 
 
@@ -39,7 +40,7 @@ def test_recipe_trains_members_then_reuses_them(tmp_path, tiny_data_dir, monkeyp
     recipe.run_recipe("tiny", base, log=lines.append)
     assert sum("finished earlier, reused" in line for line in lines) == 1
     assert any("b was trained with other settings (model_options)" in line for line in lines)
-    assert TrainConfig.load(tmp_path / "runs" / "recipe-tiny" / "b").model_options[
+    assert RunDir(tmp_path / "runs" / "recipe-tiny" / "b").read_config().model_options[
         "dropout_rate"] == 0.3
     [old_b] = (tmp_path / "runs" / "recipe-tiny-replaced").iterdir()
     assert old_b.name.startswith("b-") and (old_b / "metrics.json").exists()

@@ -9,6 +9,7 @@ import pytest
 from conftest import RUN_FILES, make_tiny_data_dir, run_script, tiny_config, write_csv
 
 from kaggle_digits.config import TrainConfig
+from kaggle_digits.rundir import RunDir
 from kaggle_digits.data import stratified_split
 from kaggle_digits.io_utils import load_npy
 from kaggle_digits.models import builder_defaults, list_models
@@ -96,7 +97,7 @@ def test_history_and_config_allow_a_repeat(improved_run):
     _, run_dir, _, messages, _ = improved_run
     history = pd.read_csv(run_dir / "history.csv")
     assert len(history) == 2 and {"accuracy", "val_accuracy", "learning_rate"} <= set(history)
-    config = TrainConfig.load(run_dir)
+    config = RunDir(run_dir).read_config()
     assert config.arch == "improved_cnn" and config.augment is True and config.epochs == 2
     assert config.lr_schedule == "cosine" and config.run_name == run_dir.name
     assert any("class counts" in m for m in messages)
@@ -126,7 +127,7 @@ def test_cnn_hyperparameters_reach_the_model_and_the_saved_config(tmp_path, tiny
                         "--submissions-dir", str(tmp_path / "subs"))
     assert result.returncode == 0, result.stderr
     [run_dir] = list((tmp_path / "runs").iterdir())
-    config = TrainConfig.load(run_dir)
+    config = RunDir(run_dir).read_config()
     assert config.model_options == {**builder_defaults("simple_cnn"), "filters": "8,16,16",
                                     "kernel_size": 2, "stride": 2, "activation": "sigmoid",
                                     "dropout_rate": 0.1}
@@ -155,8 +156,8 @@ def test_fine_tuning_lowers_the_default_learning_rate():
 def test_simple_cnn_without_augmentation(tmp_path, tiny_data_dir):
     metrics, run_dir = train(tiny_config(tmp_path, tiny_data_dir, arch="simple_cnn", epochs=1,
                                          augment=False), log=lambda _: None)
-    assert metrics["arch"] == "simple_cnn" and TrainConfig.load(run_dir).augment is False
-    assert TrainConfig.load(run_dir).lr_schedule == "plateau"
+    assert metrics["arch"] == "simple_cnn" and RunDir(run_dir).read_config().augment is False
+    assert RunDir(run_dir).read_config().lr_schedule == "plateau"
 
 
 def test_bad_data_fails_before_a_run_directory_exists(tmp_path, tiny_data_dir):

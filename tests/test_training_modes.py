@@ -18,6 +18,7 @@ from conftest import ROOT, restore_ctrl_c, run_script, tiny_config
 
 from kaggle_digits.compare import compare_runs
 from kaggle_digits.config import TrainConfig
+from kaggle_digits.rundir import RunDir
 from kaggle_digits.ensemble import EnsembleError, combine, load_members
 from kaggle_digits.io_utils import load_npy
 from kaggle_digits.fit import build_learning_rate
@@ -156,7 +157,7 @@ def test_interrupted_run_resumes_to_the_planned_epochs(how, tmp_path, tiny_data_
 
 def scheduled_rates(run_dir, train_rows, batch_size):
     """The learning rate an uninterrupted run logs at the end of each epoch."""
-    config = TrainConfig.load(run_dir).resolved()
+    config = RunDir(run_dir).read_config().resolved()
     steps = math.ceil(train_rows / batch_size)
     schedule = build_learning_rate(config, steps)
     return [float(schedule(steps * (epoch + 1))) for epoch in range(config.epochs)]
@@ -325,7 +326,7 @@ def test_resume_takes_output_locations_and_nothing_else(tmp_path, tiny_data_dir)
                          str(tmp_path / "subs"))
     assert resumed.returncode == 0, resumed.stderr
     assert (tmp_path / "subs" / "r.csv").exists() and (run_dir / "metrics.json").exists()
-    assert TrainConfig.load(run_dir).submissions_dir == str(tmp_path / "subs")
+    assert RunDir(run_dir).read_config().submissions_dir == str(tmp_path / "subs")
     again = run_script("train.py", "--resume", str(run_dir))
     assert again.returncode == 2 and "already finished" in again.stderr
 
@@ -365,7 +366,7 @@ def test_a_loss_that_becomes_nan_stops_the_run_with_what_to_change(tmp_path, tin
 def test_deterministic_runs_repeat_exactly(tmp_path, tiny_data_dir):
     runs = [train(tiny_config(tmp_path, tiny_data_dir, arch="improved_cnn", epochs=1,
                               deterministic=True), log=quiet)[1] for _ in range(2)]
-    assert TrainConfig.load(runs[0]).deterministic is True
+    assert RunDir(runs[0]).read_config().deterministic is True
     np.testing.assert_array_equal(load_npy(runs[0] / "val_probs.npy"),
                                   load_npy(runs[1] / "val_probs.npy"))
 
@@ -405,7 +406,7 @@ def test_fast_preset_sets_its_recipe_and_lets_options_override(tmp_path, tiny_da
                         "--submissions-dir", str(tmp_path / "subs"))
     assert result.returncode == 0, result.stderr
     [run_dir] = list((tmp_path / "runs").iterdir())
-    config = TrainConfig.load(run_dir)
+    config = RunDir(run_dir).read_config()
     assert (config.arch, config.batch_size, config.augment, config.epochs) == \
         ("improved_cnn", 256, False, 1)
     assert config.model_options["stride"] == 2
@@ -445,4 +446,4 @@ def test_pseudo_labelled_test_rows_are_trained_on_but_never_validated(tmp_path, 
     assert labelled["val_rows"] == plain["val_rows"]  # Validation: the same labelled rows.
     np.testing.assert_array_equal(load_npy(labelled_dir / "val_indices.npy"),
                                   load_npy(plain_dir / "val_indices.npy"))
-    assert TrainConfig.load(labelled_dir).pseudo_labels.count("7") == 20  # Repeats from it.
+    assert RunDir(labelled_dir).read_config().pseudo_labels.count("7") == 20  # Repeats from it.

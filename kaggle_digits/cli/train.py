@@ -111,6 +111,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from kaggle_digits.config import PRESETS, TrainConfig
     from kaggle_digits.models import get_model_spec, list_models
+    from kaggle_digits.rundir import RunDir
 
     if args.list_archs:
         for name in list_models():
@@ -126,7 +127,8 @@ def main(argv=None) -> int:
     if args.resume:
         return _finish(*_resume(args), args)
     try:
-        config = TrainConfig.load(args.config) if args.config else TrainConfig()
+        config = (TrainConfig() if not args.config else RunDir(args.config).read_config()
+                  if args.config.is_dir() else TrainConfig.load(args.config))
         if args.config:
             config.run_name = None  # A repeat gets a directory of its own.
             if args.arch and args.arch != config.arch:

@@ -21,7 +21,6 @@ def default_parallel() -> int:
     return min(2, os.cpu_count() or 1)
 
 
-
 class LocalExecutor:
     """On this machine, no service, nothing to install.
 
