@@ -84,6 +84,25 @@ def check_number(name: str, value, low: float, high: float, *, low_open: bool = 
         raise ValueError(f"{name} must be in {interval}. Received: {name}={value}")
 
 
+# Short names people type (grids, search spaces), mapped to TrainConfig fields or builder options.
+ALIASES = {"lr": "learning_rate", "dropout": "dropout_rate", "batch": "batch_size"}
+
+
+def parse_value(text: str):
+    """A value as people write it in a grid or space: ints, floats, true/false, else the text."""
+    lowered = text.lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 # Fields whose None means "use the architecture's own default" (see register_model).
 ARCH_DEFAULTED_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "augment",
                          "label_smoothing")
@@ -200,6 +219,46 @@ class TrainConfig:
         if stray:
             raise ValueError(f"pseudo_labels must hold one digit or '.' per test row. Received "
                              f"other characters: {stray}")
+
+    def override(self, changes: dict) -> "TrainConfig":
+        """A copy with ``changes`` applied: the one override grammar of the CLI's flags, sweep
+        grids, recipe members and search trials.
+
+        Keys are config fields or builder options of the (new) architecture, by name or alias
+        (``lr``, ``dropout``, ``batch``); ``model_options`` merges a mapping of them. A change of
+        ``arch`` drops the previous architecture's options, which it may not take.
+
+        Raises:
+            ValueError: a key that is neither, or values that do not resolve (checked here,
+                before any run starts).
+        """
+        from kaggle_digits.models import model_options  # Loads Keras only once overriding.
+
+        values = dataclasses.asdict(self)
+        arch = changes.get("arch", self.arch)
+        if arch != self.arch:
+            values["model_options"] = {}
+        values["arch"] = arch
+        options = set(model_options(arch))
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        unknown = []
+        for key, value in changes.items():
+            key = ALIASES.get(key, key)
+            if key == "model_options":
+                values["model_options"] = {**values["model_options"], **dict(value)}
+            elif key in fields:
+                values[key] = value
+            elif key in options:
+                values["model_options"] = {**values["model_options"], key: value}
+            else:
+                unknown.append(key)
+        if unknown:
+            raise ValueError(f"{arch} does not take option(s) {', '.join(unknown)}: neither a "
+                             f"training setting nor an option of {arch} (options: "
+                             f"{', '.join(sorted(options))})")
+        config = TrainConfig(**values)
+        config.resolved()
+        return config
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -26,7 +26,7 @@ from kaggle_digits.ensemble import combine, load_members, retune_with_tta, write
 from kaggle_digits.evaluation import format_accuracy
 from kaggle_digits.executors import Job, LocalExecutor
 from kaggle_digits.rundir import RunDir, directory_lock
-from kaggle_digits.sweep import StudyRun, make_config
+from kaggle_digits.sweep import StudyRun
 from kaggle_digits.tta import check_tta
 
 
@@ -186,7 +186,7 @@ def _train_round(name: str, runs: tuple[StudyRun, ...], base: TrainConfig, recip
     """
     run_dirs, jobs = [], []
     for number, (label, arch, overrides) in zip(numbers, runs):
-        config = make_config(base, arch, overrides)
+        config = base.override({"arch": arch, **overrides})
         run = RunDir(recipe_dir / label)
         run_dirs.append(run.path)
         where = f"[recipe {name}: member {number}/{total}]"

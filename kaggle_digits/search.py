@@ -19,10 +19,9 @@ from typing import Callable
 import keras
 import pandas as pd
 
-from kaggle_digits.config import TrainConfig, check_name
+from kaggle_digits.config import ALIASES, TrainConfig, check_name, parse_value
 from kaggle_digits.executors import Job, LocalExecutor
 from kaggle_digits.io_utils import write_json_atomic, write_text_atomic
-from kaggle_digits.sweep import ALIASES, make_config, parse_value
 
 KINDS = ("log", "float", "int", "choice")
 
@@ -113,7 +112,7 @@ class LocalPruning(keras.callbacks.Callback):
 def trial_config(base: TrainConfig, arch: str, params: dict, output_dir: Path,
                  number: int) -> TrainConfig:
     """The config of trial ``number`` (the number of the trial whose run it continues)."""
-    config = make_config(base, arch, params)
+    config = base.override({"arch": arch, **params})
     config.output_dir = str(output_dir / "runs")
     config.submissions_dir = str(output_dir / "submissions")
     config.run_name = f"trial-{number:03d}"

@@ -7,7 +7,6 @@ A study is a list of ``(label, arch, overrides)``; overrides name TrainConfig fi
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import itertools
 import time
@@ -16,14 +15,9 @@ from typing import Callable
 
 import pandas as pd
 
-from kaggle_digits.config import TrainConfig
+from kaggle_digits.config import ALIASES, TrainConfig, parse_value
 from kaggle_digits.io_utils import write_text_atomic
-from kaggle_digits.models import model_options
 from kaggle_digits.rundir import RunDir
-
-# Short names people type in a grid, mapped to TrainConfig fields or builder options.
-ALIASES = {"lr": "learning_rate", "dropout": "dropout_rate", "batch": "batch_size"}
-CONFIG_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 StudyRun = tuple[str, str, dict]
 
@@ -54,21 +48,6 @@ STUDIES: dict[str, tuple[str, list[StudyRun]]] = {
 }
 
 
-def parse_value(text: str):
-    """Grid values as people write them: ints, floats, true/false, else the string."""
-    lowered = text.lower()
-    if lowered in ("true", "yes", "on"):
-        return True
-    if lowered in ("false", "no", "off"):
-        return False
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def parse_grid(grid: str, arch: str) -> list[StudyRun]:
     """``"epochs=5,10 filters=16-32-32,64-128-128"`` -> every combination, as study runs."""
     axes = []
@@ -85,25 +64,6 @@ def parse_grid(grid: str, arch: str) -> list[StudyRun]:
     return runs
 
 
-def make_config(base: TrainConfig, arch: str, overrides: dict) -> TrainConfig:
-    """Apply overrides to a copy of ``base``: config fields directly, the rest as model options."""
-    options = set(model_options(arch))
-    values = dataclasses.asdict(base)
-    values["arch"] = arch
-    values["model_options"] = dict(values["model_options"])
-    for key, value in overrides.items():
-        if key in CONFIG_FIELDS and key != "model_options":
-            values[key] = value
-        elif key in options:
-            values["model_options"][key] = value
-        else:
-            raise ValueError(f"{key!r} is neither a training setting nor an option of {arch} "
-                             f"(options: {', '.join(sorted(options))})")
-    config = TrainConfig(**values)
-    config.resolved()  # Refuse a bad combination before any run starts.
-    return config
-
-
 def run_study(name: str, runs: list[StudyRun], base: TrainConfig, out_root: str | Path = "sweeps",
               log: Callable[[str], None] = print, executor=None) -> tuple[pd.DataFrame, Path]:
     """Train every run on the same split and write ``summary.md`` and ``summary.csv``.
@@ -114,7 +74,8 @@ def run_study(name: str, runs: list[StudyRun], base: TrainConfig, out_root: str 
     """
     from kaggle_digits.executors import Job, LocalExecutor
 
-    configs = [(label, make_config(base, arch, overrides)) for label, arch, overrides in runs]
+    configs = [(label, base.override({"arch": arch, **overrides}))
+               for label, arch, overrides in runs]
     # Two sweeps started in the same second get directories of their own.
     sweep_dir = RunDir.create(out_root, f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}").path
     started, jobs = time.perf_counter(), []

@@ -47,12 +47,10 @@ def test_recipe_trains_members_then_reuses_them(tmp_path, tiny_data_dir, monkeyp
 
 
 def test_recipes_are_listed_and_buildable():
-    from kaggle_digits.sweep import make_config
-
     assert "default" in recipe.RECIPES
     for entry in recipe.RECIPES.values():
         for _, arch, overrides in entry.all_members:
-            make_config(TrainConfig(), arch, overrides)
+            TrainConfig().override({"arch": arch, **overrides})
 
 
 def test_recipe_cli_writes_the_recipe_submission(tmp_path, tiny_data_dir, monkeypatch, capsys):

@@ -3,7 +3,7 @@ import pytest
 from conftest import run_script
 
 from kaggle_digits.config import TrainConfig
-from kaggle_digits.sweep import STUDIES, make_config, parse_grid, run_study
+from kaggle_digits.sweep import STUDIES, parse_grid, run_study
 
 
 def test_grid_expands_every_combination_with_typed_values():
@@ -19,19 +19,19 @@ def test_grid_expands_every_combination_with_typed_values():
 
 
 def test_overrides_go_to_config_fields_or_model_options():
-    config = make_config(TrainConfig(), "simple_cnn", {"epochs": 3, "activation": "sigmoid"})
+    config = TrainConfig().override({"arch": "simple_cnn", "epochs": 3, "activation": "sigmoid"})
     assert config.epochs == 3 and config.model_options == {"activation": "sigmoid"}
     with pytest.raises(ValueError, match="neither a training setting nor an option of mlp"):
-        make_config(TrainConfig(), "mlp", {"filters": "8-8-8"})
+        TrainConfig().override({"arch": "mlp", "filters": "8-8-8"})
     with pytest.raises(ValueError, match="val_split"):
-        make_config(TrainConfig(), "mlp", {"val_split": 2.0})
+        TrainConfig().override({"arch": "mlp", "val_split": 2.0})
 
 
 def test_named_studies_are_well_formed():
     for name, (description, runs) in STUDIES.items():
         assert description and runs
         for _, arch, overrides in runs:
-            make_config(TrainConfig(), arch, overrides)
+            TrainConfig().override({"arch": arch, **overrides})
     labels = [label for label, _, _ in STUDIES["seed000-s6"][1]]
     assert len(labels) == 4 and "10 epochs" in labels
 

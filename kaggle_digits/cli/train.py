@@ -19,13 +19,6 @@ from pathlib import Path
 from kaggle_digits.cli.common import add_tracking_arguments, check_tracking, report_tracking
 
 
-# CLI flag (argparse dest) -> builder keyword; each applies to the architectures that take it.
-MODEL_OPTION_FLAGS = {"filters": "filters", "kernel_size": "kernel_size", "stride": "stride",
-                      "padding": "padding",
-                      "activation": "activation", "dropout": "dropout_rate",
-                      "weights": "weights", "fine_tune": "fine_tune"}
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     from kaggle_digits.config import LR_SCHEDULES, OPTIMIZERS, PRESETS, STRATEGIES
     from kaggle_digits.models import list_models
@@ -129,22 +122,12 @@ def main(argv=None) -> int:
     try:
         config = (TrainConfig() if not args.config else RunDir(args.config).read_config()
                   if args.config.is_dir() else TrainConfig.load(args.config))
-        if args.config:
-            config.run_name = None  # A repeat gets a directory of its own.
-            if args.arch and args.arch != config.arch:
-                config.model_options = {}  # They were the other architecture's.
-        overrides = {key: value for key, value in vars(args).items()
-                     if value is not None and key not in ("list_archs", "config", "resume",
-                                                          "preset", "track", "tracking_uri")}
-        if args.preset:
-            for key, value in PRESETS[args.preset].items():
-                setattr(config, key, dict(value) if isinstance(value, dict) else value)
+        changes = dict(PRESETS[args.preset]) if args.preset else {}
+        changes.update({key: value for key, value in vars(args).items()
+                        if value is not None and key not in NOT_SETTINGS})
+        config = config.override(changes)  # --dropout and the other flags by the same names.
+        config.run_name = args.run_name  # A repeat gets a directory of its own.
         config.versions = {}  # A repeat records the versions it runs with.
-        for flag, option in MODEL_OPTION_FLAGS.items():
-            if flag in overrides:
-                config.model_options = {**config.model_options, option: overrides.pop(flag)}
-        for key, value in overrides.items():
-            setattr(config, key, value)
         from kaggle_digits.training import train
 
         return _finish(*_guarded(lambda: train(config)), args)
@@ -153,6 +136,8 @@ def main(argv=None) -> int:
         return 2
 
 
+# Options that are not training settings (the rest are, by their TrainConfig or builder names).
+NOT_SETTINGS = ("list_archs", "config", "resume", "preset", "track", "tracking_uri")
 # Options that say where a resumed run reads its data and copies its submission; every other
 # option would change what the run learns, and a resumed run continues as it was configured.
 RESUME_OPTIONS = ("data_dir", "submissions_dir", "track", "tracking_uri")
