@@ -16,16 +16,13 @@ from pathlib import Path
 from typing import Callable
 
 from kaggle_digits.config import TrainConfig
-from kaggle_digits.data import (
-    competition_files,
-    encode_pseudo_labels,
-    fingerprint_files,
-    resolve_data_dir,
-)
+from kaggle_digits.data import competition_files, fingerprint_files, resolve_data_dir
+from kaggle_digits.splits import encode_pseudo_labels
 from kaggle_digits.ensemble import combine, load_members, retune_with_tta, write_ensemble
 from kaggle_digits.evaluation import format_accuracy
 from kaggle_digits.executors import Job, LocalExecutor
-from kaggle_digits.rundir import RunDir, directory_lock
+from kaggle_digits.locks import directory_lock
+from kaggle_digits.rundir import RunDir
 from kaggle_digits.sweep import StudyRun
 from kaggle_digits.tta import check_tta
 

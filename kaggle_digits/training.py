@@ -22,14 +22,10 @@ import numpy as np
 from kaggle_digits.config import TrainConfig, package_versions
 from kaggle_digits.data import (
     DigitData,
-    check_pseudo_labels,
     data_report,
     format_data_report,
     load_competition_data,
     resolve_data_dir,
-    stratified_folds,
-    stratified_split,
-    with_pseudo_labels,
 )
 from kaggle_digits.evaluation import accuracy_interval, classification_scores, format_accuracy
 from kaggle_digits.fit import MemberResult, apply_determinism, distribution_scope, fit_member
@@ -38,6 +34,12 @@ from kaggle_digits.models import build_model
 from kaggle_digits.plots import plot_learning_curves
 from kaggle_digits.reports import write_html_report, write_run_report
 from kaggle_digits.rundir import DataMismatch, RunDir
+from kaggle_digits.splits import (
+    check_pseudo_labels,
+    stratified_folds,
+    stratified_split,
+    with_pseudo_labels,
+)
 from kaggle_digits.submission import write_record, write_submission
 
 SAMPLE_NOTICE = (

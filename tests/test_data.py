@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import PIXELS, ROOT, digit_frame, write_csv
 
-from kaggle_digits import data
+from kaggle_digits import data, splits
 from kaggle_digits.data import DataError, read_digits_csv
 
 
@@ -149,9 +149,9 @@ def test_data_report_counts_classes(tiny_data_dir):
 
 def test_split_is_stratified_seeded_and_disjoint():
     labels = np.repeat(np.arange(10), 50)
-    train_a, val_a = data.stratified_split(labels, 0.2, seed=1)
-    train_b, val_b = data.stratified_split(labels, 0.2, seed=1)
-    _, val_c = data.stratified_split(labels, 0.2, seed=2)
+    train_a, val_a = splits.stratified_split(labels, 0.2, seed=1)
+    train_b, val_b = splits.stratified_split(labels, 0.2, seed=1)
+    _, val_c = splits.stratified_split(labels, 0.2, seed=2)
     assert np.array_equal(val_a, val_b) and not np.array_equal(val_a, val_c)
     assert len(val_a) == 100 and not set(train_a) & set(val_a)
     assert np.bincount(labels[val_a]).tolist() == [10] * 10
@@ -159,7 +159,7 @@ def test_split_is_stratified_seeded_and_disjoint():
 
 def test_split_rejects_bad_fraction():
     with pytest.raises(ValueError, match="val_fraction"):
-        data.stratified_split(np.arange(20) % 10, 1.5, seed=0)
+        splits.stratified_split(np.arange(20) % 10, 1.5, seed=0)
 
 
 def test_default_data_dir_falls_back_to_bundled_sample(tmp_path, monkeypatch):
@@ -275,18 +275,18 @@ def test_pseudo_labels_add_only_the_labelled_test_rows(tiny_data_dir):
     guesses = np.arange(60) % 10
     encoded = data.encode_pseudo_labels(guesses, keep)
     assert len(encoded) == 60 and encoded[3] == "3" and encoded[0] == "."
-    extended, added = data.with_pseudo_labels(loaded, encoded)
+    extended, added = splits.with_pseudo_labels(loaded, encoded)
     assert list(added) == [400, 401, 402]
     assert list(extended.train_labels[added]) == [3, 7, 9]
     np.testing.assert_array_equal(extended.train_images[added], loaded.test_images[[3, 7, 59]])
     # The labelled rows (where validation rows come from) are untouched and come first.
     np.testing.assert_array_equal(extended.train_images[:400], loaded.train_images)
     np.testing.assert_array_equal(extended.test_images, loaded.test_images)
-    assert data.with_pseudo_labels(loaded, "")[0] is loaded
+    assert splits.with_pseudo_labels(loaded, "")[0] is loaded
 
 
 def test_pseudo_labels_for_another_test_file_are_refused(tiny_data_dir):
     loaded = data.load_competition_data(tiny_data_dir)
     with pytest.raises(ValueError, match=r"test.csv: the pseudo-labels are for 61 test rows, "
                                          r"this test.csv has 60"):
-        data.with_pseudo_labels(loaded, "." * 61)
+        splits.with_pseudo_labels(loaded, "." * 61)

@@ -15,7 +15,8 @@ from conftest import ROOT
 
 from kaggle_digits.config import TrainConfig, check_name
 from kaggle_digits.executors import Job
-from kaggle_digits.rundir import DataMismatch, RunDir, RunInUse, RunStatus, differing_files
+from kaggle_digits.locks import RunInUse
+from kaggle_digits.rundir import DataMismatch, RunDir, RunStatus, differing_files
 
 
 def test_lifecycle_from_new_to_finished(tmp_path):
@@ -119,7 +120,7 @@ def test_no_run_directory_file_name_is_spelled_outside_rundir():
 
 def hold_lock(directory: Path) -> subprocess.Popen:
     """Another process holding a directory's lock until its stdin closes."""
-    code = ("import sys; from kaggle_digits.rundir import directory_lock\n"
+    code = ("import sys; from kaggle_digits.locks import directory_lock\n"
             f"with directory_lock({str(directory)!r}):\n"
             "    print('held', flush=True); sys.stdin.read()")
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE,

@@ -10,7 +10,7 @@ from conftest import RUN_FILES, make_tiny_data_dir, run_script, tiny_config, wri
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.rundir import RunDir
-from kaggle_digits.data import stratified_split
+from kaggle_digits.splits import stratified_split
 from kaggle_digits.io_utils import load_npy
 from kaggle_digits.models import builder_defaults, list_models
 from kaggle_digits.submission import check_submission_file
