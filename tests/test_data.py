@@ -273,7 +273,7 @@ def test_pseudo_labels_add_only_the_labelled_test_rows(tiny_data_dir):
     keep = np.zeros(60, dtype=bool)
     keep[[3, 7, 59]] = True
     guesses = np.arange(60) % 10
-    encoded = data.encode_pseudo_labels(guesses, keep)
+    encoded = splits.encode_pseudo_labels(guesses, keep)
     assert len(encoded) == 60 and encoded[3] == "3" and encoded[0] == "."
     extended, added = splits.with_pseudo_labels(loaded, encoded)
     assert list(added) == [400, 401, 402]
