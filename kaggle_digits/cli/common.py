@@ -72,22 +72,24 @@ def executor_from_args(args: argparse.Namespace):
                          parallel=args.parallel)
 
 
-def run_command(body: Callable[[], int], interrupted: str = "interrupted") -> int:
+def run_command(body: Callable[[], int], interrupted: str = "interrupted",
+                hint: str | None = None) -> int:
     """Run a command's work the way every CLI here ends: what the user can fix (bad input, a
     refusal, a full disk) is one line on stderr and exit 2; Ctrl-C is exit 130 with what was
-    kept (the exception's message, else ``interrupted``). Anything else is a bug and keeps its
-    traceback."""
+    kept (the exception's message, else ``interrupted``) and ``hint``, what to run next.
+    Anything else is a bug and keeps its traceback."""
     from kaggle_digits.fetch import FetchError
+    from kaggle_digits.kaggle_api import KaggleApiError
     from kaggle_digits.submit import SubmitError
 
     try:
         return body()
-    except (ValueError, FetchError, SubmitError) as exc:
+    except (ValueError, FetchError, KaggleApiError, SubmitError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # Disk full, unwritable output directory, ...
         print(f"error: {os_error_text(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        print(f"\n{exc or interrupted}", file=sys.stderr)
+        print(f"\n{exc or interrupted}" + (f"\n{hint}" if hint else ""), file=sys.stderr)
         return 130

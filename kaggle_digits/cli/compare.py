@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from kaggle_digits.cli.common import run_command
 from kaggle_digits.compare import compare_runs, format_markdown, write_comparison
 
 
@@ -24,6 +25,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("reports"),
                         help="output directory (default reports/)")
     args = parser.parse_args(argv)
+    return run_command(lambda: _compare(args))
+
+
+def _compare(args: argparse.Namespace) -> int:
     table, skipped = compare_runs(args.run_dirs)
     for run in skipped:
         print(f"skipped {run.path}: {run.reason}", file=sys.stderr)

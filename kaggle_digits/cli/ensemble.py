@@ -20,11 +20,11 @@ from kaggle_digits.cli.common import (
     check_tracking,
     executor_from_args,
     report_tracking,
+    run_command,
 )
 from kaggle_digits.evaluation import format_accuracy
 from kaggle_digits.ensemble import (
     METHODS,
-    EnsembleError,
     against_best_member,
     combine,
     load_members,
@@ -74,39 +74,35 @@ def main(argv=None) -> int:
         for name, recipe in RECIPES.items():
             print(f"{name:10s} {recipe.description}")
         return 0
-    if bool(args.recipe) == bool(args.run_dirs):
-        print("error: give run directories or --recipe NAME (not both)", file=sys.stderr)
-        return 2
-    try:
-        check_tracking(args)
-        if args.recipe:  # Without --out: submissions/recipe-<name>-<method>.csv.
-            members, result, submission, record = run_recipe(args.recipe, args.data,
-                                                             args.method, args.out,
-                                                             executor_from_args(args), args.tta)
-        else:
-            out = args.out or Path("submissions") / (
-                f"ensemble-{dt.datetime.now():%Y%m%d-%H%M%S}-{args.method}.csv")
-            skipped = []
-            members = load_members(args.run_dirs, log=lambda line: print(line, file=sys.stderr),
-                                   skip_missing=args.skip_missing, skipped=skipped)
-            if args.tta > 1:
-                retune_with_tta(members, args.tta, log=lambda line: print(line, file=sys.stderr))
-            result = combine(members, args.method)
-            extra = {"tta": args.tta}
-            if skipped:
-                extra["skipped"] = [{"run_dir": str(s.path), "reason": s.reason} for s in skipped]
-            submission, record = write_ensemble(members, result, out, extra=extra)
-        if args.track:
-            from kaggle_digits.tracking import log_ensemble
+    return run_command(lambda: _ensemble(args),
+                       hint="run the same command again to continue the recipe")
 
-            report_tracking(log_ensemble(record, submission, args.tracking_uri), args)
-    except (EnsembleError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:
-        print(f"\n{exc or 'interrupted'}\nrun the same command again to continue the recipe",
-              file=sys.stderr)
-        return 130
+
+def _ensemble(args: argparse.Namespace) -> int:
+    if bool(args.recipe) == bool(args.run_dirs):
+        raise ValueError("give run directories or --recipe NAME (not both)")
+    check_tracking(args)
+    if args.recipe:  # Without --out: submissions/recipe-<name>-<method>.csv.
+        members, result, submission, record = run_recipe(args.recipe, args.data,
+                                                         args.method, args.out,
+                                                         executor_from_args(args), args.tta)
+    else:
+        out = args.out or Path("submissions") / (
+            f"ensemble-{dt.datetime.now():%Y%m%d-%H%M%S}-{args.method}.csv")
+        skipped = []
+        members = load_members(args.run_dirs, log=lambda line: print(line, file=sys.stderr),
+                               skip_missing=args.skip_missing, skipped=skipped)
+        if args.tta > 1:
+            retune_with_tta(members, args.tta, log=lambda line: print(line, file=sys.stderr))
+        result = combine(members, args.method)
+        extra = {"tta": args.tta}
+        if skipped:
+            extra["skipped"] = [{"run_dir": str(s.path), "reason": s.reason} for s in skipped]
+        submission, record = write_ensemble(members, result, out, extra=extra)
+    if args.track:
+        from kaggle_digits.tracking import log_ensemble
+
+        report_tracking(log_ensemble(record, submission, args.tracking_uri), args)
     print(f"{'member':48s} {'kind':8s} {'validation accuracy':>20s} {'weight':>7s}")
     for member, weight in zip(members, result.weights):
         accuracy = member_accuracy(member)

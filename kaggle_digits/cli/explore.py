@@ -11,15 +11,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from kaggle_digits.cli.common import run_command
 from kaggle_digits.data import (
-    DataError,
     data_report,
     format_data_report,
     load_competition_data,
     resolve_data_dir,
 )
 from kaggle_digits.explore import explore, prediction_shares, read_submission_labels
-from kaggle_digits.submission import SubmissionError
 
 
 def main(argv=None) -> int:
@@ -35,17 +34,16 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("reports"),
                         help="output directory (default reports/)")
     args = parser.parse_args(argv)
+    return run_command(lambda: _explore(args))
+
+
+def _explore(args: argparse.Namespace) -> int:
     data_dir, is_sample = resolve_data_dir(args.data)
     if is_sample:
         print(f"NOTICE: no competition data found; exploring the bundled sample in {data_dir}")
-    try:
-        data = load_competition_data(data_dir)
-        predicted = read_submission_labels(args.submission) if args.submission else None
-        written = explore(data, args.out, predicted,
-                          args.submission.name if args.submission else "")
-    except (DataError, SubmissionError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    data = load_competition_data(data_dir)
+    predicted = read_submission_labels(args.submission) if args.submission else None
+    written = explore(data, args.out, predicted, args.submission.name if args.submission else "")
     print(f"data: {data_dir}")
     print(format_data_report(data_report(data)))
     if predicted is not None:

@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from kaggle_digits.fetch import DEFAULT_COMPETITION, FetchError, fetch
+from kaggle_digits.cli.common import run_command
+from kaggle_digits.fetch import DEFAULT_COMPETITION, fetch
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -37,14 +38,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        result = fetch(args.competition, args.dest, force=args.force, from_zip=args.from_zip)
-    except FetchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; nothing was unpacked", file=sys.stderr)
-        return 130
+    return run_command(lambda: _fetch(args), interrupted="interrupted; nothing was unpacked")
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    result = fetch(args.competition, args.dest, force=args.force, from_zip=args.from_zip)
     if result.skipped:
         print(f"{result.dest} already holds {', '.join(result.files)}; nothing to do "
               f"(use --force to fetch again)")

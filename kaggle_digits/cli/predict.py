@@ -12,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from kaggle_digits.cli.common import run_command
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
@@ -26,17 +28,16 @@ def main(argv=None) -> int:
     parser.add_argument("--tta", type=int, default=1, metavar="N",
                         help="average over N fixed shifts/rotations (default 1: off)")
     args = parser.parse_args(argv)
-    from kaggle_digits.data import DataError
+    return run_command(lambda: _predict(args))
+
+
+def _predict(args: argparse.Namespace) -> int:
     from kaggle_digits.predict import default_input, predict_csv
     from kaggle_digits.tta import check_tta
 
-    try:
-        check_tta(args.tta)
-        input_csv = args.input or default_input(args.model)
-        probs, submission = predict_csv(args.model, input_csv, args.out, tta=args.tta)
-    except (DataError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    check_tta(args.tta)
+    input_csv = args.input or default_input(args.model)
+    probs, submission = predict_csv(args.model, input_csv, args.out, tta=args.tta)
     import numpy as np
 
     counts = ", ".join(f"{digit}:{n}" for digit, n in

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from kaggle_digits.cli.common import run_command
 from kaggle_digits.data import DataError
 from kaggle_digits.reports import regenerate_report
 
@@ -22,6 +23,10 @@ def main(argv=None) -> int:
                     "SHA-256).")
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     args = parser.parse_args(argv)
+    return run_command(lambda: _report(args))
+
+
+def _report(args: argparse.Namespace) -> int:
     status = 0
     for run_dir in args.run_dirs:
         try:

@@ -17,6 +17,7 @@ from kaggle_digits.cli.common import (
     check_tracking,
     executor_from_args,
     report_tracking,
+    run_command,
 )
 
 
@@ -54,40 +55,31 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    return run_command(lambda: _search(args),
+                       interrupted="interrupted; run the same command again to continue the "
+                                   "study")
+
+
+def _search(args: argparse.Namespace) -> int:
     from kaggle_digits.config import TrainConfig
-    from kaggle_digits.data import DataError
     from kaggle_digits.search import run_search, space_for
 
     if args.trials < 1:
-        print(f"error: trials must be at least 1. Received: trials={args.trials}",
-              file=sys.stderr)
-        return 2
+        raise ValueError(f"trials must be at least 1. Received: trials={args.trials}")
+    check_tracking(args)
     base = TrainConfig(data_dir=args.data, seed=args.seed, split_seed=args.seed,
                        epochs=args.epochs)
-    executor = None
-    try:
-        check_tracking(args)
-        executor = executor_from_args(args)
+    with executor_from_args(args) as executor:
         table, search_dir = run_search(args.name or args.arch, args.arch, base, args.trials,
                                        space_for(args.arch, args.space), args.out_dir,
                                        executor, seed=args.seed)
-        if args.track:
-            from kaggle_digits.tracking import log_study
+    if args.track:
+        from kaggle_digits.tracking import log_study
 
-            runs = sorted((search_dir / "runs").glob("trial-*"))
-            report_tracking(log_study(f"search-{search_dir.name}", runs, [
-                search_dir / name for name in ("summary.md", "summary.csv", "trials.png",
-                                               "best_config.json")], args.tracking_uri), args)
-    except (DataError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted; run the same command again to continue the study",
-              file=sys.stderr)
-        return 130
-    finally:
-        if executor is not None:
-            executor.close()
+        runs = sorted((search_dir / "runs").glob("trial-*"))
+        report_tracking(log_study(f"search-{search_dir.name}", runs, [
+            search_dir / name for name in ("summary.md", "summary.csv", "trials.png",
+                                           "best_config.json")], args.tracking_uri), args)
     print((search_dir / "summary.md").read_text())
     print(f"study: {search_dir / 'study.db'}; picture: {search_dir / 'trials.png'}")
     return 0

@@ -13,17 +13,18 @@ import sys
 from pathlib import Path
 
 from kaggle_digits.cli.common import (
+    run_command,
     add_executor_arguments,
     add_tracking_arguments,
     check_tracking,
     executor_from_args,
     report_tracking,
 )
+from kaggle_digits.sweep import STUDIES
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     from kaggle_digits.models import list_models
-    from kaggle_digits.sweep import STUDIES
 
     parser = argparse.ArgumentParser(
         description="Train several configurations on the same stratified split and write "
@@ -51,42 +52,38 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from kaggle_digits.config import TrainConfig
-    from kaggle_digits.data import DataError
-    from kaggle_digits.sweep import STUDIES, format_markdown, parse_grid, run_study
-
     if args.list_studies:
         for name, (description, runs) in sorted(STUDIES.items()):
             print(f"{name}: {description}")
             for label, arch, overrides in runs:
                 print(f"    {label:36s} {arch} {overrides}")
         return 0
+    return run_command(lambda: _run(args), interrupted="interrupted; the runs trained so far "
+                                                       "are in the sweep's runs/ directory")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from kaggle_digits.config import TrainConfig
+    from kaggle_digits.sweep import format_markdown, parse_grid, run_study
+
     base = TrainConfig(data_dir=args.data, seed=args.seed, split_seed=args.seed,
                        val_split=args.val_split)
-    try:
-        check_tracking(args)
-        if args.study:
-            name, runs = args.study, STUDIES[args.study][1]
-        else:
-            name, runs = f"{args.arch}-grid", parse_grid(args.grid, args.arch)
-        with executor_from_args(args) as executor:
-            table, sweep_dir = run_study(name, runs, base, out_root=args.out_dir,
-                                         executor=executor)
-        if args.track:
-            from kaggle_digits.tracking import log_study
+    check_tracking(args)
+    if args.study:
+        name, runs = args.study, STUDIES[args.study][1]
+    else:
+        name, runs = f"{args.arch}-grid", parse_grid(args.grid, args.arch)
+    with executor_from_args(args) as executor:
+        table, sweep_dir = run_study(name, runs, base, out_root=args.out_dir,
+                                     executor=executor)
+    if args.track:
+        from kaggle_digits.tracking import log_study
 
-            run_dirs = [Path(path) for path in table.get("run_dir", []) if isinstance(path, str)
-                        and path]
-            report_tracking(log_study(sweep_dir.name, run_dirs, [sweep_dir / "summary.md",
-                                                                 sweep_dir / "summary.csv"],
-                                      args.tracking_uri), args)
-    except (DataError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted; the runs trained so far are in the sweep's runs/ directory",
-              file=sys.stderr)
-        return 130
+        run_dirs = [Path(path) for path in table.get("run_dir", []) if isinstance(path, str)
+                    and path]
+        report_tracking(log_study(sweep_dir.name, run_dirs, [sweep_dir / "summary.md",
+                                                             sweep_dir / "summary.csv"],
+                                  args.tracking_uri), args)
     print()
     print(format_markdown(table))
     print(f"summary: {sweep_dir / 'summary.md'} and {sweep_dir / 'summary.csv'}")

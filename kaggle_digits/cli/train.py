@@ -16,7 +16,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from kaggle_digits.cli.common import add_tracking_arguments, check_tracking, report_tracking
+from kaggle_digits.cli.common import (
+    add_tracking_arguments,
+    check_tracking,
+    report_tracking,
+    run_command,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -102,9 +107,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from kaggle_digits.config import PRESETS, TrainConfig
     from kaggle_digits.models import get_model_spec, list_models
-    from kaggle_digits.rundir import RunDir
 
     if args.list_archs:
         for name in list_models():
@@ -112,28 +115,8 @@ def main(argv=None) -> int:
             defaults = ", ".join(f"{key} {value}" for key, value in spec.train_defaults.items())
             print(f"{name:16s} {spec.description}\n{'':16s} defaults: {defaults}")
         return 0
-    try:
-        check_tracking(args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.resume:
-        return _finish(*_resume(args), args)
-    try:
-        config = (TrainConfig() if not args.config else RunDir(args.config).read_config()
-                  if args.config.is_dir() else TrainConfig.load(args.config))
-        changes = dict(PRESETS[args.preset]) if args.preset else {}
-        changes.update({key: value for key, value in vars(args).items()
-                        if value is not None and key not in NOT_SETTINGS})
-        config = config.override(changes)  # --dropout and the other flags by the same names.
-        config.run_name = args.run_name  # A repeat gets a directory of its own.
-        config.versions = {}  # A repeat records the versions it runs with.
-        from kaggle_digits.training import train
-
-        return _finish(*_guarded(lambda: train(config)), args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(lambda: _train(args),
+                       interrupted="interrupted before training started; nothing to resume")
 
 
 # Options that are not training settings (the rest are, by their TrainConfig or builder names).
@@ -143,57 +126,40 @@ NOT_SETTINGS = ("list_archs", "config", "resume", "preset", "track", "tracking_u
 RESUME_OPTIONS = ("data_dir", "submissions_dir", "track", "tracking_uri")
 
 
-def _resume(args: argparse.Namespace):
-    from kaggle_digits.training import resume
+def _train(args: argparse.Namespace) -> int:
+    from kaggle_digits.config import PRESETS, TrainConfig
+    from kaggle_digits.rundir import RunDir
+    from kaggle_digits.training import resume, train
 
-    others = sorted(key for key, value in vars(args).items()
-                    if value not in (None, False) and key not in ("resume", *RESUME_OPTIONS))
-    if others:
-        flags = ", ".join("--" + key.replace("_", "-") for key in others)
-        print(f"error: --resume continues {args.resume} as it was configured; only --data and "
-              f"--submissions-dir may be given with it. Received: {flags}", file=sys.stderr)
-        return None, None, 2
-    return _guarded(lambda: resume(args.resume, data_dir=args.data_dir,
-                                   submissions_dir=args.submissions_dir))
-
-
-def _guarded(run):
-    """``(metrics, run_dir, None)``, or ``(None, None, exit code)`` after a one-line error."""
-    from kaggle_digits.cli.common import os_error_text
-    from kaggle_digits.data import DataError
-
-    try:
-        metrics, run_dir = run()
-    except (DataError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None, None, 2
-    except OSError as exc:  # Disk full, unwritable output directory, ...
-        print(f"error: {os_error_text(exc)}", file=sys.stderr)
-        return None, None, 2
-    except KeyboardInterrupt as exc:
-        print(f"\n{exc or 'interrupted before training started; nothing to resume'}",
-              file=sys.stderr)
-        return None, None, 130
-    return metrics, run_dir, None
+    check_tracking(args)
+    if args.resume:
+        others = sorted(key for key, value in vars(args).items()
+                        if value not in (None, False) and key not in ("resume", *RESUME_OPTIONS))
+        if others:
+            flags = ", ".join("--" + key.replace("_", "-") for key in others)
+            raise ValueError(f"--resume continues {args.resume} as it was configured; only "
+                             f"--data and --submissions-dir may be given with it. Received: "
+                             f"{flags}")
+        metrics, run_dir = resume(args.resume, data_dir=args.data_dir,
+                                  submissions_dir=args.submissions_dir)
+        return _finish(metrics, run_dir, args)
+    config = (TrainConfig() if not args.config else RunDir(args.config).read_config()
+              if args.config.is_dir() else TrainConfig.load(args.config))
+    changes = dict(PRESETS[args.preset]) if args.preset else {}
+    changes.update({key: value for key, value in vars(args).items()
+                    if value is not None and key not in NOT_SETTINGS})
+    config = config.override(changes)  # --dropout and the other flags by the same names.
+    config.run_name = args.run_name  # A repeat gets a directory of its own.
+    config.versions = {}  # A repeat records the versions it runs with.
+    metrics, run_dir = train(config)
+    return _finish(metrics, run_dir, args)
 
 
-def _finish(metrics, run_dir, code, args: argparse.Namespace) -> int:
-    """Print where a finished run's outputs went, track it if asked (or return the failure's
-    exit code)."""
+def _finish(metrics, run_dir, args: argparse.Namespace) -> int:
+    """Print where a finished run's outputs went, and track it if asked."""
     from kaggle_digits.evaluation import format_accuracy
     from kaggle_digits.rundir import RunDir
 
-    if code is not None:
-        return code
-    if args.track:
-        from kaggle_digits.tracking import log_run
-
-        try:
-            report_tracking(log_run(run_dir, args.tracking_uri), args)
-        except ValueError as exc:
-            print(f"error: the run finished ({run_dir}) but was not tracked: {exc}",
-                  file=sys.stderr)
-            return 2
     if metrics["val_accuracy"] is None:
         print(f"\nfull-data fit: {metrics['train_rows']} rows, {metrics['epochs_run']} epochs, "
               f"{metrics['train_time_s']:.0f}s training (no validation score)")
@@ -214,6 +180,14 @@ def _finish(metrics, run_dir, code, args: argparse.Namespace) -> int:
                        else f"{metrics['arch']} {metrics['val_accuracy']:.4%}")
         print(f"submit with:         kaggle competitions submit -c digit-recognizer "
               f"-f {metrics['submission']} -m \"{description}\"")
+    if args.track:
+        from kaggle_digits.tracking import log_run
+
+        try:
+            report_tracking(log_run(run_dir, args.tracking_uri), args)
+        except ValueError as exc:
+            raise ValueError(f"the run finished ({run_dir}) but was not tracked: {exc}") \
+                from None
     return 0
 
 

@@ -11,9 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from kaggle_digits.cli.common import run_command
 from kaggle_digits.data import (
     COMPETITION_TEST_ROWS,
-    DataError,
     find_csv,
     read_digits_csv,
     resolve_data_dir,
@@ -35,15 +35,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    return run_command(lambda: _validate(args))
+
+
+def _validate(args: argparse.Namespace) -> int:
     data_dir, is_sample = resolve_data_dir(args.data)
     test_path = find_csv(data_dir, "test")
     test_rows = None
     if test_path is not None:
-        try:
-            test_rows = len(read_digits_csv(test_path, labelled=False)[0])
-        except DataError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        test_rows = len(read_digits_csv(test_path, labelled=False)[0])
         print(f"test file: {test_path} ({test_rows} rows"
               f"{', the bundled sample: no competition data found' if is_sample else ''})")
     else:
