@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV_PY := .venv/bin/python
 BUNDLE ?= ../shared/kaggle/digit-recognizer.zip
 
-.PHONY: run test fetch fetch-zip train ensemble help
+.PHONY: run test test-fast fetch fetch-zip train ensemble help
 
 help:
 	@echo "make run        install into .venv, get data (or use the sample), train improved_cnn"
-	@echo "make test       install into .venv and run the test suite"
+	@echo "make test       install into .venv and run the test suite (what CI runs)"
+	@echo "make test-fast  the suite without the tests marked slow: the edit loop"
 	@echo "make fetch      download the competition data with the kaggle client"
 	@echo "make fetch-zip  unpack a hand-downloaded bundle (BUNDLE=$(BUNDLE))"
 	@echo "make train      train improved_cnn with its defaults"
@@ -18,6 +19,9 @@ run:
 
 test:
 	$(PYTHON) scripts/quickstart.py --test
+
+test-fast:
+	$(PYTHON) scripts/quickstart.py --test -- -m "not slow" -q
 
 fetch:
 	$(VENV_PY) scripts/fetch.py

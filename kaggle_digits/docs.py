@@ -1,7 +1,8 @@
-"""README sections generated from the code and BENCHMARKS.md, so the docs cannot drift from them.
+"""Doc sections generated from the code and BENCHMARKS.md, so the docs cannot drift from them.
 
 ``python tools/update_readme.py`` rewrites every section between ``<!-- NAME:begin -->`` and
-``<!-- NAME:end -->``; the test suite fails while the README differs from what this module makes.
+``<!-- NAME:end -->`` in README.md and docs/*.md; the test suite fails while a file differs from
+what this module makes, or while a section is in none of them.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+DOC_FILES = (ROOT / "README.md", ROOT / "docs" / "usage.md", ROOT / "docs" / "scale-out.md",
+             ROOT / "docs" / "troubleshooting.md", ROOT / "docs" / "development.md")
 TARGETS_TITLE = "## Targets (bench/run.py --targets)"
 
 
@@ -59,12 +63,28 @@ SECTIONS = {"architectures": architecture_table, "recipes": recipe_list,
             "targets": targets_table}
 
 
-def render(readme: str) -> str:
-    """``readme`` with every generated section replaced by its current content."""
+def _pattern(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
+
+
+def render(text: str) -> str:
+    """``text`` with every generated section it holds replaced by its current content."""
     for name, make in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
-        if not pattern.search(readme):
-            raise ValueError(f"the README has no generated section {name!r}. Received: no "
-                             f"'<!-- {name}:begin -->' ... '<!-- {name}:end -->' markers")
-        readme = pattern.sub(lambda match: match.group(1) + make() + "\n" + match.group(2), readme)
-    return readme
+        text = _pattern(name).sub(lambda match: match.group(1) + make() + "\n" + match.group(2),
+                                  text)
+    return text
+
+
+def render_all(files: tuple[Path, ...] = DOC_FILES) -> dict[Path, str]:
+    """The fresh text of every doc file.
+
+    Raises:
+        ValueError: a generated section is in none of the files.
+    """
+    texts = {path: path.read_text() for path in files}
+    for name in SECTIONS:
+        if not any(_pattern(name).search(text) for text in texts.values()):
+            raise ValueError(f"no doc file has the generated section {name!r}. Received: no "
+                             f"'<!-- {name}:begin -->' ... '<!-- {name}:end -->' markers in "
+                             f"{', '.join(path.name for path in files)}")
+    return {path: render(text) for path, text in texts.items()}

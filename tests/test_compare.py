@@ -63,6 +63,7 @@ def test_script_fails_when_nothing_is_comparable(tmp_path, contents):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_real_runs_get_intervals_and_a_paired_test_against_the_best(tmp_path, tiny_data_dir):
     from kaggle_digits.config import TrainConfig
     from kaggle_digits.training import train

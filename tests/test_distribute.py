@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ROOT
 
 TWO_DEVICE_RUN = """
@@ -21,6 +22,8 @@ metrics, run_dir = train(TrainConfig(arch="simple_cnn", data_dir=sys.argv[1], ep
                                      output_dir=sys.argv[2], submissions_dir=sys.argv[3]))
 print("RUN_DIR", run_dir)
 """
+
+pytestmark = pytest.mark.slow  # A MirroredStrategy fit.
 
 
 def test_mirrored_strategy_trains_across_two_devices(tmp_path, tiny_data_dir):

@@ -8,13 +8,24 @@ from pathlib import Path
 
 from conftest import ROOT, run_script
 
-from kaggle_digits.docs import architecture_table, render
+from kaggle_digits.docs import DOC_FILES, architecture_table, render_all
 from kaggle_digits.models import get_model_spec, list_models
 
 
-def test_readme_generated_sections_match_the_code():
+def test_generated_sections_of_readme_and_docs_match_the_code():
+    for path, fresh in render_all().items():
+        assert path.read_text() == fresh, f"{path} is stale: run python tools/update_readme.py"
+
+
+def test_the_readme_fits_a_few_screens_and_links_every_doc():
     readme = (ROOT / "README.md").read_text()
-    assert render(readme) == readme, "README.md is stale: run python tools/update_readme.py"
+    assert len(readme.splitlines()) <= 200
+    for path in DOC_FILES[1:]:
+        assert f"docs/{path.name}" in readme, path.name
+    usage = (ROOT / "docs" / "usage.md").read_text()
+    for script in sorted((ROOT / "scripts").glob("*.py")):
+        if script.stem != "quickstart":
+            assert f"scripts/{script.name}" in usage, script.name
 
 
 def test_architecture_table_and_list_archs_come_from_the_registry():

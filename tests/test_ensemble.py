@@ -120,6 +120,7 @@ def test_a_damaged_member_is_named_not_a_traceback(damage, tmp_path, labels):
         load_members(runs)
 
 
+@pytest.mark.slow
 def test_damaged_members_through_the_script(tmp_path, labels):
     runs = three_members(tmp_path, labels)
     (runs[2] / "val_probs.npy").unlink()
@@ -135,6 +136,7 @@ def test_damaged_members_through_the_script(tmp_path, labels):
     assert record["skipped"][0]["run_dir"] == str(runs[2])
 
 
+@pytest.mark.slow
 def test_a_run_given_twice_and_a_record_path_for_the_csv_are_refused(tmp_path, labels):
     runs = three_members(tmp_path, labels)
     twice = run_script("ensemble.py", str(runs[0]), str(runs[1]), str(runs[0]) + "/",

@@ -19,6 +19,8 @@ from kaggle_digits.executors.ray_executor import RayExecutor
 from kaggle_digits.rundir import RunDir
 from kaggle_digits.submission import check_submission_file
 
+pytestmark = pytest.mark.slow  # Ray, child processes.
+
 
 def mlp_job(tmp_path, data_dir, name, **overrides):
     values = dict(arch="mlp", data_dir=str(data_dir), epochs=1, batch_size=32,

@@ -117,6 +117,7 @@ def test_hostile_input(case, target, change, expected, tmp_path):
     assert not (tmp_path / "runs").exists() and not (tmp_path / "subs").exists()
 
 
+@pytest.mark.slow
 def test_gzip_file_named_csv_is_read(tmp_path):
     data_dir = make_tiny_data_dir(tmp_path)
     raw = (data_dir / "test.csv").read_bytes()
@@ -148,6 +149,7 @@ def test_a_submission_number_beyond_a_machine_integer_is_located(cell, tmp_path)
     assert "line 3, column 'ImageId'" in problem and "too large" in problem
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("field, text, needle", [
     ("epochs", "99999999999999999999999", "too large"),
     ("learning_rate", "NaN", "NaN is not a number"),

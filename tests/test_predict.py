@@ -65,6 +65,7 @@ def test_predict_errors_are_one_line_and_write_nothing(problem, tiny_run, tmp_pa
     assert not (tmp_path / "out.csv").exists()
 
 
+@pytest.mark.slow
 def test_predict_refuses_a_changed_test_csv_unless_named(tiny_run, tmp_path):
     run_dir, data_dir = tiny_run
     changed = tmp_path / "data"
@@ -86,6 +87,7 @@ def test_predict_refuses_a_changed_test_csv_unless_named(tiny_run, tmp_path):
     assert len(pd.read_csv(tmp_path / "o.csv")) == 30
 
 
+@pytest.mark.slow
 def test_a_model_with_a_lambda_layer_is_refused(tiny_run, tmp_path):
     """Safe mode: a .keras file whose Lambda layer would run arbitrary Python is never loaded."""
     import keras

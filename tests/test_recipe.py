@@ -53,6 +53,7 @@ def test_recipes_are_listed_and_buildable():
             TrainConfig().override({"arch": arch, **overrides})
 
 
+@pytest.mark.slow
 def test_recipe_cli_writes_the_recipe_submission(tmp_path, tiny_data_dir, monkeypatch, capsys):
     monkeypatch.setitem(recipe.RECIPES, "tiny", recipe.Recipe("two tiny CNNs", [
         ("a", "simple_cnn", {"seed": 1, "epochs": 1}),
@@ -86,6 +87,7 @@ def two_mlps(monkeypatch, tmp_path, data_dir):
                        submissions_dir=str(tmp_path / "subs"))
 
 
+@pytest.mark.slow
 def test_finished_members_made_on_other_data_are_trained_again(tmp_path, tiny_data_dir,
                                                               monkeypatch):
     base = two_mlps(monkeypatch, tmp_path, tiny_data_dir)
@@ -100,6 +102,7 @@ def test_finished_members_made_on_other_data_are_trained_again(tmp_path, tiny_da
     assert len(list((tmp_path / "runs" / "recipe-tiny-replaced").iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_a_member_that_failed_after_its_last_epoch_is_resumed(tmp_path, tiny_data_dir,
                                                              monkeypatch):
     import errno
@@ -128,6 +131,7 @@ def test_a_member_that_failed_after_its_last_epoch_is_resumed(tmp_path, tiny_dat
         "epochs_run"] == 1
 
 
+@pytest.mark.slow
 def test_second_round_trains_on_the_first_rounds_confident_test_predictions(
         tmp_path, tiny_data_dir, monkeypatch, capsys):
     import numpy as np
@@ -174,6 +178,7 @@ def test_second_round_trains_on_the_first_rounds_confident_test_predictions(
     assert "pseudo-labels, same member count: round 2 mean" in report
 
 
+@pytest.mark.slow
 def test_a_member_finished_beside_a_stale_failed_marker_is_reused_and_counted(
         tmp_path, tiny_data_dir, monkeypatch):
     """metrics.json and FAILED both there (a Ctrl-C between writing metrics and clearing the
@@ -215,6 +220,7 @@ sys.exit(ensemble.main(["--recipe", "tiny", "--data", sys.argv[2], "--parallel",
 """
 
 
+@pytest.mark.slow
 def test_a_second_recipe_command_in_the_same_folder_stops_at_once(tmp_path, tiny_data_dir):
     """Two recipe commands at once trained the same member, and one wrote an ensemble lacking
     it (exit 0) that the other then overwrote."""

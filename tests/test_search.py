@@ -11,6 +11,8 @@ from conftest import run_script
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.search import parse_space, run_search
 
+pytestmark = pytest.mark.slow  # Optuna studies of trained trials.
+
 
 def test_space_syntax_and_its_errors():
     params = parse_space("lr=log:1e-4:1e-2 dropout=float:0.1:0.5 epochs=int:2:4 "

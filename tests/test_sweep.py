@@ -36,6 +36,7 @@ def test_named_studies_are_well_formed():
     assert len(labels) == 4 and "10 epochs" in labels
 
 
+@pytest.mark.slow
 def test_study_writes_a_comparison_table_and_records_failures(tmp_path, tiny_data_dir,
                                                               monkeypatch):
     from keras.src.applications import resnet
@@ -60,6 +61,7 @@ def test_study_writes_a_comparison_table_and_records_failures(tmp_path, tiny_dat
     assert len(list((sweep_dir / "runs").iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_a_grid_of_full_data_runs_writes_its_summary(tmp_path, tiny_data_dir):
     """full=true runs have no validation score: the summary crashed formatting None."""
     result = run_script("sweep.py", "--arch", "mlp", "--grid", "epochs=1 full=true",

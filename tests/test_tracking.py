@@ -8,6 +8,7 @@ import pytest
 from conftest import run_script
 
 mlflow = pytest.importorskip("mlflow")
+pytestmark = pytest.mark.slow  # Real MLflow stores, trained runs.
 
 
 def read_back(uri: str, name: str):

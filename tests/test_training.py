@@ -71,6 +71,7 @@ def test_saved_model_loads_in_safe_mode_and_reproduces_test_probs(improved_run):
                                rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_tensorboard_logs_hold_the_epoch_scalars(improved_run, tmp_path, tiny_data_dir):
     _, run_dir, _, _, _ = improved_run
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -104,6 +105,7 @@ def test_history_and_config_allow_a_repeat(improved_run):
     assert any(m.startswith("validation accuracy") for m in messages)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", list_models())
 def test_every_architecture_trains_to_a_valid_submission(arch, tmp_path, tiny_data_dir):
     options = {"weights": "none"} if arch in ("resnet50", "efficientnetb0", "vgg16") else {}
@@ -178,6 +180,7 @@ def test_invalid_config_is_refused():
         TrainConfig(arch="nope").resolved()
 
 
+@pytest.mark.slow
 def test_cli_lists_architectures_and_reports_bad_data_in_one_line(tmp_path, tiny_data_dir):
     listing = run_script("train.py", "--list-archs")
     assert listing.returncode == 0 and "improved_cnn" in listing.stdout
@@ -192,6 +195,7 @@ def test_cli_lists_architectures_and_reports_bad_data_in_one_line(tmp_path, tiny
     assert "test.csv: file is empty" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_trains_on_the_sample_with_a_notice_and_learns(tmp_path):
     result = run_script("train.py", "--arch", "simple_cnn", "--epochs", "2", "--no-augment",
                         "--output-dir", str(tmp_path / "runs"),

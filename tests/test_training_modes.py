@@ -31,6 +31,7 @@ def quiet(_):
     pass
 
 
+@pytest.mark.slow
 def test_kfold_bookkeeping(tmp_path, tiny_data_dir):
     metrics, run_dir = train(tiny_config(tmp_path, tiny_data_dir, arch="simple_cnn", epochs=1,
                                          folds=3), log=quiet)
@@ -123,6 +124,7 @@ def wait_for_epochs(run_dir, epochs, process, timeout=180):
     raise AssertionError("training never reached the epoch to interrupt at")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["kill -9", "Ctrl-C"])
 def test_interrupted_run_resumes_to_the_planned_epochs(how, tmp_path, tiny_data_dir):
     process = start_training(tmp_path, tiny_data_dir, epochs=14)
@@ -170,6 +172,7 @@ def only_final_model(run_dir):
     return leftovers == []
 
 
+@pytest.mark.slow
 def test_kill_between_checkpoint_and_state_resumes_consistently(tmp_path, tiny_data_dir,
                                                                  monkeypatch):
     """A kill after epoch 3's checkpoint is on disk but before state.json names it: the resumed
@@ -219,6 +222,7 @@ def fail_once(monkeypatch, module, name, error, when=lambda *args, **kwargs: Tru
 DISK_FULL = OSError(28, "No space left on device")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("failure", ["disk full writing the submission",
                                      "Ctrl-C while predicting the test rows",
                                      "k-fold fold dies before its fold record"])
@@ -257,6 +261,7 @@ def test_a_failure_after_the_last_epoch_resumes(failure, tmp_path, tiny_data_dir
     assert only_final_model(run_dir)
 
 
+@pytest.mark.slow
 def test_full_cli_on_real_data_ends_with_its_summary(tmp_path, tiny_data_dir):
     result = run_script("train.py", "--arch", "mlp", "--full", "--epochs", "1", "--data",
                         str(tiny_data_dir), "--output-dir", str(tmp_path / "runs"),
@@ -266,6 +271,7 @@ def test_full_cli_on_real_data_ends_with_its_summary(tmp_path, tiny_data_dir):
     assert '-m "mlp full-data fit"' in result.stdout
 
 
+@pytest.mark.slow
 def test_resume_refuses_changed_data(tmp_path, tiny_data_dir):
     process = start_training(tmp_path, tiny_data_dir, epochs=14)
     run_dir = tmp_path / "runs" / "interrupted"
@@ -291,6 +297,7 @@ class CtrlCAtBatch(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folds", [1, 2])
 def test_a_run_resumed_before_its_first_epoch_ended_matches_an_uninterrupted_one(
         folds, tmp_path, tiny_data_dir):
@@ -308,6 +315,7 @@ def test_a_run_resumed_before_its_first_epoch_ended_matches_an_uninterrupted_one
                                load_npy(uninterrupted / "val_probs.npy"), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_resume_takes_output_locations_and_nothing_else(tmp_path, tiny_data_dir):
     """A run that failed because of where its copy goes could never be resumed."""
     blocked = tmp_path / "a-file"
@@ -331,6 +339,7 @@ def test_resume_takes_output_locations_and_nothing_else(tmp_path, tiny_data_dir)
     assert again.returncode == 2 and "already finished" in again.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags, needle", [
     (["--lr", "inf"], "learning_rate must be a finite number"),
     (["--lr", "nan"], "learning_rate must be a finite number"),
@@ -351,6 +360,7 @@ def test_out_of_range_options_are_one_line_and_create_nothing(flags, needle, tmp
     assert not (tmp_path / "out").exists() and not (tmp_path / "escaped").exists()
 
 
+@pytest.mark.slow
 def test_a_loss_that_becomes_nan_stops_the_run_with_what_to_change(tmp_path, tiny_data_dir):
     result = run_script("train.py", "--arch", "mlp", "--epochs", "3", "--optimizer", "sgd",
                         "--lr", "90", "--lr-schedule", "constant", "--data", str(tiny_data_dir),
@@ -363,6 +373,7 @@ def test_a_loss_that_becomes_nan_stops_the_run_with_what_to_change(tmp_path, tin
     assert not (tmp_path / "subs").exists()
 
 
+@pytest.mark.slow
 def test_deterministic_runs_repeat_exactly(tmp_path, tiny_data_dir):
     runs = [train(tiny_config(tmp_path, tiny_data_dir, arch="improved_cnn", epochs=1,
                               deterministic=True), log=quiet)[1] for _ in range(2)]
@@ -400,6 +411,7 @@ def test_disk_full_during_a_run_marks_it_failed_and_leaves_no_submission(
     assert skipped[0].reason.startswith("failed run (OSError")
 
 
+@pytest.mark.slow
 def test_fast_preset_sets_its_recipe_and_lets_options_override(tmp_path, tiny_data_dir):
     result = run_script("train.py", "--preset", "fast", "--epochs", "1", "--data",
                         str(tiny_data_dir), "--output-dir", str(tmp_path / "runs"),
@@ -414,6 +426,7 @@ def test_fast_preset_sets_its_recipe_and_lets_options_override(tmp_path, tiny_da
     assert config.model_options["dropout_rate"] == 0.0 and config.label_smoothing == 0.0
 
 
+@pytest.mark.slow
 def test_pseudo_labelled_test_rows_are_trained_on_but_never_validated(tmp_path, tiny_data_dir,
                                                                       monkeypatch):
     # k-fold: every fold adds the same test rows (a split's training rows are tested through

@@ -1,33 +1,33 @@
 #!/usr/bin/env python
-"""Regenerate the README sections that come from the code (architecture defaults, recipes).
+"""Regenerate the doc sections that come from the code (architecture defaults, recipes, targets)
+in README.md and docs/*.md.
 
-  python tools/update_readme.py          # rewrite README.md
-  python tools/update_readme.py --check  # exit 1 if README.md is stale
+  python tools/update_readme.py          # rewrite the files that are stale
+  python tools/update_readme.py --check  # exit 1 if any is stale
 """
+
+from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from kaggle_digits.docs import render
+from kaggle_digits.docs import render_all
 from kaggle_digits.io_utils import write_text_atomic
-
-README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="only say whether it is stale")
+    parser.add_argument("--check", action="store_true", help="only say whether they are stale")
     args = parser.parse_args(argv)
-    current = README.read_text()
-    fresh = render(current)
+    stale = {path: text for path, text in render_all().items() if path.read_text() != text}
     if args.check:
-        print("README.md is up to date" if fresh == current else "README.md is stale: run "
-              "python tools/update_readme.py")
-        return 0 if fresh == current else 1
-    write_text_atomic(README, fresh)
-    print(f"wrote {README}")
+        print("stale: " + ", ".join(map(str, stale)) + "; run python tools/update_readme.py"
+              if stale else "README.md and docs/ are up to date")
+        return 1 if stale else 0
+    for path, text in stale.items():
+        write_text_atomic(path, text)
+        print(f"wrote {path}")
     return 0
 
 
