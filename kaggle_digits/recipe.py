@@ -61,6 +61,16 @@ RECIPES: dict[str, Recipe] = {
                                     {"seed": seed}) for seed in (4, 5, 6, 7)),
         pseudo_label_confidence=0.8,
     ),
+    # Bagging with honest scores on every labelled row: each k-fold run splits the rows with its
+    # own seed, so the 15 members each train on a different 80%; every row's ensemble
+    # prediction is the mean of the 3 members that never saw it, scored on all 42,000 rows.
+    "bagged": Recipe(
+        "3 x 5-fold improved_cnn with split seeds 42, 1, 2: 15 members, each on a different 80% "
+        "of the rows; every labelled row is scored by the 3 that never saw it (out-of-fold "
+        "accuracy on all rows), the test rows by all 15",
+        tuple((f"improved_cnn-kfold5-split{seed}", "improved_cnn",
+               {"folds": 5, "split_seed": seed, "seed": seed}) for seed in (42, 1, 2)),
+    ),
     "quick": Recipe(
         "three improved_cnn models of 5 epochs each: a fast check of the whole ensemble path",
         tuple((f"improved_cnn-e5-s{seed}", "improved_cnn", {"seed": seed, "epochs": 5})

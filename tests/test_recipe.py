@@ -247,3 +247,22 @@ def test_a_second_recipe_command_in_the_same_folder_stops_at_once(tmp_path, tiny
     record = json.loads((tmp_path / "submissions" / "recipe-tiny-mean.json").read_text())
     assert [Path(m["run_dir"]).name for m in record["members"]] == ["a", "b"]
     assert not list((tmp_path / "runs").glob(".*.lock"))
+
+
+@pytest.mark.slow
+def test_bagged_members_score_every_row_by_the_members_that_never_saw_it(
+        tmp_path, tiny_data_dir, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setitem(recipe.RECIPES, "bagged-tiny", recipe.Recipe("2 x 3-fold MLPs", tuple(
+        (f"mlp-kfold3-split{seed}", "mlp", {"folds": 3, "split_seed": seed, "seed": seed,
+                                           "epochs": 1}) for seed in (1, 2))))
+    base = TrainConfig(data_dir=str(tiny_data_dir), output_dir=str(tmp_path / "runs"),
+                       submissions_dir=str(tmp_path / "subs"))
+    members, result, _, record = recipe.run_recipe("bagged-tiny", base, log=lambda _: None)
+    assert result.val_rows == 400 and json.loads(record.read_text())["val_rows"] == 400
+    folds = [RunDir(m.run_dir).load_array("fold_of_row") for m in members]
+    assert not np.array_equal(folds[0], folds[1])  # Different rows held out by each split.
+    oof = np.mean([m.val_probs for m in members], axis=0)  # Each from the folds without it.
+    np.testing.assert_allclose(result.val_probs, oof, rtol=1e-5, atol=1e-6)
+    assert result.val_accuracy == pytest.approx(np.mean(oof.argmax(1) == members[0].val_labels))
