@@ -20,7 +20,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="List the submissions made with submit.py (and, after --sync, those made "
                     "elsewhere): Kaggle ref, time, file, the run or ensemble it came from, "
-                    "validation accuracy with its 95%% interval, public score, validation minus "
+                    "validation accuracy with its 95% interval, public score, validation minus "
                     "public score, status. Ends with the mean gap and the best public score.")
     parser.add_argument("--sync", action="store_true",
                         help="first read every page of Kaggle's submission list: public scores, "
