@@ -72,24 +72,36 @@ def executor_from_args(args: argparse.Namespace):
                          parallel=args.parallel)
 
 
+# The package's errors that mean "the user can fix this", besides ValueError and its kind.
+_USER_ERRORS = (("kaggle_digits.fetch", "FetchError"),
+                ("kaggle_digits.kaggle_api", "KaggleApiError"),
+                ("kaggle_digits.submit", "SubmitError"))
+
+
+def _user_errors() -> tuple[type, ...]:
+    """ValueError and the package's refusal errors, from the modules already loaded (one not
+    loaded cannot have raised), so no command imports the submit path just to catch it."""
+    loaded = [getattr(sys.modules[module], name) for module, name in _USER_ERRORS
+              if module in sys.modules]
+    return (ValueError, *loaded)
+
+
 def run_command(body: Callable[[], int], interrupted: str = "interrupted",
                 hint: str | None = None) -> int:
     """Run a command's work the way every CLI here ends: what the user can fix (bad input, a
     refusal, a full disk) is one line on stderr and exit 2; Ctrl-C is exit 130 with what was
     kept (the exception's message, else ``interrupted``) and ``hint``, what to run next.
     Anything else is a bug and keeps its traceback."""
-    from kaggle_digits.fetch import FetchError
-    from kaggle_digits.kaggle_api import KaggleApiError
-    from kaggle_digits.submit import SubmitError
-
     try:
         return body()
-    except (ValueError, FetchError, KaggleApiError, SubmitError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # Disk full, unwritable output directory, ...
-        print(f"error: {os_error_text(exc)}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt as exc:
         print(f"\n{exc or interrupted}" + (f"\n{hint}" if hint else ""), file=sys.stderr)
         return 130
+    except Exception as exc:
+        if isinstance(exc, _user_errors()):
+            print(f"error: {exc}", file=sys.stderr)
+        elif isinstance(exc, OSError):  # Disk full, unwritable output directory, ...
+            print(f"error: {os_error_text(exc)}", file=sys.stderr)
+        else:
+            raise
+        return 2
