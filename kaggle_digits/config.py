@@ -15,6 +15,9 @@ from kaggle_digits.io_utils import parse_json
 LR_SCHEDULES = ("cosine", "plateau", "constant")
 STRATEGIES = ("default", "mirrored")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+# Keras dtype policies (models/registry.py builds under them; kept here so checking a config
+# does not load Keras).
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 # Named starting points for train.py --preset; options given on the command line still win.
 PRESETS = {
@@ -117,6 +120,8 @@ class TrainConfig:
     ``folds`` > 1 trains one model per stratified fold (out-of-fold validation); ``full`` trains on
     every labelled row for exactly ``epochs`` epochs (the final fit, no validation); ``tta`` > 1
     averages predictions over that many fixed shifts/rotations.
+    ``precision`` is the Keras dtype policy the model computes in (``mixed_bfloat16``: bfloat16
+    compute, float32 weights and softmax).
     ``label_smoothing`` softens the training targets (0 = plain cross-entropy).
     ``pseudo_labels`` adds test rows to the training rows (never to validation) as the labels an
     earlier ensemble gave them: one character per test.csv row, the digit, or ``.`` for a row
@@ -143,6 +148,7 @@ class TrainConfig:
     tta: int = 1
     deterministic: bool = False
     strategy: str = "default"
+    precision: str = "float32"
     tensorboard: bool = False
     warmup_epochs: float = 1.0
     output_dir: str = "runs"
@@ -188,7 +194,7 @@ class TrainConfig:
         check_number("warmup_epochs", self.warmup_epochs, 0.0, 10_000.0)
         if self.run_name is not None:
             check_name(self.run_name)
-        for name in ("arch", "optimizer", "strategy", "output_dir", "submissions_dir",
+        for name in ("arch", "optimizer", "strategy", "precision", "output_dir", "submissions_dir",
                      "pseudo_labels"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be text. Received: {name}={getattr(self, name)!r}")
@@ -201,6 +207,9 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: "
                              f"optimizer={self.optimizer!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}. Received: "
+                             f"precision={self.precision!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}. Received: "
                              f"strategy={self.strategy!r}")

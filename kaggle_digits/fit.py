@@ -117,7 +117,7 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
     else:
         if model is None:  # A model handed in was built right after this same seeding.
             keras.utils.set_random_seed(seed)
-            model = build_model(config.arch, **config.model_options)
+            model = build_model(config.arch, config.precision, **config.model_options)
         model.compile(optimizer=build_optimizer(config, steps_per_epoch=len(train_batches)),
                       loss=training_loss(config.label_smoothing),
                       metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])

@@ -117,7 +117,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print,
     # ended builds the same model and draws the same random numbers as an uninterrupted one.
     keras.utils.set_random_seed(member_seed(config, 1))
     with contextlib.ExitStack() as locks, distribution_scope(config, log):
-        first_model = build_model(config.arch, **config.model_options)  # Bad options fail here.
+        # Bad options fail here, before a run directory exists.
+        first_model = build_model(config.arch, config.precision, **config.model_options)
         run = RunDir.create(config.output_dir, run_base_name(config), locks)
         config.run_name = run.name
         config.versions = package_versions()

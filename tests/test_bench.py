@@ -34,7 +34,7 @@ def test_bench_scripts_start_as_a_user_runs_them():
 
     from conftest import ROOT
 
-    for script in ("run.py", "rounds.py", "flops.py"):
+    for script in ("run.py", "rounds.py", "flops.py", "precision.py"):
         result = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--help"],
                                 cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0 and "usage:" in result.stdout, result.stderr

@@ -2,7 +2,7 @@ import json
 
 import matplotlib.image
 import pytest
-from conftest import run_script
+from conftest import run_cli
 
 from kaggle_digits.compare import compare_runs, format_markdown, write_comparison
 
@@ -45,8 +45,8 @@ def test_written_files_and_script(tmp_path):
     assert (tmp_path / "out" / "comparison.csv").read_text().splitlines()[1].startswith("y,")
     assert matplotlib.image.imread(tmp_path / "out" / "comparison.png").shape[1] == 900
 
-    result = run_script("compare.py", *map(str, runs), str(tmp_path / "runs" / "missing"),
-                        "--out", str(tmp_path / "script"))
+    result = run_cli("compare.py", *map(str, runs), str(tmp_path / "runs" / "missing"),
+                     "--out", str(tmp_path / "script"))
     assert result.returncode == 0, result.stderr
     assert "skipped" in result.stderr and "| y |" in result.stdout
     assert (tmp_path / "script" / "comparison.png").exists()
@@ -58,7 +58,7 @@ def test_script_fails_when_nothing_is_comparable(tmp_path, contents):
     run_dir.mkdir()
     if contents:
         (run_dir / "metrics.json").write_text(contents)
-    result = run_script("compare.py", str(run_dir), "--out", str(tmp_path / "out"))
+    result = run_cli("compare.py", str(run_dir), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "none of the given directories" in result.stderr
     assert not (tmp_path / "out").exists()
 

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_script
+from conftest import assert_one_line_error, run_cli
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.ensemble import EnsembleError, combine, load_members
@@ -124,11 +124,11 @@ def test_a_damaged_member_is_named_not_a_traceback(damage, tmp_path, labels):
 def test_damaged_members_through_the_script(tmp_path, labels):
     runs = three_members(tmp_path, labels)
     (runs[2] / "val_probs.npy").unlink()
-    result = run_script("ensemble.py", *map(str, runs), "--out", str(tmp_path / "e.csv"))
+    result = run_cli("ensemble.py", *map(str, runs), "--out", str(tmp_path / "e.csv"))
     assert_one_line_error(result, "damaged run (val_probs.npy is missing)", "--skip-missing")
     assert not (tmp_path / "e.csv").exists()
-    result = run_script("ensemble.py", *map(str, runs), "--out", str(tmp_path / "e.csv"),
-                        "--skip-missing")
+    result = run_cli("ensemble.py", *map(str, runs), "--out", str(tmp_path / "e.csv"),
+                     "--skip-missing")
     assert result.returncode == 0, result.stderr
     assert f"warning: leaving out {runs[2]}" in result.stderr
     record = json.loads((tmp_path / "e.json").read_text())
@@ -139,10 +139,10 @@ def test_damaged_members_through_the_script(tmp_path, labels):
 @pytest.mark.slow
 def test_a_run_given_twice_and_a_record_path_for_the_csv_are_refused(tmp_path, labels):
     runs = three_members(tmp_path, labels)
-    twice = run_script("ensemble.py", str(runs[0]), str(runs[1]), str(runs[0]) + "/",
-                       "--out", str(tmp_path / "e.csv"))
+    twice = run_cli("ensemble.py", str(runs[0]), str(runs[1]), str(runs[0]) + "/",
+                    "--out", str(tmp_path / "e.csv"))
     assert_one_line_error(twice, "is given twice")
-    as_json = run_script("ensemble.py", *map(str, runs), "--out", str(tmp_path / "e.json"))
+    as_json = run_cli("ensemble.py", *map(str, runs), "--out", str(tmp_path / "e.json"))
     assert_one_line_error(as_json, "must end in .csv")
     assert not (tmp_path / "e.json").exists()
 
@@ -195,7 +195,7 @@ def test_full_run_uses_its_twin_or_equal_weight(tmp_path, labels):
 def test_script_prints_members_and_writes_submission_and_json(tmp_path, labels):
     runs = three_members(tmp_path, labels)
     out = tmp_path / "subs" / "ens.csv"
-    result = run_script("ensemble.py", *map(str, runs), "--method", "mean", "--out", str(out))
+    result = run_cli("ensemble.py", *map(str, runs), "--method", "mean", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "ensemble (mean) validation accuracy" in result.stdout and "m2" in result.stdout
     record = json.loads(out.with_suffix(".json").read_text())
@@ -204,7 +204,7 @@ def test_script_prints_members_and_writes_submission_and_json(tmp_path, labels):
 
     bad = make_run(tmp_path, "bad", noisy_member(labels, 0.8, 9),
                    noisy_member(np.arange(50) % 10, 0.8, 9), labels, split_hash="other")
-    result = run_script("ensemble.py", str(runs[0]), str(bad), "--out", str(tmp_path / "x.csv"))
+    result = run_cli("ensemble.py", str(runs[0]), str(bad), "--out", str(tmp_path / "x.csv"))
     assert result.returncode == 2 and "validated on different rows" in result.stderr
     assert not (tmp_path / "x.csv").exists()
 

@@ -1,7 +1,7 @@
 import matplotlib.image
 import numpy as np
 import pandas as pd
-from conftest import run_script
+from conftest import run_cli
 
 from kaggle_digits.explore import plot_class_distribution, plot_sample_grid
 
@@ -18,8 +18,8 @@ def test_sample_grid_and_distribution_pictures(tmp_path):
 def test_explore_script_writes_pictures_and_prints_checks(tmp_path, tiny_data_dir):
     submission = tmp_path / "sub.csv"
     pd.DataFrame({"ImageId": range(1, 61), "Label": [7] * 60}).to_csv(submission, index=False)
-    result = run_script("explore.py", "--data", str(tiny_data_dir), "--submission",
-                        str(submission), "--out", str(tmp_path / "reports"))
+    result = run_cli("explore.py", "--data", str(tiny_data_dir), "--submission",
+                     str(submission), "--out", str(tmp_path / "reports"))
     assert result.returncode == 0, result.stderr
     assert "missing values 0" in result.stdout and "shapes consistent (28, 28, 1)" in result.stdout
     assert "7:100.0%" in result.stdout
@@ -30,7 +30,7 @@ def test_explore_script_writes_pictures_and_prints_checks(tmp_path, tiny_data_di
 def test_explore_script_rejects_a_bad_submission_without_writing(tmp_path, tiny_data_dir):
     submission = tmp_path / "sub.csv"
     pd.DataFrame({"ImageId": [1, 1], "Label": [3, 12]}).to_csv(submission, index=False)
-    result = run_script("explore.py", "--data", str(tiny_data_dir), "--submission",
-                        str(submission), "--out", str(tmp_path / "reports"))
+    result = run_cli("explore.py", "--data", str(tiny_data_dir), "--submission",
+                     str(submission), "--out", str(tmp_path / "reports"))
     assert result.returncode == 2 and "sub.csv" in result.stderr
     assert not (tmp_path / "reports").exists()

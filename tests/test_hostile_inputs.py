@@ -161,13 +161,13 @@ def test_a_submission_number_beyond_a_machine_integer_is_located(cell, tmp_path)
 def test_a_hostile_config_file_is_one_line(field, text, needle, tmp_path):
     import json
 
-    from conftest import assert_one_line_error, run_script
+    from conftest import assert_one_line_error, run_cli
 
     values = TrainConfig(arch="mlp").to_dict()
     config = json.dumps(values).replace(f'"{field}": {json.dumps(values[field])}',
                                         f'"{field}": {text}')
     assert text in config
     (tmp_path / "config.json").write_text(config)
-    result = run_script("train.py", "--config", str(tmp_path / "config.json"), cwd=tmp_path)
+    result = run_cli("train.py", "--config", str(tmp_path / "config.json"), cwd=tmp_path)
     assert_one_line_error(result, "config.json: not a usable training config", needle)
     assert not (tmp_path / "runs").exists()

@@ -38,6 +38,26 @@ def test_forward_pass_gives_probabilities(arch):
     assert spec.description and spec.builder.__doc__
 
 
+@pytest.mark.parametrize("arch", ["improved_cnn", "transformer"])
+def test_mixed_bfloat16_computes_in_bfloat16_with_a_float32_softmax(arch, tmp_path):
+    model = build_model(arch, "mixed_bfloat16")
+    assert keras.config.dtype_policy().name == "float32"  # Restored for whatever is built next.
+    compute = {layer.dtype_policy.compute_dtype for layer in model.layers[2:-1]}
+    assert compute == {"bfloat16"}
+    assert model.get_layer("probs").dtype_policy.name == "float32"
+    assert all(weight.dtype == "float32" for weight in model.weights)
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 28, 28, 1)).astype("float32")
+    probs = model(pixels, training=False)
+    assert keras.backend.standardize_dtype(probs.dtype) == "float32"
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert loaded.layers[3].dtype_policy.name == "mixed_bfloat16"
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(pixels, training=False)),
+                               keras.ops.convert_to_numpy(probs), rtol=1e-6)
+    with pytest.raises(ValueError, match="precision must be one of float32, mixed_bfloat16"):
+        build_model(arch, "float16")
+
+
 def test_simple_cnn_matches_the_seed_report_layout():
     model = build_model("simple_cnn")
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]

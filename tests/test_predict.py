@@ -2,7 +2,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import run_script, tiny_config
+from conftest import run_cli, tiny_config
 
 from kaggle_digits.io_utils import sha256_file
 from kaggle_digits.training import train
@@ -10,7 +10,7 @@ from kaggle_digits.training import train
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from conftest import make_tiny_data_dir
+    from conftest import make_tiny_data_dir, run_cli
 
     tmp_path = tmp_path_factory.mktemp("predict")
     data_dir = make_tiny_data_dir(tmp_path)
@@ -24,8 +24,8 @@ def test_predict_reproduces_the_runs_submission(target, tiny_run, tmp_path):
     run_dir, data_dir = tiny_run
     model = run_dir if target == "run_dir" else run_dir / "model.keras"
     out = tmp_path / "again.csv"
-    result = run_script("predict.py", "--model", str(model), "--input",
-                        str(data_dir / "test.csv"), "--out", str(out))
+    result = run_cli("predict.py", "--model", str(model), "--input",
+                     str(data_dir / "test.csv"), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert out.read_text() == (run_dir / "submission.csv").read_text()
     record = json.loads(out.with_suffix(".json").read_text())
@@ -36,8 +36,8 @@ def test_predict_reproduces_the_runs_submission(target, tiny_run, tmp_path):
 
 def test_predict_defaults_to_the_runs_test_csv_and_takes_tta(tiny_run, tmp_path):
     run_dir, _ = tiny_run
-    result = run_script("predict.py", "--model", str(run_dir), "--out", str(tmp_path / "t.csv"),
-                        "--tta", "5")
+    result = run_cli("predict.py", "--model", str(run_dir), "--out", str(tmp_path / "t.csv"),
+                     "--tta", "5")
     assert result.returncode == 0, result.stderr
     assert len(pd.read_csv(tmp_path / "t.csv")) == 60 and "TTA 5 views" in result.stdout
 
@@ -55,7 +55,7 @@ def test_predict_errors_are_one_line_and_write_nothing(problem, tiny_run, tmp_pa
             "corrupt model": ["--model", str(corrupt)],
             "bad input": ["--model", str(run_dir), "--input", str(bad_csv)],
             "bad tta": ["--model", str(run_dir), "--tta", "0"]}[problem]
-    result = run_script("predict.py", *args, "--out", str(tmp_path / "out.csv"))
+    result = run_cli("predict.py", *args, "--out", str(tmp_path / "out.csv"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     needle = {"no model": "no model.keras", "bad input": "line 5, column 'pixel5'",
               "corrupt model": "corrupt.keras: cannot load the model (not a .keras archive: "
@@ -78,11 +78,11 @@ def test_predict_refuses_a_changed_test_csv_unless_named(tiny_run, tmp_path):
     for name in ("metrics.json", "model.keras"):
         (copy / name).write_bytes((run_dir / name).read_bytes())
     (copy / "config.json").write_text(json.dumps({**config, "data_dir": str(changed)}))
-    result = run_script("predict.py", "--model", str(copy), "--out", str(tmp_path / "o.csv"))
+    result = run_cli("predict.py", "--model", str(copy), "--out", str(tmp_path / "o.csv"))
     assert result.returncode == 2 and "SHA-256 mismatch" in result.stderr
     assert not (tmp_path / "o.csv").exists()
-    named = run_script("predict.py", "--model", str(copy), "--input", str(changed / "test.csv"),
-                       "--out", str(tmp_path / "o.csv"))
+    named = run_cli("predict.py", "--model", str(copy), "--input", str(changed / "test.csv"),
+                    "--out", str(tmp_path / "o.csv"))
     assert named.returncode == 0, named.stderr
     assert len(pd.read_csv(tmp_path / "o.csv")) == 30
 
@@ -97,8 +97,8 @@ def test_a_model_with_a_lambda_layer_is_refused(tiny_run, tmp_path):
     flat = keras.layers.Flatten()(keras.layers.Lambda(lambda x: x * 2.0)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(flat))
     model.save(tmp_path / "lambda.keras")
-    result = run_script("predict.py", "--model", str(tmp_path / "lambda.keras"), "--input",
-                        str(data_dir / "test.csv"), "--out", str(tmp_path / "out.csv"))
+    result = run_cli("predict.py", "--model", str(tmp_path / "lambda.keras"), "--input",
+                     str(data_dir / "test.csv"), "--out", str(tmp_path / "out.csv"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "lambda.keras: cannot load the model" in result.stderr
     assert "safe_mode" in result.stderr and not (tmp_path / "out.csv").exists()

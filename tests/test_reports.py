@@ -6,7 +6,7 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_script
+from conftest import run_cli
 
 from kaggle_digits.plots import most_confused_pairs
 from kaggle_digits.reports import write_run_report
@@ -63,12 +63,12 @@ def test_report_script_regenerates_a_run_and_refuses_changed_data(tmp_path, tiny
     for name in ("confusion_matrix.png", "errors.png", "classification_report.json"):
         assert (run_dir / name).exists()
         (run_dir / name).unlink()
-    result = run_script("report.py", str(run_dir))
+    result = run_cli("report.py", str(run_dir))
     assert result.returncode == 0, result.stderr
     assert (run_dir / "confusion_matrix.png").exists() and (run_dir / "errors.png").exists()
     with open(tiny_data_dir / "train.csv", "a") as handle:
         handle.write(",".join(["1"] + ["0"] * 784) + "\n")
-    result = run_script("report.py", str(run_dir))
+    result = run_cli("report.py", str(run_dir))
     assert result.returncode == 2 and "SHA-256 mismatch" in result.stderr
 
 

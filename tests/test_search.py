@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import run_script
+from conftest import run_cli
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.search import parse_space, run_search
@@ -52,21 +52,21 @@ def test_search_prunes_a_poor_trial_and_continues_its_study(tmp_path, tiny_data_
     best = table[table["state"] == "COMPLETE"]["val_accuracy"].max()
     assert f"validation accuracy {best:.4%}" in (search_dir / "summary.md").read_text()
 
-    repeat = run_script("train.py", "--config", str(search_dir / "best_config.json"),
-                        "--output-dir", str(tmp_path / "runs"),
-                        "--submissions-dir", str(tmp_path / "subs"))
+    repeat = run_cli("train.py", "--config", str(search_dir / "best_config.json"),
+                     "--output-dir", str(tmp_path / "runs"),
+                     "--submissions-dir", str(tmp_path / "subs"))
     assert repeat.returncode == 0, repeat.stderr
     assert f"validation accuracy: {best:.4%}" in repeat.stdout  # The best trial, repeated.
 
 
 def test_search_cli_end_to_end(tmp_path, tiny_data_dir):
-    result = run_script("search.py", "--arch", "mlp", "--trials", "2", "--epochs", "2",
-                        "--space", "lr=log:1e-3:1e-2 dropout=float:0.1:0.3", "--data",
-                        str(tiny_data_dir), "--out-dir", str(tmp_path / "searches"),
-                        "--name", "cli", cwd=tmp_path)
+    result = run_cli("search.py", "--arch", "mlp", "--trials", "2", "--epochs", "2",
+                     "--space", "lr=log:1e-3:1e-2 dropout=float:0.1:0.3", "--data",
+                     str(tiny_data_dir), "--out-dir", str(tmp_path / "searches"),
+                     "--name", "cli", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "# Search cli (mlp)" in result.stdout and "Best: trial" in result.stdout
-    bad = run_script("search.py", "--arch", "mlp", "--space", "lr=1e-3", cwd=tmp_path)
+    bad = run_cli("search.py", "--arch", "mlp", "--space", "lr=1e-3", cwd=tmp_path)
     assert bad.returncode == 2 and "Received: 'lr=1e-3'" in bad.stderr
 
 

@@ -3,7 +3,7 @@ import gzip
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import digit_frame, run_script, write_csv
+from conftest import digit_frame, run_cli, write_csv
 
 from kaggle_digits.submission import (
     SubmissionError,
@@ -66,18 +66,18 @@ def test_validate_script_verdicts(tmp_path):
     no_test_file = tmp_path / "empty"
     no_test_file.mkdir()
     good = write_submission(np.arange(28_000) % 10, tmp_path / "good.csv")
-    result = run_script("validate.py", str(good), "--data", str(no_test_file))
+    result = run_cli("validate.py", str(good), "--data", str(no_test_file))
     assert result.returncode == 0 and "VALID, ready to submit" in result.stdout
     bad = tmp_path / "bad.csv"
     pd.read_csv(good).sample(frac=1, random_state=0).to_csv(bad, index=False)
-    result = run_script("validate.py", str(bad), "--data", str(no_test_file))
+    result = run_cli("validate.py", str(bad), "--data", str(no_test_file))
     assert result.returncode == 1 and "NOT VALID" in result.stdout and "ImageId" in result.stdout
 
 
 def test_validate_script_checks_against_the_test_file(tmp_path):
     write_csv(tmp_path / "test.csv", digit_frame(5, labelled=False))
     small = write_submission(np.zeros(5, dtype=int), tmp_path / "small.csv")
-    result = run_script("validate.py", str(small), "--data", str(tmp_path))
+    result = run_cli("validate.py", str(small), "--data", str(tmp_path))
     assert "ok: 5 rows, one per row of the test file" in result.stdout
     assert result.returncode == 1 and "competition expects 28000" in result.stdout
 
@@ -131,6 +131,6 @@ def test_validate_script_refuses_floats(column, tmp_path):
     frame.to_csv(path, index=False)
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = run_script("validate.py", str(path), "--data", str(empty))
+    result = run_cli("validate.py", str(path), "--data", str(empty))
     assert result.returncode == 1 and "NOT VALID" in result.stdout
     assert f"column '{column}'" in result.stdout and "not an integer" in result.stdout

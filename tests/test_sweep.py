@@ -1,6 +1,6 @@
 import pandas as pd
 import pytest
-from conftest import run_script
+from conftest import run_cli
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.sweep import STUDIES, parse_grid, run_study
@@ -64,9 +64,9 @@ def test_study_writes_a_comparison_table_and_records_failures(tmp_path, tiny_dat
 @pytest.mark.slow
 def test_a_grid_of_full_data_runs_writes_its_summary(tmp_path, tiny_data_dir):
     """full=true runs have no validation score: the summary crashed formatting None."""
-    result = run_script("sweep.py", "--arch", "mlp", "--grid", "epochs=1 full=true",
-                        "--data", str(tiny_data_dir), "--out-dir", str(tmp_path / "sweeps"),
-                        "--parallel", "1")
+    result = run_cli("sweep.py", "--arch", "mlp", "--grid", "epochs=1 full=true",
+                     "--data", str(tiny_data_dir), "--out-dir", str(tmp_path / "sweeps"),
+                     "--parallel", "1")
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     [sweep_dir] = (tmp_path / "sweeps").iterdir()
     row = (sweep_dir / "summary.md").read_text().splitlines()[-1]

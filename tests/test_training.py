@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import RUN_FILES, make_tiny_data_dir, run_script, tiny_config, write_csv
+from conftest import (RUN_FILES, make_tiny_data_dir, run_cli, run_script, tiny_config,
+                      write_csv)
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.rundir import RunDir
@@ -121,12 +122,12 @@ def test_every_architecture_trains_to_a_valid_submission(arch, tmp_path, tiny_da
 
 
 def test_cnn_hyperparameters_reach_the_model_and_the_saved_config(tmp_path, tiny_data_dir):
-    result = run_script("train.py", "--arch", "simple_cnn", "--data", str(tiny_data_dir),
-                        "--epochs", "1", "--filters", "8,16,16", "--kernel-size", "2",
-                        "--stride", "2", "--activation", "sigmoid", "--dropout", "0.1",
-                        "--optimizer", "sgd", "--lr", "0.05", "--batch-size", "16",
-                        "--label-smoothing", "0.1", "--output-dir", str(tmp_path / "runs"),
-                        "--submissions-dir", str(tmp_path / "subs"))
+    result = run_cli("train.py", "--arch", "simple_cnn", "--data", str(tiny_data_dir),
+                     "--epochs", "1", "--filters", "8,16,16", "--kernel-size", "2",
+                     "--stride", "2", "--activation", "sigmoid", "--dropout", "0.1",
+                     "--optimizer", "sgd", "--lr", "0.05", "--batch-size", "16",
+                     "--label-smoothing", "0.1", "--output-dir", str(tmp_path / "runs"),
+                     "--submissions-dir", str(tmp_path / "subs"))
     assert result.returncode == 0, result.stderr
     [run_dir] = list((tmp_path / "runs").iterdir())
     config = RunDir(run_dir).read_config()
@@ -143,8 +144,8 @@ def test_cnn_hyperparameters_reach_the_model_and_the_saved_config(tmp_path, tiny
 
 
 def test_options_an_architecture_does_not_take_are_refused(tmp_path, tiny_data_dir):
-    result = run_script("train.py", "--arch", "mlp", "--filters", "8,16,16", "--data",
-                        str(tiny_data_dir), "--output-dir", str(tmp_path / "runs"))
+    result = run_cli("train.py", "--arch", "mlp", "--filters", "8,16,16", "--data",
+                     str(tiny_data_dir), "--output-dir", str(tmp_path / "runs"))
     assert result.returncode == 2 and "mlp does not take option(s) filters" in result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
@@ -182,14 +183,14 @@ def test_invalid_config_is_refused():
 
 @pytest.mark.slow
 def test_cli_lists_architectures_and_reports_bad_data_in_one_line(tmp_path, tiny_data_dir):
-    listing = run_script("train.py", "--list-archs")
+    listing = run_cli("train.py", "--list-archs")
     assert listing.returncode == 0 and "improved_cnn" in listing.stdout
     assert "simple_cnn" in listing.stdout
     assert ("epochs 20, batch_size 128, learning_rate 0.003, lr_schedule cosine, augment True, "
             "label_smoothing 0.1") in listing.stdout  # improved_cnn's training defaults
     (tiny_data_dir / "test.csv").write_text("")
-    result = run_script("train.py", "--data", str(tiny_data_dir), "--output-dir",
-                        str(tmp_path / "runs"))
+    result = run_cli("train.py", "--data", str(tiny_data_dir), "--output-dir",
+                     str(tmp_path / "runs"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "test.csv: file is empty" in result.stderr
@@ -213,7 +214,13 @@ def test_cli_trains_on_the_sample_with_a_notice_and_learns(tmp_path):
     assert np.bincount(labels).max() / len(labels) < 0.15
     assert metrics["val_accuracy"] == np.mean(predicted == labels) >= 0.85
     assert len(np.unique(predicted)) == 10
-    repeat = run_script("train.py", "--config", str(run_dir / "config.json"), "--epochs", "1",
-                        cwd=tmp_path)
+    # The saved config repeats the run, here changed to bfloat16 compute, which learns as well.
+    repeat = run_cli("train.py", "--config", str(run_dir / "config.json"), "--precision",
+                     "mixed_bfloat16", cwd=tmp_path)
     assert repeat.returncode == 0, repeat.stderr
-    assert len(list((tmp_path / "runs").iterdir())) == 2
+    [bf16_dir] = set((tmp_path / "runs").iterdir()) - {run_dir}
+    bf16 = RunDir(bf16_dir)
+    assert bf16.read_config().precision == "mixed_bfloat16"
+    assert bf16.read_metrics()["val_accuracy"] >= 0.85
+    model = keras.models.load_model(bf16_dir / "model.keras", safe_mode=True)
+    assert model.get_layer("conv1").dtype_policy.name == "mixed_bfloat16"

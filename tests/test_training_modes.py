@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, restore_ctrl_c, run_script, tiny_config
+from conftest import ROOT, restore_ctrl_c, run_cli, run_script, tiny_config
 
 from kaggle_digits.compare import compare_runs
 from kaggle_digits.config import TrainConfig
@@ -139,7 +139,7 @@ def test_interrupted_run_resumes_to_the_planned_epochs(how, tmp_path, tiny_data_
     done = json.loads((run_dir / "state.json").read_text())["epochs_done"]
     assert 2 <= done < 14 and not (run_dir / "metrics.json").exists()
 
-    result = run_script("train.py", "--resume", str(run_dir))
+    result = run_cli("train.py", "--resume", str(run_dir))
     assert result.returncode == 0, result.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs_run"] == 14
@@ -153,7 +153,7 @@ def test_interrupted_run_resumes_to_the_planned_epochs(how, tmp_path, tiny_data_
                                rtol=1e-5)
     assert not (run_dir / "FAILED").exists() and only_final_model(run_dir)
     assert check_submission_file(run_dir / "submission.csv", expected_rows=60) == []
-    again = run_script("train.py", "--resume", str(run_dir))
+    again = run_cli("train.py", "--resume", str(run_dir))
     assert again.returncode == 2 and "already finished" in again.stderr
 
 
@@ -263,9 +263,9 @@ def test_a_failure_after_the_last_epoch_resumes(failure, tmp_path, tiny_data_dir
 
 @pytest.mark.slow
 def test_full_cli_on_real_data_ends_with_its_summary(tmp_path, tiny_data_dir):
-    result = run_script("train.py", "--arch", "mlp", "--full", "--epochs", "1", "--data",
-                        str(tiny_data_dir), "--output-dir", str(tmp_path / "runs"),
-                        "--submissions-dir", str(tmp_path / "subs"))
+    result = run_cli("train.py", "--arch", "mlp", "--full", "--epochs", "1", "--data",
+                     str(tiny_data_dir), "--output-dir", str(tmp_path / "runs"),
+                     "--submissions-dir", str(tmp_path / "subs"))
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert "full-data fit: 400 rows, 1 epochs" in result.stdout
     assert '-m "mlp full-data fit"' in result.stdout
@@ -280,7 +280,7 @@ def test_resume_refuses_changed_data(tmp_path, tiny_data_dir):
     process.communicate(timeout=120)
     with open(tiny_data_dir / "test.csv", "a") as handle:
         handle.write(",".join(["0"] * 784) + "\n")
-    result = run_script("train.py", "--resume", str(run_dir))
+    result = run_cli("train.py", "--resume", str(run_dir))
     assert result.returncode == 2 and "SHA-256 mismatch" in result.stderr
 
 
@@ -320,22 +320,22 @@ def test_resume_takes_output_locations_and_nothing_else(tmp_path, tiny_data_dir)
     """A run that failed because of where its copy goes could never be resumed."""
     blocked = tmp_path / "a-file"
     blocked.write_text("not a directory")
-    first = run_script("train.py", "--arch", "mlp", "--epochs", "1", "--data",
-                       str(tiny_data_dir), "--run-name", "r", "--output-dir",
-                       str(tmp_path / "runs"), "--submissions-dir", str(blocked / "subs"))
+    first = run_cli("train.py", "--arch", "mlp", "--epochs", "1", "--data",
+                    str(tiny_data_dir), "--run-name", "r", "--output-dir",
+                    str(tmp_path / "runs"), "--submissions-dir", str(blocked / "subs"))
     assert first.returncode == 2 and "Traceback" not in first.stderr, first.stderr
     run_dir = tmp_path / "runs" / "r"
     assert (run_dir / "FAILED").exists() and not (run_dir / "metrics.json").exists()
-    refused = run_script("train.py", "--resume", str(run_dir), "--epochs", "3", "--seed", "1")
+    refused = run_cli("train.py", "--resume", str(run_dir), "--epochs", "3", "--seed", "1")
     assert refused.returncode == 2
     assert "only --data and --submissions-dir may be given with it. Received: --epochs, --seed" \
         in refused.stderr
-    resumed = run_script("train.py", "--resume", str(run_dir), "--submissions-dir",
-                         str(tmp_path / "subs"))
+    resumed = run_cli("train.py", "--resume", str(run_dir), "--submissions-dir",
+                      str(tmp_path / "subs"))
     assert resumed.returncode == 0, resumed.stderr
     assert (tmp_path / "subs" / "r.csv").exists() and (run_dir / "metrics.json").exists()
     assert RunDir(run_dir).read_config().submissions_dir == str(tmp_path / "subs")
-    again = run_script("train.py", "--resume", str(run_dir))
+    again = run_cli("train.py", "--resume", str(run_dir))
     assert again.returncode == 2 and "already finished" in again.stderr
 
 
@@ -352,9 +352,9 @@ def test_resume_takes_output_locations_and_nothing_else(tmp_path, tiny_data_dir)
 ])
 def test_out_of_range_options_are_one_line_and_create_nothing(flags, needle, tmp_path,
                                                                tiny_data_dir):
-    result = run_script("train.py", "--arch", "mlp", "--epochs", "1", "--data",
-                        str(tiny_data_dir), "--output-dir", str(tmp_path / "out" / "runs"),
-                        *flags, cwd=tmp_path)
+    result = run_cli("train.py", "--arch", "mlp", "--epochs", "1", "--data",
+                     str(tiny_data_dir), "--output-dir", str(tmp_path / "out" / "runs"),
+                     *flags, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert needle in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "out").exists() and not (tmp_path / "escaped").exists()
@@ -362,10 +362,10 @@ def test_out_of_range_options_are_one_line_and_create_nothing(flags, needle, tmp
 
 @pytest.mark.slow
 def test_a_loss_that_becomes_nan_stops_the_run_with_what_to_change(tmp_path, tiny_data_dir):
-    result = run_script("train.py", "--arch", "mlp", "--epochs", "3", "--optimizer", "sgd",
-                        "--lr", "90", "--lr-schedule", "constant", "--data", str(tiny_data_dir),
-                        "--run-name", "nan", "--output-dir", str(tmp_path / "runs"),
-                        "--submissions-dir", str(tmp_path / "subs"))
+    result = run_cli("train.py", "--arch", "mlp", "--epochs", "3", "--optimizer", "sgd",
+                     "--lr", "90", "--lr-schedule", "constant", "--data", str(tiny_data_dir),
+                     "--run-name", "nan", "--output-dir", str(tmp_path / "runs"),
+                     "--submissions-dir", str(tmp_path / "subs"))
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert "training loss became nan in epoch" in last and "lower the learning rate" in last
@@ -385,8 +385,8 @@ def test_deterministic_runs_repeat_exactly(tmp_path, tiny_data_dir):
 def test_unwritable_output_directory_is_one_line(tmp_path, tiny_data_dir):
     blocker = tmp_path / "runs"
     blocker.write_text("a file where the output directory should be")
-    result = run_script("train.py", "--arch", "mlp", "--epochs", "1", "--data",
-                        str(tiny_data_dir), "--output-dir", str(blocker / "inner"))
+    result = run_cli("train.py", "--arch", "mlp", "--epochs", "1", "--data",
+                     str(tiny_data_dir), "--output-dir", str(blocker / "inner"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "cannot create the output directory" in result.stderr.strip().splitlines()[-1]
 
@@ -413,9 +413,9 @@ def test_disk_full_during_a_run_marks_it_failed_and_leaves_no_submission(
 
 @pytest.mark.slow
 def test_fast_preset_sets_its_recipe_and_lets_options_override(tmp_path, tiny_data_dir):
-    result = run_script("train.py", "--preset", "fast", "--epochs", "1", "--data",
-                        str(tiny_data_dir), "--output-dir", str(tmp_path / "runs"),
-                        "--submissions-dir", str(tmp_path / "subs"))
+    result = run_cli("train.py", "--preset", "fast", "--epochs", "1", "--data",
+                     str(tiny_data_dir), "--output-dir", str(tmp_path / "runs"),
+                     "--submissions-dir", str(tmp_path / "subs"))
     assert result.returncode == 0, result.stderr
     [run_dir] = list((tmp_path / "runs").iterdir())
     config = RunDir(run_dir).read_config()

@@ -25,7 +25,7 @@ from kaggle_digits.cli.common import (
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from kaggle_digits.config import LR_SCHEDULES, OPTIMIZERS, PRESETS, STRATEGIES
+    from kaggle_digits.config import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, PRESETS, STRATEGIES
     from kaggle_digits.models import list_models
 
     parser = argparse.ArgumentParser(
@@ -92,6 +92,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--strategy", choices=STRATEGIES, help="mirrored: tf.distribute."
                         "MirroredStrategy across all local GPUs (batch split between them); "
                         "default: one device (a GPU is used when present)")
+    parser.add_argument("--precision", choices=PRECISIONS, help="the dtype policy the model "
+                        "computes in: mixed_bfloat16 uses the CPU's bfloat16 instructions (float32 "
+                        "weights and softmax; faster at batch 256, see BENCHMARKS.md); default "
+                        "float32")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted "
                         "run from its last completed epoch, as it was configured; only --data "
                         "and --submissions-dir (where it reads and copies to) may change")

@@ -13,7 +13,7 @@ import keras
 from keras import layers
 
 from kaggle_digits.data import IMAGE_SIDE, NUM_CLASSES
-from kaggle_digits.models.common import pixel_input
+from kaggle_digits.models.common import pixel_input, probs_head
 from kaggle_digits.models.registry import register_model
 
 # Keras' default 0.99 leaves the moving statistics near their initial values for the first few
@@ -68,7 +68,7 @@ def simple_cnn(filters: Sequence[int] | str = (32, 64, 64), kernel_size: int = 3
     x = layers.Dense(dense_units, activation=activation, name="dense")(x)
     if dropout_rate > 0:
         x = layers.Dropout(dropout_rate, name="dropout")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
+    outputs = probs_head(x)
     return keras.Model(inputs, outputs, name="simple_cnn")
 
 
@@ -119,6 +119,6 @@ def improved_cnn(filters: Sequence[int] | str = (16, 32, 32, 64), kernel_size: i
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="dense_bn")(x)
     x = layers.Activation(activation, name="dense_act")(x)
     x = layers.Dropout(dropout_rate, name="drop_head")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
+    outputs = probs_head(x)
     return keras.Model(inputs, outputs, name="improved_cnn")
 

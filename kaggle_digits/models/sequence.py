@@ -7,7 +7,7 @@ import keras
 from keras import layers
 
 from kaggle_digits.data import IMAGE_SIDE, NUM_CLASSES, NUM_PIXELS
-from kaggle_digits.models.common import pixel_input
+from kaggle_digits.models.common import pixel_input, probs_head
 from kaggle_digits.models.registry import register_model
 
 
@@ -32,7 +32,7 @@ def mlp(hidden_units: tuple[int, ...] | str = (512, 256), dropout_rate: float = 
     for index, units in enumerate(hidden_units, start=1):
         x = layers.Dense(units, activation=activation, name=f"dense{index}")(x)
         x = layers.Dropout(dropout_rate, name=f"dropout{index}")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
+    outputs = probs_head(x)
     return keras.Model(inputs, outputs, name="mlp")
 
 
@@ -43,7 +43,7 @@ def _recurrent_classifier(name: str, cell: type, units: int, dense_units: int,
     x = layers.Dense(dense_units, activation="relu", name="dense")(x)
     if dropout_rate > 0:
         x = layers.Dropout(dropout_rate, name="dropout")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
+    outputs = probs_head(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -118,5 +118,5 @@ def transformer(d_model: int = 64, num_heads: int = 4, mlp_units: int = 128,
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(dense_units, activation="relu", name="dense")(x)
     x = layers.Dropout(dropout_rate, name="dropout")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
+    outputs = probs_head(x)
     return keras.Model(inputs, outputs, name="transformer")

@@ -14,7 +14,7 @@ import keras
 from keras import layers
 
 from kaggle_digits.data import NUM_CLASSES
-from kaggle_digits.models.common import INPUT_SHAPE
+from kaggle_digits.models.common import INPUT_SHAPE, probs_head
 from kaggle_digits.models.registry import register_model
 
 # ResNet50 and VGG16 expect "caffe" inputs: 0-255 BGR minus the ImageNet channel means. For a gray
@@ -84,7 +84,7 @@ def build_transfer_model(name: str, constructor: Callable[..., keras.Model], caf
     x = base(x, training=False)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(dropout_rate, name="dropout")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
+    outputs = probs_head(x)
     return keras.Model(inputs, outputs, name=name)
 
 
