@@ -12,6 +12,14 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Under pytest-xdist each worker (and every process it starts) gets its share of the cores for
+# TensorFlow's thread pools, set before TensorFlow loads: workers that each used every core spent
+# the difference switching between threads. An exported value wins.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    for _variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(_variable, _threads)
 PIXELS = [f"pixel{i}" for i in range(784)]
 RUN_FILES = {"config.json", "history.csv", "model.keras", "metrics.json", "val_probs.npy",
              "val_labels.npy", "val_indices.npy", "test_probs.npy", "submission.csv",

@@ -54,8 +54,9 @@ def test_mixed_bfloat16_computes_in_bfloat16_with_a_float32_softmax(arch, tmp_pa
     assert loaded.layers[3].dtype_policy.name == "mixed_bfloat16"
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(pixels, training=False)),
                                keras.ops.convert_to_numpy(probs), rtol=1e-6)
-    with pytest.raises(ValueError, match="precision must be one of float32, mixed_bfloat16"):
-        build_model(arch, "float16")
+    with pytest.raises(ValueError, match="float17"):
+        build_model(arch, "float17")
+    assert keras.config.dtype_policy().name == "float32"
 
 
 def test_simple_cnn_matches_the_seed_report_layout():

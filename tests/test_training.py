@@ -214,13 +214,13 @@ def test_cli_trains_on_the_sample_with_a_notice_and_learns(tmp_path):
     assert np.bincount(labels).max() / len(labels) < 0.15
     assert metrics["val_accuracy"] == np.mean(predicted == labels) >= 0.85
     assert len(np.unique(predicted)) == 10
-    # The saved config repeats the run, here changed to bfloat16 compute, which learns as well.
+    # The saved config repeats the run, here for one epoch in bfloat16 compute, which learns too.
     repeat = run_cli("train.py", "--config", str(run_dir / "config.json"), "--precision",
-                     "mixed_bfloat16", cwd=tmp_path)
+                     "mixed_bfloat16", "--epochs", "1", cwd=tmp_path)
     assert repeat.returncode == 0, repeat.stderr
     [bf16_dir] = set((tmp_path / "runs").iterdir()) - {run_dir}
     bf16 = RunDir(bf16_dir)
     assert bf16.read_config().precision == "mixed_bfloat16"
-    assert bf16.read_metrics()["val_accuracy"] >= 0.85
+    assert bf16.read_metrics()["val_accuracy"] >= 0.8
     model = keras.models.load_model(bf16_dir / "model.keras", safe_mode=True)
     assert model.get_layer("conv1").dtype_policy.name == "mixed_bfloat16"

@@ -4,7 +4,6 @@ from kaggle_digits import losses  # noqa: F401  (registers the custom loss for l
 from kaggle_digits.models import cnn, sequence, transfer  # noqa: F401  (registers the models)
 from kaggle_digits.models.registry import (
     ModelSpec,
-    PRECISIONS,
     build_model,
     builder_defaults,
     get_model_spec,
@@ -13,5 +12,5 @@ from kaggle_digits.models.registry import (
     register_model,
 )
 
-__all__ = ["ModelSpec", "PRECISIONS", "build_model", "builder_defaults", "get_model_spec",
+__all__ = ["ModelSpec", "build_model", "builder_defaults", "get_model_spec",
            "list_models", "model_options", "register_model"]

@@ -8,8 +8,6 @@ from typing import Callable
 
 import keras
 
-from kaggle_digits.config import PRECISIONS
-
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -68,13 +66,11 @@ def builder_defaults(name: str) -> dict:
 def build_model(name: str, precision: str = "float32", **hyperparameters) -> keras.Model:
     """Build a fresh, uncompiled model; it takes uint8-range pixels of shape (28, 28, 1).
 
-    ``precision`` is a Keras dtype policy: with ``mixed_bfloat16`` the layers compute in bfloat16
-    (this CPU's AVX-512 BF16 instructions) and keep float32 weights; every builder ends in
-    ``probs_head``, a float32 softmax, so probabilities and the loss keep full precision.
+    ``precision`` is a Keras dtype policy name (a run's config allows those in
+    ``config.PRECISIONS``): with ``mixed_bfloat16`` the layers compute in bfloat16 (this CPU's
+    AVX-512 BF16 instructions) and keep float32 weights; every builder ends in ``probs_head``, a
+    float32 softmax, so probabilities and the loss keep full precision.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}. Received: "
-                         f"precision={precision!r}")
     accepted = model_options(name)
     unknown = sorted(set(hyperparameters) - set(accepted))
     if unknown:
@@ -83,8 +79,8 @@ def build_model(name: str, precision: str = "float32", **hyperparameters) -> ker
                          f"{', '.join(f'{key}={hyperparameters[key]!r}' for key in unknown)}")
     builder = get_model_spec(name).builder
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)  # Read by each layer as it is made, then restored.
     try:
+        keras.config.set_dtype_policy(precision)  # Read by each layer as it is made.
         return builder(**hyperparameters)
     finally:
         keras.config.set_dtype_policy(previous)
