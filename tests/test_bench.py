@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from bench.run import ensemble_record
 
 
@@ -28,6 +30,7 @@ def test_an_ensemble_that_reused_members_has_no_wall_time_to_report(tmp_path, ca
     assert ensemble_record(tmp_path / "missing.json") is None
 
 
+@pytest.mark.slow  # A process per script.
 def test_bench_scripts_start_as_a_user_runs_them():
     import subprocess
     import sys

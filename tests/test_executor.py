@@ -10,7 +10,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT, RUN_FILES, restore_ctrl_c, run_script
+from conftest import ROOT, RUN_FILES, restore_ctrl_c, run_cli
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import load_competition_data
@@ -175,8 +175,8 @@ def test_ctrl_c_cancels_ray_jobs_and_leaves_resumable_runs(tmp_path, tiny_data_d
     assert "cancelled" in stdout and "run the same command again" in stderr
     started = [RunDir(p) for p in sorted(recipe_dir.iterdir()) if RunDir(p).resumable]
     assert started and not any(RunDir(p).finished for p in recipe_dir.iterdir())
-    again = run_script("ensemble.py", "--recipe", "quick", "--data", str(tiny_data_dir),
-                       cwd=tmp_path)
+    again = run_cli("ensemble.py", "--recipe", "quick", "--data", str(tiny_data_dir),
+                    "--parallel", "1", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     for run in started:  # Resumed where the cluster left it, not trained from scratch.
         assert (f"{run.name}: continuing from epoch" in again.stdout  # Cut mid-training, or

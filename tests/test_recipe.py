@@ -10,6 +10,7 @@ from kaggle_digits.rundir import RunDir
 from kaggle_digits.submission import check_submission_file
 
 
+@pytest.mark.slow
 def test_recipe_trains_members_then_reuses_them(tmp_path, tiny_data_dir, monkeypatch):
     monkeypatch.setitem(recipe.RECIPES, "tiny", recipe.Recipe("two tiny CNNs", [
         ("a", "simple_cnn", {"seed": 1, "epochs": 1}),

@@ -1,10 +1,12 @@
 """TensorFlow's start-up lines stay off a CPU user's terminal unless asked for."""
 
+import pytest
 from conftest import run_script
 
 START_UP_LINES = ("oneDNN custom operations", "absl::InitializeLog", "cuda", "cuInit")
 
 
+@pytest.mark.slow  # Four commands started as processes.
 def test_commands_that_start_tensorflow_print_none_of_its_start_up_lines(tmp_path):
     quiet = run_script("train.py", "--list-archs", env={"KAGGLE_DIGITS_VERBOSE": ""})
     assert quiet.returncode == 0 and "improved_cnn" in quiet.stdout
