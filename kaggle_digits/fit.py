@@ -20,6 +20,7 @@ from kaggle_digits.losses import training_loss
 from kaggle_digits.models import build_model
 from kaggle_digits.predict import PREDICT_BATCH_SIZE, load_keras_model, predict_probs
 from kaggle_digits.rundir import RunDir
+from kaggle_digits.runtime import cpu_has_native_bfloat16
 
 
 @dataclass
@@ -77,6 +78,19 @@ def distribution_scope(config: TrainConfig, log: Callable[[str], None]):
     log(f"MirroredStrategy over {strategy.num_replicas_in_sync} device(s): {', '.join(devices)}; "
         f"each batch of {config.batch_size} is split between them")
     return strategy.scope()
+
+
+def precision_note(config: TrainConfig) -> str | None:
+    """A warning for bfloat16 compute on a CPU that only emulates it (and no GPU to run on)."""
+    if config.precision != "mixed_bfloat16" or cpu_has_native_bfloat16() is not False:
+        return None
+    import tensorflow as tf
+
+    if tf.config.list_logical_devices("GPU"):
+        return None
+    return ("note: this CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16 in "
+            "/proc/cpuinfo), so TensorFlow emulates them: mixed_bfloat16 trained improved_cnn "
+            "~8x slower than float32 on such a CPU (BENCHMARKS.md); --precision float32 is faster")
 
 
 def apply_determinism(config: TrainConfig) -> None:

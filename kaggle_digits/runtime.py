@@ -77,3 +77,18 @@ def quiet_tensorflow_start() -> None:
         return
     if not any(isinstance(finder, _QuietTensorFlowFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowFinder())
+
+
+def cpu_has_native_bfloat16(cpuinfo: str | None = None) -> bool | None:
+    """Whether this CPU computes in bfloat16 itself (AVX-512 BF16 or AMX), from the flags in
+    ``/proc/cpuinfo`` (or the text given); None where they cannot be read. Without them
+    TensorFlow emulates bfloat16 and ``--precision mixed_bfloat16`` is several times slower."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            return None
+    flags = {flag for line in cpuinfo.splitlines() if line.startswith("flags")
+             for flag in line.partition(":")[2].split()}
+    return bool(flags & {"avx512_bf16", "amx_bf16"}) if flags else None

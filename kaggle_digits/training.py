@@ -28,7 +28,13 @@ from kaggle_digits.data import (
     resolve_data_dir,
 )
 from kaggle_digits.evaluation import accuracy_interval, classification_scores, format_accuracy
-from kaggle_digits.fit import MemberResult, apply_determinism, distribution_scope, fit_member
+from kaggle_digits.fit import (
+    MemberResult,
+    apply_determinism,
+    distribution_scope,
+    fit_member,
+    precision_note,
+)
 from kaggle_digits.io_utils import atomic_path, sha256_file
 from kaggle_digits.models import build_model
 from kaggle_digits.plots import plot_learning_curves
@@ -113,6 +119,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print,
     _check_split(config, data)
     check_pseudo_labels(data, config.pseudo_labels)
     apply_determinism(config)
+    if note := precision_note(config):
+        log(note)
     # Seeded as fit_member seeds the first member, so that a run resumed before its first epoch
     # ended builds the same model and draws the same random numbers as an uninterrupted one.
     keras.utils.set_random_seed(member_seed(config, 1))

@@ -10,7 +10,7 @@ from kaggle_digits.training import train
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from conftest import make_tiny_data_dir, run_cli
+    from conftest import make_tiny_data_dir
 
     tmp_path = tmp_path_factory.mktemp("predict")
     data_dir = make_tiny_data_dir(tmp_path)

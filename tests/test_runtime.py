@@ -13,3 +13,14 @@ def test_commands_that_start_tensorflow_print_none_of_its_start_up_lines(tmp_pat
     assert not any(line in quiet.stderr for line in START_UP_LINES), quiet.stderr
     shown = run_script("train.py", "--list-archs", env={"KAGGLE_DIGITS_VERBOSE": "1"})
     assert shown.returncode == 0 and "oneDNN custom operations" in shown.stderr
+
+
+def test_bfloat16_instructions_are_read_from_the_cpu_flags():
+    from kaggle_digits.runtime import cpu_has_native_bfloat16
+
+    zen3 = "processor\t: 0\nflags\t\t: fpu sse2 avx fma avx2\n"
+    sapphire_rapids = "flags\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+    assert cpu_has_native_bfloat16(zen3) is False
+    assert cpu_has_native_bfloat16(sapphire_rapids) is True
+    assert cpu_has_native_bfloat16("processor\t: 0\n") is None  # No flags line: unknown.
+    assert cpu_has_native_bfloat16() in (True, False, None)

@@ -11,6 +11,7 @@ from conftest import (RUN_FILES, make_tiny_data_dir, run_cli, run_script, tiny_c
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.rundir import RunDir
+from kaggle_digits.runtime import cpu_has_native_bfloat16
 from kaggle_digits.splits import stratified_split
 from kaggle_digits.io_utils import load_npy
 from kaggle_digits.models import builder_defaults, list_models
@@ -218,6 +219,8 @@ def test_cli_trains_on_the_sample_with_a_notice_and_learns(tmp_path):
     repeat = run_cli("train.py", "--config", str(run_dir / "config.json"), "--precision",
                      "mixed_bfloat16", "--epochs", "1", cwd=tmp_path)
     assert repeat.returncode == 0, repeat.stderr
+    emulated = cpu_has_native_bfloat16() is False  # Then told that float32 is faster.
+    assert ("no bfloat16 instructions" in repeat.stdout) == emulated
     [bf16_dir] = set((tmp_path / "runs").iterdir()) - {run_dir}
     bf16 = RunDir(bf16_dir)
     assert bf16.read_config().precision == "mixed_bfloat16"

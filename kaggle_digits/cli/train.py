@@ -93,9 +93,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "MirroredStrategy across all local GPUs (batch split between them); "
                         "default: one device (a GPU is used when present)")
     parser.add_argument("--precision", choices=PRECISIONS, help="the dtype policy the model "
-                        "computes in: mixed_bfloat16 uses the CPU's bfloat16 instructions (float32 "
-                        "weights and softmax; faster at batch 256, see BENCHMARKS.md); default "
-                        "float32")
+                        "computes in (default float32): mixed_bfloat16 keeps float32 weights and "
+                        "softmax; it needs bfloat16 instructions (AVX-512 BF16 or AMX) or a GPU, "
+                        "and a CPU without them emulates it ~8x slower (BENCHMARKS.md)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted "
                         "run from its last completed epoch, as it was configured; only --data "
                         "and --submissions-dir (where it reads and copies to) may change")

@@ -13,7 +13,6 @@ from typing import Callable
 import keras
 from keras import layers
 
-from kaggle_digits.data import NUM_CLASSES
 from kaggle_digits.models.common import INPUT_SHAPE, probs_head
 from kaggle_digits.models.registry import register_model
 
