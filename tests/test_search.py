@@ -63,7 +63,7 @@ def test_search_cli_end_to_end(tmp_path, tiny_data_dir):
     result = run_cli("search.py", "--arch", "mlp", "--trials", "2", "--epochs", "2",
                      "--space", "lr=log:1e-3:1e-2 dropout=float:0.1:0.3", "--data",
                      str(tiny_data_dir), "--out-dir", str(tmp_path / "searches"),
-                     "--name", "cli", cwd=tmp_path)
+                     "--name", "cli", "--parallel", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "# Search cli (mlp)" in result.stdout and "Best: trial" in result.stdout
     bad = run_cli("search.py", "--arch", "mlp", "--space", "lr=1e-3", cwd=tmp_path)
