@@ -19,8 +19,7 @@ from kaggle_digits.executors.ray_executor import RayExecutor
 from kaggle_digits.rundir import RunDir
 from kaggle_digits.submission import check_submission_file
 
-# Ray and child processes; one xdist worker runs them all (a Ray instance per module, not two).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
+pytestmark = pytest.mark.slow  # Ray, child processes.
 
 
 def mlp_job(tmp_path, data_dir, name, **overrides):
