@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -91,11 +95,6 @@ def run_cli(name: str, *args: str, env: dict | None = None,
     writes; process behaviour (signals, locks held by others, start-up lines, the kaggle
     client's import-time configuration) stays with ``run_script``, and every script starts as
     a process in test_docs."""
-    import contextlib
-    import importlib
-    import io
-    import traceback
-
     module = importlib.import_module(f"kaggle_digits.cli.{Path(name).stem}")
     stdout, stderr = io.StringIO(), io.StringIO()
     saved_env = dict(os.environ)
