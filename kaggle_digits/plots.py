@@ -43,7 +43,9 @@ def plot_learning_curves(history_csv: str | os.PathLike, out_png: str | os.PathL
         axes[-1].grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    # Fixed margins: tight_layout re-measures every label for a layout that never changes.
+    fig.subplots_adjust(left=0.06, right=0.985, bottom=0.13, top=0.84 if title else 0.91,
+                        wspace=0.3)
     return save_figure(fig, out_png)
 
 
@@ -86,7 +88,8 @@ def plot_error_gallery(images, labels, probs, out_png: str | os.PathLike, count:
     wrong = np.flatnonzero(predicted != labels)
     worst = wrong[np.argsort(-probs[wrong, predicted[wrong]])][:count]
     rows = max(1, -(-len(worst) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.4, rows * 1.7 + 0.4))
+    height = rows * 1.7 + 0.4  # Inches: the title line, then per row a picture and two lines.
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.4, height))
     for axis in np.ravel(axes):
         axis.axis("off")
     for axis, index in zip(np.ravel(axes), worst):
@@ -94,7 +97,8 @@ def plot_error_gallery(images, labels, probs, out_png: str | os.PathLike, count:
         axis.set_title(f"true {labels[index]}, pred {predicted[index]}\n"
                        f"{probs[index, predicted[index]]:.0%}", fontsize=8)
     fig.suptitle(f"Worst validation mistakes ({len(worst)} of {len(wrong)} errors)")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.1 / height, top=1 - 0.75 / height,
+                        wspace=0.1, hspace=0.55)
     return save_figure(fig, out_png)
 
 

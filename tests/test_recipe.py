@@ -65,7 +65,8 @@ def test_recipe_cli_writes_the_recipe_submission(tmp_path, tiny_data_dir, monkey
     ensemble_script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ensemble_script)
     monkeypatch.chdir(tmp_path)
-    assert ensemble_script.main(["--recipe", "tiny", "--data", str(tiny_data_dir)]) == 0
+    assert ensemble_script.main(["--recipe", "tiny", "--data", str(tiny_data_dir),
+                                 "--parallel", "1"]) == 0  # Child processes: test_executor.
     assert "submission: submissions/recipe-tiny-mean.csv" in capsys.readouterr().out
     assert check_submission_file(tmp_path / "submissions" / "recipe-tiny-mean.csv",
                                  expected_rows=60) == []

