@@ -47,6 +47,9 @@ TARGETS_HEADER = (
     "| date | machine | TF / Keras | data | target | goal | measured | met |\n"
     "|---|---|---|---|---|---|---|---|\n"
 )
+# The goals (issue 22): holdout for single runs, out-of-fold on every row for the bagged recipe.
+SINGLE_GOAL, FAST_GOAL, ENSEMBLE_GOAL = 0.9965, 0.991, 0.9975
+FULL_TRAIN_ROWS = 42_000
 MEASURE_CHILD = (
     "import resource, subprocess, sys\n"
     "code = subprocess.call(sys.argv[2:])\n"
@@ -116,6 +119,25 @@ def ensemble_record(path: Path) -> dict | None:
     return record
 
 
+def ensemble_target(name: str, ensemble: dict) -> tuple[str, str, str, bool]:
+    """The ensemble target's row: out-of-fold when the record scores every labelled row."""
+    versus = ensemble["against_best_member"]
+    scored = ("out-of-fold, every labelled row" if ensemble["val_rows"] >= FULL_TRAIN_ROWS
+              else "holdout")
+    met = (ensemble["val_accuracy"] >= ENSEMBLE_GOAL and ensemble["wall_s"] <= 3600
+           and versus["ensemble_only_right"] > versus["member_only_right"]
+           and versus["mcnemar_p"] < 0.05)
+    return (f"{name} ensemble (`--recipe {name}`, {len(ensemble['members'])} members, "
+            f"{ensemble['method']}; {scored})",
+            f">= {ENSEMBLE_GOAL:.2%} in <= 3600 s wall, better than its best member with "
+            f"McNemar p < 0.05",
+            f"{format_accuracy(ensemble['val_accuracy'], ensemble['val_rows'])} in "
+            f"{ensemble['wall_s']:.0f} s; best member {versus['member']} "
+            f"{versus['member_accuracy']:.2%}; ensemble alone right on "
+            f"{versus['ensemble_only_right']} rows, member alone on "
+            f"{versus['member_only_right']}, p = {versus['mcnemar_p']:.2g}", met)
+
+
 def measure_targets(args) -> int:
     """Every target on one machine in one session, one dated row each."""
     from kaggle_digits.data import load_competition_data
@@ -140,48 +162,40 @@ def measure_targets(args) -> int:
            f"{rates['DigitBatches + augmentation']:,.0f} img/s, input wait "
            f"{rates['input wait share (augmented)']:.1%} of step time", ours >= plain)
 
-    fast_runs = [train_child(["--preset", "fast", *epochs], data_dir, f"fast{repeat}")[0]
-                 for repeat in range(1 if args.quick else 5)]
+    # Seeds 0-4: five runs of one seed are one run five times (training is seeded).
+    fast_runs = [train_child(["--preset", "fast", "--seed", str(seed), *epochs], data_dir,
+                             f"fast-s{seed}")[0] for seed in range(1 if args.quick else 5)]
     fast_time = statistics.median(run["train_time_s"] for run in fast_runs)
     fast_accuracy = statistics.median(run["val_accuracy"] for run in fast_runs)
-    reached = sum(run["val_accuracy"] >= 0.99 for run in fast_runs)
-    record(f"time to 99.0% validation accuracy (--preset fast, median of {len(fast_runs)})",
-           "<= 10 s of training",
+    reached = sum(run["val_accuracy"] >= FAST_GOAL for run in fast_runs)
+    record(f"--preset fast: validation accuracy and training time (holdout; median of "
+           f"{len(fast_runs)} seeds)", f">= {FAST_GOAL:.1%} in <= 10 s of training",
            f"{format_accuracy(fast_accuracy, fast_runs[0]['val_rows'])} after {fast_time:.1f} s "
-           f"({fast_runs[0]['epochs_run']} epochs; runs "
+           f"({fast_runs[0]['epochs_run']} epochs; seeds "
            + ", ".join(f"{run['val_accuracy']:.2%}/{run['train_time_s']:.1f} s"
                        for run in fast_runs)
-           + f"; {reached} of {len(fast_runs)} at or above 99%)",
-           fast_accuracy >= 0.99 and fast_time <= 10)
+           + f"; {reached} of {len(fast_runs)} at or above {FAST_GOAL:.1%})",
+           fast_accuracy >= FAST_GOAL and fast_time <= 10)
 
     default, wall, peak = train_child(["--arch", "improved_cnn", *epochs], data_dir,
                                       "improved_cnn")
-    record("improved_cnn defaults: accuracy and wall time", ">= 99.6% in <= 300 s",
+    record("improved_cnn defaults: accuracy and wall time (holdout)",
+           f">= {SINGLE_GOAL:.2%} in <= 300 s",
            f"{format_accuracy(default['val_accuracy'], default['val_rows'])} in {wall:.0f} s "
            f"({default['epochs_run']} epochs, {default['train_time_s']:.0f} s training)",
-           default["val_accuracy"] >= 0.996 and wall <= 300)
+           default["val_accuracy"] >= SINGLE_GOAL and wall <= 300)
     record("peak memory training improved_cnn", "<= 3 GiB", f"{peak:.2f} GiB", peak <= 3)
     record("predict the test rows", "<= 10 s",
            f"{default['predict_test_time_s']:.1f} s for {default['test_rows']:,} rows",
            default["predict_test_time_s"] <= 10)
 
-    ensemble = ensemble_record(Path(args.ensemble_record))
-    if ensemble and not args.quick:
-        versus = ensemble["against_best_member"]
-        record(f"default ensemble (`make ensemble`, {len(ensemble['members'])} members, "
-               f"{ensemble['method']}; 80/20 split)",
-               ">= 99.75% in <= 3600 s wall, better than its best member with McNemar p < 0.05",
-               f"{format_accuracy(ensemble['val_accuracy'], ensemble['val_rows'])} in "
-               f"{ensemble['wall_s']:.0f} s; best member {versus['member']} "
-               f"{versus['member_accuracy']:.2%}; ensemble alone right on "
-               f"{versus['ensemble_only_right']} rows, member alone on "
-               f"{versus['member_only_right']}, p = {versus['mcnemar_p']:.2g}",
-               ensemble["val_accuracy"] >= 0.9975 and ensemble["wall_s"] <= 3600
-               and versus["ensemble_only_right"] > versus["member_only_right"]
-               and versus["mcnemar_p"] < 0.05)
-    else:
-        print(f"default ensemble not measured: no {args.ensemble_record}; train it with "
-              f"`make ensemble` first")
+    for name, path in (("default", args.ensemble_record), ("bagged", args.bagged_record)):
+        ensemble = ensemble_record(Path(path))
+        if ensemble and not args.quick:
+            record(*ensemble_target(name, ensemble))
+        else:
+            print(f"{name} ensemble not measured: no {path}; train it with "
+                  f"`python scripts/ensemble.py --recipe {name}` first")
 
     versions = default["versions"]
     prefix = (f"| {dt.date.today().isoformat()} | {os.cpu_count()} cores, {cpu_model()} | "
@@ -200,14 +214,17 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="bundled sample, 2 epochs")
     parser.add_argument("--targets", action="store_true", help="measure every performance "
-                        "target (throughput, time to 99%%, default run, memory, prediction, "
-                        "ensemble) and append one dated row each")
+                        "target (throughput, --preset fast, default run, memory, prediction, "
+                        "default and bagged ensembles) and append one dated row each")
     parser.add_argument("--arch", default="improved_cnn")
     parser.add_argument("--data", default=str(ROOT / "data" / "digit-recognizer"))
     parser.add_argument("--no-record", action="store_true", help="do not touch BENCHMARKS.md")
     parser.add_argument("--ensemble-record",
                         default=str(ROOT / "submissions" / "recipe-default-mean.json"),
                         help="the record `make ensemble` wrote beside its submission")
+    parser.add_argument("--bagged-record",
+                        default=str(ROOT / "submissions" / "recipe-bagged-mean.json"),
+                        help="the record `ensemble.py --recipe bagged` wrote (out-of-fold scores)")
     parser.add_argument("train_args", nargs="*", help="extra scripts/train.py options (after --)")
     args = parser.parse_args(argv)
     if args.targets:

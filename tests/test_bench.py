@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bench.run import ensemble_record
+from bench.run import ensemble_record, ensemble_target
 
 
 def record(tmp_path, **fields):
@@ -28,6 +28,22 @@ def test_an_ensemble_that_reused_members_has_no_wall_time_to_report(tmp_path, ca
     assert "reused members trained earlier" in capsys.readouterr().out
     assert ensemble_record(record(tmp_path, wall_s=None)) is None  # A record from before.
     assert ensemble_record(tmp_path / "missing.json") is None
+
+
+def test_an_ensemble_scored_on_every_labelled_row_is_called_out_of_fold(tmp_path):
+    holdout = ensemble_record(record(tmp_path, val_accuracy=0.9976))
+    target, goal, measured, met = ensemble_target("default", holdout)
+    assert "holdout" in target and ">= 99.75%" in goal and met
+    assert "8,400 rows" in measured and "p = 0.035" in measured
+    bagged = ensemble_record(record(tmp_path, val_accuracy=0.9976, val_rows=42000))
+    target, _, measured, met = ensemble_target("bagged", bagged)
+    assert "out-of-fold, every labelled row" in target and "42,000 rows" in measured and met
+    # Significantly better than its best member is part of the goal, not only the accuracy.
+    _, _, _, met = ensemble_target("bagged", {**bagged, "against_best_member": {
+        **bagged["against_best_member"], "mcnemar_p": 0.2}})
+    assert not met
+    _, _, _, met = ensemble_target("bagged", {**bagged, "wall_s": 3700.0})
+    assert not met
 
 
 @pytest.mark.slow  # A process per script.
