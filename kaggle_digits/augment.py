@@ -36,16 +36,17 @@ def build_augmenter(seed: int, rotate_deg: float = 10.0, shift_fraction: float =
 
 
 def augment_epoch(images: np.ndarray, seed: int, epoch: int,
-                  group_size: int = WARP_GROUP_SIZE) -> np.ndarray:
+                  group_size: int = WARP_GROUP_SIZE, ranges: dict | None = None) -> np.ndarray:
     """Warp every image once, reproducibly for ``(seed, epoch)``.
 
     albumentations spends ~0.2 ms of Python per call whatever the image size, so images are
     warped ``group_size`` at a time, stacked as channels (8x cheaper at 8). Groups are redrawn
     from a seeded permutation every epoch, so group-mates change and land in different batches.
+    ``ranges``: ``build_augmenter``'s keyword arguments (default: its defaults).
     """
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(images))
-    augmenter = build_augmenter(seed=int(rng.integers(2**31)))
+    augmenter = build_augmenter(seed=int(rng.integers(2**31)), **(ranges or {}))
     out = np.empty_like(images)
     for start in range(0, len(images), group_size):
         rows = order[start:start + group_size]
@@ -64,8 +65,8 @@ def _init_worker(images: np.ndarray) -> None:
     cv2.setNumThreads(1)  # One process, one core: the other belongs to training.
 
 
-def _augment_in_worker(seed: int, epoch: int) -> np.ndarray:
-    return augment_epoch(_worker_images, seed, epoch)
+def _augment_in_worker(seed: int, epoch: int, ranges: dict | None) -> np.ndarray:
+    return augment_epoch(_worker_images, seed, epoch, ranges=ranges)
 
 
 class EpochAugmenter:
@@ -77,21 +78,23 @@ class EpochAugmenter:
     """
 
     def __init__(self, images: np.ndarray, seed: int, epochs: int | None = None,
-                 start_epoch: int = 0):
+                 start_epoch: int = 0, ranges: dict | None = None):
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
-        self.seed, self.epochs = seed, epochs
+        self.seed, self.epochs, self.ranges = seed, epochs, ranges
         self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"),
                                          initializer=_init_worker, initargs=(images,))
-        self._pending = {start_epoch: self._pool.submit(_augment_in_worker, seed, start_epoch)}
+        self._pending = {start_epoch: self._submit(start_epoch)}
+
+    def _submit(self, epoch: int):
+        return self._pool.submit(_augment_in_worker, self.seed, epoch, self.ranges)
 
     def images_for(self, epoch: int) -> np.ndarray:
         """The augmented images of ``epoch``; starts preparing ``epoch + 1`` right away."""
-        future = self._pending.pop(epoch, None) or self._pool.submit(_augment_in_worker,
-                                                                    self.seed, epoch)
+        future = self._pending.pop(epoch, None) or self._submit(epoch)
         if self.epochs is None or epoch + 1 < self.epochs:
-            self._pending[epoch + 1] = self._pool.submit(_augment_in_worker, self.seed, epoch + 1)
+            self._pending[epoch + 1] = self._submit(epoch + 1)
         return future.result()
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ class DigitBatches(keras.utils.PyDataset):
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
                  augment: bool = True, shuffle: bool = True, epochs: int | None = None,
-                 start_epoch: int = 0, **kwargs):
+                 start_epoch: int = 0, augment_ranges: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         if len(images) != len(labels):
             raise ValueError(f"images and labels differ in length. Received: {len(images)} "
@@ -28,8 +28,8 @@ class DigitBatches(keras.utils.PyDataset):
         self.batch_size, self.seed = batch_size, seed
         self.shuffle = shuffle
         # A resumed run starts at its next epoch and sees the same batches it would have seen.
-        self.augmenter = (EpochAugmenter(images, seed, epochs, start_epoch=start_epoch)
-                          if augment else None)
+        self.augmenter = (EpochAugmenter(images, seed, epochs, start_epoch=start_epoch,
+                                         ranges=augment_ranges) if augment else None)
         self.epoch = start_epoch
         self._start_epoch()
 

@@ -119,6 +119,7 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
     train_batches = DigitBatches(
         data.train_images[train_idx], data.train_labels[train_idx], config.batch_size,
         seed=seed, augment=config.augment, epochs=config.epochs, start_epoch=epochs_done,
+        augment_ranges=config.augment_ranges,
     )
     if resumed:
         model = load_keras_model(member.checkpoint(state, "checkpoint"))
@@ -142,6 +143,8 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
         + (f"validating on {len(val_idx)}" if validated else "no validation (full data)")
         + f"; {config.epochs} epochs, batch {config.batch_size}, {config.optimizer} lr "
           f"{config.learning_rate} ({config.lr_schedule}), augment {config.augment}"
+        + (f" (rotate {config.rotate_deg:g} deg, shift {config.shift_fraction:g}, zoom "
+           f"{config.zoom_fraction:g}, shear {config.shear_deg:g} deg)" if config.augment else "")
         + (f", options {config.model_options}" if config.model_options else ""))
     timer = EpochTimer(state.get("durations"))
     earlier_train_time = sum(timer.durations)  # A resumed run's epochs before the interruption.

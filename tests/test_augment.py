@@ -34,3 +34,21 @@ def test_worker_process_gives_the_same_epochs_as_in_process():
         np.testing.assert_array_equal(augmenter.images_for(1), augment_epoch(images, 3, 1))
     finally:
         augmenter.close()
+
+
+def test_warp_ranges_reach_the_augmenter():
+    images = digit_images()
+    still = {"rotate_deg": 0.0, "shift_fraction": 0.0, "zoom_fraction": 0.0, "shear_deg": 0.0}
+    np.testing.assert_array_equal(augment_epoch(images, 5, 0, ranges=still), images)
+    default = augment_epoch(images, 5, 0)
+    assert np.array_equal(augment_epoch(images, 5, 0, ranges={
+        "rotate_deg": 10.0, "shift_fraction": 0.1, "zoom_fraction": 0.1, "shear_deg": 5.0}),
+        default)  # The defaults are the warps every earlier run used.
+    stronger = augment_epoch(images, 5, 0, ranges={**still, "rotate_deg": 15.0,
+                                                   "zoom_fraction": 0.15, "shift_fraction": 0.1})
+    assert not np.array_equal(stronger, default)
+    augmenter = EpochAugmenter(images, seed=5, epochs=1, ranges=still)
+    try:  # The worker process warps within the ranges it was given.
+        np.testing.assert_array_equal(augmenter.images_for(0), images)
+    finally:
+        augmenter.close()

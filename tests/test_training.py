@@ -127,11 +127,16 @@ def test_cnn_hyperparameters_reach_the_model_and_the_saved_config(tmp_path, tiny
                      "--epochs", "1", "--filters", "8,16,16", "--kernel-size", "2",
                      "--stride", "2", "--activation", "sigmoid", "--dropout", "0.1",
                      "--optimizer", "sgd", "--lr", "0.05", "--batch-size", "16",
-                     "--label-smoothing", "0.1", "--output-dir", str(tmp_path / "runs"),
+                     "--label-smoothing", "0.1", "--augment", "--rotate", "15", "--zoom",
+                     "0.15", "--shift", "0.05", "--shear", "0",
+                     "--output-dir", str(tmp_path / "runs"),
                      "--submissions-dir", str(tmp_path / "subs"))
     assert result.returncode == 0, result.stderr
+    assert "(rotate 15 deg, shift 0.05, zoom 0.15, shear 0 deg)" in result.stdout
     [run_dir] = list((tmp_path / "runs").iterdir())
     config = RunDir(run_dir).read_config()
+    assert config.augment_ranges == {"rotate_deg": 15.0, "shift_fraction": 0.05,
+                                     "zoom_fraction": 0.15, "shear_deg": 0.0}
     assert config.model_options == {**builder_defaults("simple_cnn"), "filters": "8,16,16",
                                     "kernel_size": 2, "stride": 2, "activation": "sigmoid",
                                     "dropout_rate": 0.1}

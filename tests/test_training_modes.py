@@ -347,6 +347,8 @@ def test_resume_takes_output_locations_and_nothing_else(tmp_path, tiny_data_dir)
     (["--epochs", "99999999999999999999"], "epochs must be between 1 and 10000"),
     (["--seed", "-1"], "seed must be between 0"),
     (["--val-split", "nan"], "val_split must be a finite number"),
+    (["--rotate", "nan"], "rotate_deg must be a finite number"),
+    (["--zoom", "1.5"], "zoom_fraction must be in [0, 0.9]. Received: zoom_fraction=1.5"),
     (["--run-name", "../../escaped"], "run_name must be a plain name, not a path"),
     (["--run-name", "/tmp/absolute"], "run_name must be a plain name, not a path"),
 ])

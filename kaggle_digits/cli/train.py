@@ -55,6 +55,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "plateau; constant")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction,
                         help="albumentations rotations/shifts/zooms/shears on training batches")
+    warp = parser.add_argument_group("augmentation ranges (with --augment; each warp draws "
+                                     "uniformly within them)")
+    warp.add_argument("--rotate", dest="rotate_deg", type=float, metavar="DEG",
+                      help="rotation up to +-DEG degrees (default 10)")
+    warp.add_argument("--shift", dest="shift_fraction", type=float, metavar="FRACTION",
+                      help="shift up to +-FRACTION of the image size (default 0.1)")
+    warp.add_argument("--zoom", dest="zoom_fraction", type=float, metavar="FRACTION",
+                      help="scale by 1 +- FRACTION (default 0.1)")
+    warp.add_argument("--shear", dest="shear_deg", type=float, metavar="DEG",
+                      help="shear up to +-DEG degrees (default 5)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default adam")
     parser.add_argument("--label-smoothing", type=float, metavar="EPS",
                         help="train against targets smoothed by EPS (0 = off; default: the "
