@@ -24,6 +24,8 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
     for _variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(_variable, _threads)
+# What TensorFlow prints as it starts on a machine without a GPU (silenced unless asked for).
+START_UP_LINES = ("oneDNN custom operations", "absl::InitializeLog", "cuda", "cuInit")
 PIXELS = [f"pixel{i}" for i in range(784)]
 RUN_FILES = {"config.json", "history.csv", "model.keras", "metrics.json", "val_probs.npy",
              "val_labels.npy", "val_indices.npy", "test_probs.npy", "submission.csv",

@@ -20,6 +20,9 @@ from kaggle_digits.rundir import RunDir
 from kaggle_digits.submission import check_submission_file
 
 pytestmark = pytest.mark.slow  # Ray, child processes.
+# The Ray tests share one worker and so one local Ray instance (under --dist loadgroup): two
+# instances side by side on two cores ran each job at half speed.
+on_the_ray_worker = pytest.mark.xdist_group("ray")
 
 
 def mlp_job(tmp_path, data_dir, name, **overrides):
@@ -114,6 +117,7 @@ def ray_local():
     assert not ray.is_initialized()
 
 
+@on_the_ray_worker
 def test_recipe_on_a_local_ray_instance_matches_a_local_run(ray_local, tmp_path, tiny_data_dir,
                                                             monkeypatch):
     from kaggle_digits import recipe
@@ -135,6 +139,7 @@ def test_recipe_on_a_local_ray_instance_matches_a_local_run(ray_local, tmp_path,
     assert sum("finished earlier, reused" in line for line in lines) == 2
 
 
+@on_the_ray_worker
 def test_a_bad_job_on_ray_is_reported_and_the_others_go_on(ray_local, tmp_path, tiny_data_dir):
     jobs = [mlp_job(tmp_path, tiny_data_dir, "bad", model_options={"filters": "8,8"}),
             mlp_job(tmp_path, tiny_data_dir, "good")]
@@ -144,6 +149,7 @@ def test_a_bad_job_on_ray_is_reported_and_the_others_go_on(ray_local, tmp_path, 
     assert_ordinary_run(good.run_dir, tiny_data_dir, tmp_path / "subs")
 
 
+@on_the_ray_worker
 def test_search_trials_run_in_parallel_on_ray(ray_local, tmp_path, tiny_data_dir):
     from kaggle_digits.search import parse_space, run_search
 
@@ -158,9 +164,16 @@ def test_search_trials_run_in_parallel_on_ray(ray_local, tmp_path, tiny_data_dir
                             search_dir / "submissions")
 
 
-def test_ctrl_c_cancels_ray_jobs_and_leaves_resumable_runs(tmp_path, tiny_data_dir):
+@on_the_ray_worker
+def test_ctrl_c_cancels_ray_jobs_and_leaves_resumable_runs(ray_local, tmp_path, tiny_data_dir):
+    """The command joins the tests' Ray instance as a driver would join a cluster (a Ray start of
+    its own cost ~20 s; starting one is covered above)."""
+    import ray
+
+    ray_local.run([], log=lambda _: None)  # Started, if no test above started it.
     command = [sys.executable, str(ROOT / "scripts" / "ensemble.py"), "--recipe", "quick",
-               "--data", str(tiny_data_dir), "--executor", "ray"]
+               "--data", str(tiny_data_dir), "--executor", "ray",
+               "--ray-address", ray.get_runtime_context().gcs_address]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, preexec_fn=restore_ctrl_c)
     recipe_dir = tmp_path / "runs" / "recipe-quick"
@@ -183,6 +196,7 @@ def test_ctrl_c_cancels_ray_jobs_and_leaves_resumable_runs(tmp_path, tiny_data_d
         assert pd.read_csv(run.history_path)["epoch"].tolist() == list(range(5))
 
 
+@on_the_ray_worker
 def test_simulated_cluster_retries_a_killed_worker_from_its_last_epoch(tmp_path, tiny_data_dir):
     """Two nodes on this machine, no shared run directory: the node training the job is removed
     after its second epoch and another joins; the job is retried there and resumes from the
