@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from conftest import run_script
+from conftest import run_cli
 
 mlflow = pytest.importorskip("mlflow")
 pytestmark = pytest.mark.slow  # Real MLflow stores, trained runs.
@@ -22,10 +22,10 @@ def read_back(uri: str, name: str):
 
 def test_a_tracked_run_logs_params_epochs_and_artifacts(tmp_path, tiny_data_dir):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = run_script("train.py", "--arch", "mlp", "--epochs", "3", "--data",
-                        str(tiny_data_dir), "--run-name", "tracked", "--output-dir",
-                        str(tmp_path / "runs"), "--submissions-dir", str(tmp_path / "subs"),
-                        "--track", "--tracking-uri", uri, cwd=tmp_path)
+    result = run_cli("train.py", "--arch", "mlp", "--epochs", "3", "--data",
+                     str(tiny_data_dir), "--run-name", "tracked", "--output-dir",
+                     str(tmp_path / "runs"), "--submissions-dir", str(tmp_path / "subs"),
+                     "--track", "--tracking-uri", uri, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "tracked: MLflow run" in result.stdout and f"mlflow ui --backend-store-uri {uri}" \
         in result.stdout
@@ -78,9 +78,9 @@ def test_without_mlflow_track_is_one_line_and_nothing_runs(tmp_path, tiny_data_d
 
 def test_a_tracked_sweep_is_a_parent_run_with_its_runs(tmp_path, tiny_data_dir):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = run_script("sweep.py", "--arch", "mlp", "--grid", "epochs=1,2", "--data",
-                        str(tiny_data_dir), "--out-dir", str(tmp_path / "sweeps"), "--parallel",
-                        "1", "--track", "--tracking-uri", uri, cwd=tmp_path)
+    result = run_cli("sweep.py", "--arch", "mlp", "--grid", "epochs=1,2", "--data",
+                     str(tiny_data_dir), "--out-dir", str(tmp_path / "sweeps"), "--parallel",
+                     "1", "--track", "--tracking-uri", uri, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     [sweep_dir] = (tmp_path / "sweeps").iterdir()
     client, parent = read_back(uri, sweep_dir.name)

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import (RUN_FILES, make_tiny_data_dir, run_cli, run_script, tiny_config,
+from conftest import (RUN_FILES, make_tiny_data_dir, run_cli, tiny_config,
                       write_csv)
 
 from kaggle_digits.config import TrainConfig
@@ -204,9 +204,9 @@ def test_cli_lists_architectures_and_reports_bad_data_in_one_line(tmp_path, tiny
 
 @pytest.mark.slow
 def test_cli_trains_on_the_sample_with_a_notice_and_learns(tmp_path, tiny_data_dir):
-    result = run_script("train.py", "--arch", "simple_cnn", "--epochs", "2", "--no-augment",
-                        "--output-dir", str(tmp_path / "runs"),
-                        "--submissions-dir", str(tmp_path / "subs"), cwd=tmp_path)
+    result = run_cli("train.py", "--arch", "simple_cnn", "--epochs", "2", "--no-augment",
+                     "--output-dir", str(tmp_path / "runs"),
+                     "--submissions-dir", str(tmp_path / "subs"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "NOTICE" in result.stdout and "bundled sample" in result.stdout
     assert "validation accuracy:" in result.stdout and "run directory:" in result.stdout
