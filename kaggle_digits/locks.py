@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 
@@ -27,8 +28,9 @@ class DirectoryLock:
 
     _held: dict[str, list] = {}  # Lock file -> [fd, depth] for the locks this process holds.
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, wait_s: float = 0.0):
         self.directory = Path(directory)
+        self.wait_s = wait_s  # How long a taker waits for a holder that keeps it for a moment.
         self.lock_file = self.directory.parent / f".{self.directory.name}.lock"
 
     def acquire(self) -> None:
@@ -37,6 +39,7 @@ class DirectoryLock:
             self._held[key][1] += 1
             return
         self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.wait_s
         while True:
             fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -44,6 +47,9 @@ class DirectoryLock:
             except BlockingIOError:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
                 os.close(fd)
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
                 raise RunInUse(f"{self.directory} is in use by process {holder}; wait for it "
                                f"to end (or stop it), then run this again") from None
             locked = os.fstat(fd)
@@ -76,6 +82,7 @@ class DirectoryLock:
         self.release()
 
 
-def directory_lock(directory: str | os.PathLike) -> DirectoryLock:
-    """The lock of any directory that several processes may write (a recipe's, a run's)."""
-    return DirectoryLock(Path(directory))
+def directory_lock(directory: str | os.PathLike, wait_s: float = 0.0) -> DirectoryLock:
+    """The lock of any directory that several processes may write (a recipe's, a run's);
+    ``wait_s`` > 0 waits that long for a holder before giving up."""
+    return DirectoryLock(Path(directory), wait_s)

@@ -12,11 +12,9 @@ Exactly one of these holds: ``metrics.json`` is written only once every output i
 on disk, so a run that has it is finished whatever else a kill left beside it (a stale marker,
 checkpoints), and :meth:`RunDir.tidy` removes those leftovers.
 
-Whoever trains, resumes, reuses or deletes a run directory holds its lock (:meth:`RunDir.lock`):
-an exclusive ``flock`` on ``.<name>.lock`` beside the directory (beside it, so that it outlives
-the directory's deletion or renaming). A second process is told who holds it and stops.
-
-A k-fold run holds one member directory per fold under ``folds/foldN/``; each is a ``RunDir`` too.
+Whoever trains, resumes, reuses or deletes a run directory holds its lock (:meth:`RunDir.lock`,
+:mod:`kaggle_digits.locks`). A k-fold run holds one member per fold under ``folds/foldN/``, each a
+``RunDir`` with a lock of its own, so that the folds of one run can train in separate processes.
 """
 
 from __future__ import annotations
@@ -150,13 +148,14 @@ class RunDir:
 
     # Lifecycle -------------------------------------------------------------------------------
 
-    def lock(self) -> DirectoryLock:
-        """The exclusive lock of this run (``with run.lock(): ...``).
+    def lock(self, wait_s: float = 0.0) -> DirectoryLock:
+        """The exclusive lock of this run (``with run.lock(): ...``), waiting up to ``wait_s``
+        for another holder.
 
         Raises:
             RunInUse: another process holds it (on entering the ``with``).
         """
-        return directory_lock(self.path)
+        return directory_lock(self.path, wait_s)
 
     @property
     def status(self) -> RunStatus:

@@ -9,13 +9,20 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from kaggle_digits.data import COMPETITION_TEST_ROWS, NUM_CLASSES
-from kaggle_digits.io_utils import parse_json, write_json_atomic, write_text_atomic
+from kaggle_digits.io_utils import (
+    atomic_path,
+    parse_json,
+    sha256_file,
+    write_json_atomic,
+    write_text_atomic,
+)
 from kaggle_digits.rundir import RunDir
 
 SUBMISSION_COLUMNS = ["ImageId", "Label"]
@@ -223,3 +230,24 @@ def read_record(csv_path: str | os.PathLike) -> dict | None:
     if not isinstance(record, dict):
         raise SubmissionError(f"{path}: not a readable submission record (not a mapping)")
     return record
+
+
+def publish_submission(run: RunDir, metrics: dict, submissions_dir: str | Path) -> Path:
+    """Copy the run's submission to ``submissions_dir/<run>.csv`` with its record beside it, and
+    note both in ``metrics`` (which the caller then writes, last)."""
+    copy = Path(submissions_dir) / f"{run.name}.csv"
+    with atomic_path(copy) as tmp:
+        shutil.copyfile(run.submission_path, tmp)
+    metrics.update(submission=str(copy), submission_sha256=sha256_file(copy))
+    write_record(copy, submission_record(run, metrics))
+    return copy
+
+
+def submission_record(run: RunDir, metrics: dict) -> dict:
+    """The sidecar beside a submission copy: which run made it, for which data, and the CSV's
+    own SHA-256 so that submit.py can tell an edited file from the one the run wrote."""
+    return {"run_dir": str(run.path.resolve()), "arch": metrics["arch"],
+            "val_accuracy": metrics.get("val_accuracy"), "val_rows": metrics.get("val_rows"),
+            "is_sample": metrics["is_sample"],
+            "data_fingerprint": metrics["data_fingerprint"],
+            "submission_sha256": metrics["submission_sha256"]}

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -20,13 +18,7 @@ import keras
 import numpy as np
 
 from kaggle_digits.config import TrainConfig, package_versions
-from kaggle_digits.data import (
-    DigitData,
-    data_report,
-    format_data_report,
-    load_competition_data,
-    resolve_data_dir,
-)
+from kaggle_digits.data import format_data_report, load_competition_data
 from kaggle_digits.evaluation import accuracy_interval, classification_scores, format_accuracy
 from kaggle_digits.fit import (
     MemberResult,
@@ -35,24 +27,20 @@ from kaggle_digits.fit import (
     fit_member,
     precision_note,
 )
-from kaggle_digits.io_utils import atomic_path, sha256_file
+from kaggle_digits.io_utils import sha256_file
+from kaggle_digits.kfold import fold_outputs
 from kaggle_digits.models import build_model
-from kaggle_digits.plots import plot_learning_curves
 from kaggle_digits.reports import write_html_report, write_run_report
 from kaggle_digits.rundir import DataMismatch, RunDir
-from kaggle_digits.splits import (
-    check_pseudo_labels,
-    stratified_folds,
-    stratified_split,
-    with_pseudo_labels,
+from kaggle_digits.run_context import (
+    RunContext,
+    load_run_data,
+    member_seed,
+    plot_history,
+    run_base_name,
 )
-from kaggle_digits.submission import write_record, write_submission
-
-SAMPLE_NOTICE = (
-    "NOTICE: no competition data found (data/digit-recognizer/ or /kaggle/input/digit-recognizer/);"
-    " training on the small bundled sample in {path}. Its submission is NOT a valid Kaggle "
-    "submission. Get the real data with `python scripts/fetch.py`."
-)
+from kaggle_digits.splits import stratified_folds, stratified_split, with_pseudo_labels
+from kaggle_digits.submission import publish_submission, write_submission
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -63,35 +51,6 @@ class TrainingInterrupted(KeyboardInterrupt):
         super().__init__(f"interrupted after {epochs_done} completed epoch(s); the run is saved "
                          f"and marked FAILED until resumed with:\n  python scripts/train.py "
                          f"--resume {run_dir}")
-
-
-@dataclass
-class RunContext:
-    """What every stage of one run needs, started or resumed."""
-
-    config: TrainConfig
-    data: DigitData
-    run: RunDir
-    is_sample: bool
-    started: float
-    log: Callable[[str], None]
-    first_model: keras.Model | None = None  # Built before the run dir exists, to fail early.
-    callbacks: tuple = ()  # Keras callbacks after each epoch's checkpoint (search, cluster jobs).
-    report: dict = field(init=False)  # The data checks, logged and written into metrics.json.
-
-    def __post_init__(self):
-        self.report = data_report(self.data)
-
-
-def run_base_name(config: TrainConfig) -> str:
-    """``<timestamp>-<arch>[-kfoldK|-full]``, or the configured name."""
-    suffix = f"-kfold{config.folds}" if config.folds > 1 else "-full" if config.full else ""
-    return config.run_name or RunDir.timestamped_name(config.arch, suffix)
-
-
-def member_seed(config: TrainConfig, number: int) -> int:
-    """The training seed of member ``number`` (fold ``number`` of a k-fold run; 1 otherwise)."""
-    return config.seed + number if config.folds > 1 else config.seed
 
 
 def train(config: TrainConfig, log: Callable[[str], None] = print,
@@ -110,15 +69,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print,
         KeyboardInterrupt: after marking the run FAILED with the command that resumes it.
     """
     config = config.resolved()
-    data_dir, is_sample = resolve_data_dir(config.data_dir)
-    config.data_dir = str(data_dir)
-    if is_sample:
-        log(SAMPLE_NOTICE.format(path=data_dir))
     started = time.perf_counter()
-    data = load_competition_data(data_dir)
-    _check_split(config, data)
-    check_pseudo_labels(data, config.pseudo_labels)
-    apply_determinism(config)
+    data, is_sample = load_run_data(config, log)
     if note := precision_note(config):
         log(note)
     # Seeded as fit_member seeds the first member, so that a run resumed before its first epoch
@@ -134,17 +86,6 @@ def train(config: TrainConfig, log: Callable[[str], None] = print,
         run.write_state({"data_fingerprint": data.fingerprint, "is_sample": is_sample})
         return _run_guarded(RunContext(config, data, run, is_sample, started, log, first_model,
                                        tuple(callbacks)))
-
-
-def _check_split(config: TrainConfig, data: DigitData) -> None:
-    """Fail on labels that cannot be split as configured, before a run directory exists."""
-    try:
-        if config.folds > 1:
-            stratified_folds(data.train_labels, config.folds, config.split_seed)
-        elif not config.full:
-            stratified_split(data.train_labels, config.val_split, config.split_seed)
-    except ValueError as exc:
-        raise ValueError(f"{config.data_dir}: train.csv: {exc}") from None
 
 
 def resume(run_dir: str | Path, log: Callable[[str], None] = print, callbacks: tuple = (),
@@ -255,36 +196,12 @@ def _run_single(context: RunContext) -> dict:
 def _run_kfold(context: RunContext) -> dict:
     config, data, run = context.config, context.data, context.run
     folds = stratified_folds(data.train_labels, config.folds, config.split_seed)
-    fit_data, pseudo_idx = with_pseudo_labels(data, config.pseudo_labels)
     oof = np.zeros((len(data.train_labels), 10), dtype=np.float32)
     test_probs = np.zeros((len(data.test_images), 10), dtype=np.float64)
     fold_of_row = np.zeros(len(data.train_labels), dtype=np.int64)
     fold_scores, durations, train_time, predict_time = [], [], 0.0, 0.0
-    for number, (train_idx, val_idx) in enumerate(folds, start=1):
-        fold = run.fold(number, create=True)
-        record = fold.read_fold_record()
-        if record is not None:  # Finished before an interruption.
-            fold_val, fold_test = fold.load_array("val_probs"), fold.load_array("test_probs")
-        else:
-            context.log(f"fold {number}/{config.folds}")
-            result = fit_member(config, fit_data, np.concatenate([train_idx, pseudo_idx]), val_idx,
-                                fold, member_seed(config, number),
-                                context.log, context.first_model if number == 1 else None,
-                                context.callbacks)
-            fold_val, fold_test = result.val_probs, result.test_probs
-            record = {"fold": number, "val_rows": int(len(val_idx)),
-                      "val_accuracy": classification_scores(data.train_labels[val_idx],
-                                                            fold_val)["accuracy"],
-                      "durations": result.durations, "train_time_s": result.train_time,
-                      "predict_test_time_s": result.predict_time,
-                      "parameters": int(result.model.count_params())}
-            fold.save_array("val_probs", fold_val.astype(np.float32))
-            fold.save_array("test_probs", fold_test.astype(np.float32))
-            _plot_history(fold, f"{run.name} fold {number}")
-            fold.write_fold_record(record)
-            fold.remove_resume_files()
-            context.log(f"fold {number}/{config.folds}: validation accuracy "
-                        f"{record['val_accuracy']:.4%}")
+    for number, (_, val_idx) in enumerate(folds, start=1):
+        record, fold_val, fold_test = fold_outputs(context, number, folds)
         oof[val_idx] = fold_val
         fold_of_row[val_idx] = number
         test_probs += fold_test / config.folds
@@ -302,10 +219,11 @@ def _run_kfold(context: RunContext) -> dict:
     metrics = _common_metrics(context, MemberResult(None, oof, test_probs, durations, train_time,
                                                     predict_time))
     scores = classification_scores(data.train_labels, oof)
+    pseudo_rows = len(with_pseudo_labels(data, config.pseudo_labels)[1])
     metrics.update(kind="kfold", folds=config.folds, fold_val_accuracy=fold_scores,
                    val_accuracy=scores["accuracy"], val_loss=scores["log_loss"],
                    val_rows=int(len(all_rows)), parameters=parameters,
-                   pseudo_label_rows=int(len(pseudo_idx)),
+                   pseudo_label_rows=int(pseudo_rows),
                    train_rows=int(len(all_rows) - len(all_rows) // config.folds),
                    split=_split_record(context))
     return _finish(context, test_probs, metrics, all_rows, oof)
@@ -337,12 +255,6 @@ def _common_metrics(context: RunContext, result: MemberResult) -> dict:
     }
 
 
-def _plot_history(member: RunDir, title: str) -> None:
-    if member.history_path.exists():
-        plot_learning_curves(member.history_path, member.report_path("learning_curves"),
-                             title=title)
-
-
 def _finish(context: RunContext, test_probs: np.ndarray, metrics: dict,
             val_idx: np.ndarray | None, val_probs: np.ndarray | None) -> dict:
     """Submission, its copy and record, reports, and last of all metrics.json."""
@@ -359,7 +271,7 @@ def _finish(context: RunContext, test_probs: np.ndarray, metrics: dict,
         write_run_report(run, data.train_images[val_idx], data.train_labels[val_idx],
                          val_probs, metrics)
     else:
-        _plot_history(run, f"{run.name}: full-data fit (no validation)")
+        plot_history(run, f"{run.name}: full-data fit (no validation)")
         write_html_report(run, metrics)
     run.write_metrics(metrics)
     if val_idx is not None:
@@ -370,24 +282,3 @@ def _finish(context: RunContext, test_probs: np.ndarray, metrics: dict,
         log(f"trained on all {metrics['train_rows']} labelled rows for {metrics['epochs_run']} "
             f"epochs, {metrics['train_time_s']:.0f}s of training (no validation score)")
     return metrics
-
-
-def publish_submission(run: RunDir, metrics: dict, submissions_dir: str | Path) -> Path:
-    """Copy the run's submission to ``submissions_dir/<run>.csv`` with its record beside it, and
-    note both in ``metrics`` (which the caller then writes, last)."""
-    copy = Path(submissions_dir) / f"{run.name}.csv"
-    with atomic_path(copy) as tmp:
-        shutil.copyfile(run.submission_path, tmp)
-    metrics.update(submission=str(copy), submission_sha256=sha256_file(copy))
-    write_record(copy, submission_record(run, metrics))
-    return copy
-
-
-def submission_record(run: RunDir, metrics: dict) -> dict:
-    """The sidecar beside a submission copy: which run made it, for which data, and the CSV's
-    own SHA-256 so that submit.py can tell an edited file from the one the run wrote."""
-    return {"run_dir": str(run.path.resolve()), "arch": metrics["arch"],
-            "val_accuracy": metrics.get("val_accuracy"), "val_rows": metrics.get("val_rows"),
-            "is_sample": metrics["is_sample"],
-            "data_fingerprint": metrics["data_fingerprint"],
-            "submission_sha256": metrics["submission_sha256"]}

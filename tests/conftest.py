@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from kaggle_digits.io_utils import sha256_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -138,3 +141,42 @@ def assert_one_line_error(result, *needles: str) -> None:
     assert len(error_lines) == 1, result.stderr
     for needle in needles:
         assert needle in error_lines[0]
+
+
+# Shared by more than one test module ------------------------------------------------------
+
+
+def hold_lock(directory: Path) -> subprocess.Popen:
+    """Another process holding a directory's lock until its stdin closes."""
+    code = ("import sys; from kaggle_digits.locks import directory_lock\n"
+            f"with directory_lock({str(directory)!r}):\n"
+            "    print('held', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def digit_images(count=20):
+    images = np.zeros((count, 28, 28, 1), dtype=np.uint8)
+    images[:, 10:18, 12:16] = 255  # A bar in the middle, like a "1".
+    return images
+
+
+def write_submission_csv(path, rows=28_000):
+    pd.DataFrame({"ImageId": range(1, rows + 1), "Label": [i % 10 for i in range(rows)]}).to_csv(
+        path, index=False)
+    return path
+
+
+def recorded_submission(tmp_path, name="ens.csv"):
+    """A submission with the record that train.py/ensemble.py write beside it, and the data
+    directory whose test.csv it was predicted for."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(exist_ok=True)
+    (data_dir / "test.csv").write_text("pixel0\n0\n")
+    path = write_submission_csv(tmp_path / name)
+    path.with_suffix(".json").write_text(json.dumps({
+        "data_fingerprint": {"test.csv": sha256_file(data_dir / "test.csv")},
+        "submission_sha256": sha256_file(path)}))
+    return path, data_dir

@@ -1,12 +1,7 @@
 import numpy as np
+from conftest import digit_images
 
 from kaggle_digits.augment import EpochAugmenter, augment_epoch, build_augmenter
-
-
-def digit_images(count=20):
-    images = np.zeros((count, 28, 28, 1), dtype=np.uint8)
-    images[:, 10:18, 12:16] = 255  # A bar in the middle, like a "1".
-    return images
 
 
 def test_augmenter_moves_ink_only_a_little():

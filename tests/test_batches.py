@@ -3,7 +3,7 @@ import pytest
 
 from kaggle_digits.augment import augment_epoch
 from kaggle_digits.batches import DigitBatches
-from test_augment import digit_images
+from conftest import digit_images
 
 
 def test_batches_cover_every_row_once_per_epoch_in_a_seeded_order():

@@ -10,7 +10,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT, RUN_FILES, restore_ctrl_c, run_cli
+from conftest import ROOT, RUN_FILES, hold_lock, restore_ctrl_c, run_cli
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import load_competition_data
@@ -60,8 +60,6 @@ def test_the_local_executor_trains_two_jobs_at_once_in_child_processes(tmp_path,
 
 def test_a_job_never_deletes_or_trains_a_run_another_process_holds(tmp_path, tiny_data_dir):
     """run_job deleted a directory that another process had just created (no config yet)."""
-    from test_rundir import hold_lock
-
     job = mlp_job(tmp_path, tiny_data_dir, "busy")
     job.run_dir.mkdir(parents=True)
     holder = hold_lock(job.run_dir)
@@ -120,23 +118,31 @@ def ray_local():
 @on_the_ray_worker
 def test_recipe_on_a_local_ray_instance_matches_a_local_run(ray_local, tmp_path, tiny_data_dir,
                                                             monkeypatch):
+    """A 2-fold member, whose folds are Ray jobs of their own (a plain job on Ray is the good
+    job of the next test)."""
     from kaggle_digits import recipe
 
-    monkeypatch.setitem(recipe.RECIPES, "tiny", recipe.Recipe("two tiny MLPs", [
-        ("a", "mlp", {"seed": 1, "epochs": 2}), ("b", "mlp", {"seed": 2, "epochs": 2})]))
+    monkeypatch.setitem(recipe.RECIPES, "tiny", recipe.Recipe("a 2-fold MLP", [
+        ("b", "mlp", {"seed": 2, "epochs": 2, "folds": 2})]))
     base = TrainConfig(data_dir=str(tiny_data_dir), output_dir=str(tmp_path / "runs"),
                        submissions_dir=str(tmp_path / "subs"))
-    members, result, submission, _ = recipe.run_recipe("tiny", base, log=lambda _: None,
-                                                       executor=ray_local)
-    assert [m.name for m in members] == ["a", "b"]
-    for member in members:
-        metrics = assert_ordinary_run(member.run_dir, tiny_data_dir, tmp_path / "subs")
-        assert metrics["epochs_run"] == 2 and metrics["val_accuracy"] > 0.3  # Chance: 0.1.
+    lines = []
+    [member], result, submission, _ = recipe.run_recipe("tiny", base, log=lines.append,
+                                                        executor=ray_local)
+    assert any("b: 2 folds as separate jobs" in line for line in lines)
+    folded = RunDir(member.run_dir)
+    metrics = folded.read_metrics()
+    assert metrics["kind"] == "kfold" and metrics["val_rows"] == 400
+    assert metrics["val_accuracy"] > 0.3 and metrics["data_dir"] == str(tiny_data_dir)
+    assert metrics["data_fingerprint"] == load_competition_data(tiny_data_dir).fingerprint
+    assert [f.read_fold_record()["fold"] for f in folded.folds()] == [1, 2]
+    assert all(f.model_path.exists() and f.read_state() is None for f in folded.folds())
+    assert (tmp_path / "subs" / "b.json").exists()
     assert check_submission_file(submission, expected_rows=60) == []
-    # The same recipe run here reuses the members the cluster trained.
+    # The same recipe run here reuses the member the cluster trained.
     lines = []
     recipe.run_recipe("tiny", base, log=lines.append)
-    assert sum("finished earlier, reused" in line for line in lines) == 2
+    assert sum("finished earlier, reused" in line for line in lines) == 1
 
 
 @on_the_ray_worker

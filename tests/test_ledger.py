@@ -6,9 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT, assert_one_line_error, run_script
+from conftest import (
+    ROOT,
+    assert_one_line_error,
+    recorded_submission,
+    run_script,
+    write_submission_csv,
+)
 from fake_kaggle import PUBLIC_SCORE, SCORING_ERROR, FakeKaggle
-from test_submit import recorded_submission, write_submission
 
 from kaggle_digits.io_utils import sha256_file
 from kaggle_digits.ledger import Ledger, parse_score
@@ -77,7 +82,7 @@ def test_a_submit_writes_its_row_says_what_is_left_and_sync_fills_the_score(
 
 
 def test_a_scoring_error_is_kept_with_kaggles_reason(tmp_path, isolated_env, monkeypatch):
-    path = write_submission(tmp_path / "sub.csv")
+    path = write_submission_csv(tmp_path / "sub.csv")
     with FakeKaggle(mode="scoring_error") as server:
         use_server(monkeypatch, server, isolated_env)
         with pytest.raises(SubmitError, match="could not score"):
@@ -88,7 +93,7 @@ def test_a_scoring_error_is_kept_with_kaggles_reason(tmp_path, isolated_env, mon
 
 
 def test_a_refused_submit_is_recorded_as_not_sent(tmp_path, isolated_env, monkeypatch):
-    path = write_submission(tmp_path / "sub.csv")
+    path = write_submission_csv(tmp_path / "sub.csv")
     with FakeKaggle(mode="bad_request") as server:
         use_server(monkeypatch, server, isolated_env)
         with pytest.raises(SubmitError, match="daily Submission allowance"):
@@ -99,7 +104,7 @@ def test_a_refused_submit_is_recorded_as_not_sent(tmp_path, isolated_env, monkey
 
 
 def test_a_429_then_success_writes_exactly_one_row(tmp_path, isolated_env, monkeypatch):
-    path = write_submission(tmp_path / "sub.csv")
+    path = write_submission_csv(tmp_path / "sub.csv")
     with FakeKaggle(mode="rate_limited") as server:
         use_server(monkeypatch, server, isolated_env)
         outcome = submit(path, "retry me", log=lambda _: None, sleep=lambda _: None,
@@ -112,7 +117,7 @@ def test_a_429_then_success_writes_exactly_one_row(tmp_path, isolated_env, monke
 def test_a_submit_killed_after_the_send_is_resolved_by_sync(tmp_path, isolated_env, monkeypatch):
     from kaggle_digits.cli import submissions
 
-    path = write_submission(tmp_path / "sub.csv")
+    path = write_submission_csv(tmp_path / "sub.csv")
     ledger = tmp_path / "ledger.sqlite"
     with FakeKaggle() as server:
         use_server(monkeypatch, server, isolated_env)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import ast
 import contextlib
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, hold_lock
 
 from kaggle_digits.config import TrainConfig, check_name
 from kaggle_digits.executors import Job
@@ -116,17 +114,6 @@ def test_no_run_directory_file_name_is_spelled_outside_rundir():
                     if re.search(rf"(?<![\w.-]){re.escape(name)}", text) or text == "FAILED":
                         offenders.append(f"{path.relative_to(ROOT)}:{line}: {name}")
     assert offenders == []
-
-
-def hold_lock(directory: Path) -> subprocess.Popen:
-    """Another process holding a directory's lock until its stdin closes."""
-    code = ("import sys; from kaggle_digits.locks import directory_lock\n"
-            f"with directory_lock({str(directory)!r}):\n"
-            "    print('held', flush=True); sys.stdin.read()")
-    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held"
-    return holder
 
 
 def test_a_run_held_by_another_process_is_refused_with_its_pid(tmp_path):

@@ -4,38 +4,23 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
-from conftest import ROOT, assert_one_line_error, run_script
+from conftest import (
+    ROOT,
+    assert_one_line_error,
+    recorded_submission,
+    run_script,
+    write_submission_csv,
+)
 from fake_kaggle import PUBLIC_SCORE, SCORING_ERROR, FakeKaggle
 
-from kaggle_digits.io_utils import sha256_file
 
 from kaggle_digits.submit import SubmitError, submit
-
-
-def write_submission(path, rows=28_000):
-    pd.DataFrame({"ImageId": range(1, rows + 1), "Label": [i % 10 for i in range(rows)]}).to_csv(
-        path, index=False)
-    return path
 
 
 def submit_args(path, *extra):
     return (str(path), "-m", "5x improved_cnn", "--poll-every", "0.1", "--ledger",
             str(path.parent / "ledger.sqlite"), *extra)
-
-
-def recorded_submission(tmp_path, name="ens.csv"):
-    """A submission with the record that train.py/ensemble.py write beside it, and the data
-    directory whose test.csv it was predicted for."""
-    data_dir = tmp_path / "data"
-    data_dir.mkdir(exist_ok=True)
-    (data_dir / "test.csv").write_text("pixel0\n0\n")
-    path = write_submission(tmp_path / name)
-    path.with_suffix(".json").write_text(json.dumps({
-        "data_fingerprint": {"test.csv": sha256_file(data_dir / "test.csv")},
-        "submission_sha256": sha256_file(path)}))
-    return path, data_dir
 
 
 def test_submits_and_waits_for_the_public_score(tmp_path, isolated_env):
@@ -58,7 +43,7 @@ def test_submits_and_waits_for_the_public_score(tmp_path, isolated_env):
     ("unauthorized", ("401 Unauthorized",)),
 ])
 def test_refusals_are_one_line_with_the_servers_reason(mode, needles, tmp_path, isolated_env):
-    path = write_submission(tmp_path / "sub.csv")
+    path = write_submission_csv(tmp_path / "sub.csv")
     with FakeKaggle(mode=mode) as server:
         result = run_script("submit.py", *submit_args(path, "--no-provenance"),
                             env={**isolated_env, **server.client_env()}, cwd=tmp_path)
@@ -67,7 +52,7 @@ def test_refusals_are_one_line_with_the_servers_reason(mode, needles, tmp_path, 
 
 
 def test_rate_limit_waits_as_retry_after_says(tmp_path, isolated_env, monkeypatch):
-    path = write_submission(tmp_path / "sub.csv")
+    path = write_submission_csv(tmp_path / "sub.csv")
     with FakeKaggle(mode="rate_limited") as server:
         for name, value in {**isolated_env, **server.client_env()}.items():
             monkeypatch.setenv(name, value)
@@ -82,7 +67,7 @@ def test_rate_limit_waits_as_retry_after_says(tmp_path, isolated_env, monkeypatc
 
 
 def test_invalid_file_is_never_sent(tmp_path, isolated_env):
-    path = write_submission(tmp_path / "short.csv", rows=27_999)
+    path = write_submission_csv(tmp_path / "short.csv", rows=27_999)
     with FakeKaggle() as server:
         result = run_script("submit.py", *submit_args(path),
                             env={**isolated_env, **server.client_env()}, cwd=tmp_path)
@@ -111,13 +96,13 @@ def test_missing_credentials(tmp_path, isolated_env, monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SubmitError, match="kaggle.json"):
-        submit(write_submission(tmp_path / "sub.csv"), "no creds", log=lambda _: None,
+        submit(write_submission_csv(tmp_path / "sub.csv"), "no creds", log=lambda _: None,
                ledger_path=tmp_path / "ledger.sqlite",
                check_origin=False)
 
 
 def test_rate_limit_while_polling_waits_and_goes_on(tmp_path, isolated_env, monkeypatch):
-    path = write_submission(tmp_path / "sub.csv")
+    path = write_submission_csv(tmp_path / "sub.csv")
     with FakeKaggle(mode="rate_limited_poll") as server:
         for name, value in {**isolated_env, **server.client_env()}.items():
             monkeypatch.setenv(name, value)
@@ -130,7 +115,7 @@ def test_rate_limit_while_polling_waits_and_goes_on(tmp_path, isolated_env, monk
 
 
 def test_a_scoring_error_shows_kaggles_reason(tmp_path, isolated_env):
-    path = write_submission(tmp_path / "sub.csv")
+    path = write_submission_csv(tmp_path / "sub.csv")
     with FakeKaggle(mode="scoring_error") as server:
         result = run_script("submit.py", *submit_args(path, "--wait", "--no-provenance"),
                             env={**isolated_env, **server.client_env()}, cwd=tmp_path)
@@ -138,7 +123,7 @@ def test_a_scoring_error_shows_kaggles_reason(tmp_path, isolated_env):
 
 
 def test_a_failed_upload_is_not_reported_as_submitted(tmp_path, isolated_env):
-    path = write_submission(tmp_path / "sub.csv")
+    path = write_submission_csv(tmp_path / "sub.csv")
     with FakeKaggle(mode="upload_fails") as server:
         result = run_script("submit.py", *submit_args(path, "--no-provenance"),
                             env={**isolated_env, **server.client_env()}, cwd=tmp_path)

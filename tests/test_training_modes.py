@@ -328,8 +328,8 @@ def test_resume_takes_output_locations_and_nothing_else(tmp_path, tiny_data_dir)
     assert (run_dir / "FAILED").exists() and not (run_dir / "metrics.json").exists()
     refused = run_cli("train.py", "--resume", str(run_dir), "--epochs", "3", "--seed", "1")
     assert refused.returncode == 2
-    assert "only --data and --submissions-dir may be given with it. Received: --epochs, --seed" \
-        in refused.stderr
+    assert "only --data, --submissions-dir and where the folds run (--parallel, --executor) may " \
+        "be given with it. Received: --epochs, --seed" in refused.stderr
     resumed = run_cli("train.py", "--resume", str(run_dir), "--submissions-dir",
                       str(tmp_path / "subs"))
     assert resumed.returncode == 0, resumed.stderr

@@ -40,8 +40,9 @@ def os_error_text(exc: OSError) -> str:
     return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
-def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("where the fits run")
+def add_executor_arguments(parser: argparse.ArgumentParser, title: str = "where the fits run"
+                           ) -> None:
+    group = parser.add_argument_group(title)
     from kaggle_digits.executors import default_parallel
 
     group.add_argument("--executor", choices=("local", "ray"), default="local",

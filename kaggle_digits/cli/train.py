@@ -4,7 +4,8 @@ Examples:
   python scripts/train.py --arch improved_cnn
   python scripts/train.py --arch simple_cnn --epochs 5 --no-augment
   python scripts/train.py --config runs/20261121-203000-improved_cnn/config.json   # repeat a run
-  python scripts/train.py --folds 5                 # 5 models, out-of-fold validation
+  python scripts/train.py --folds 5                 # 5 models, out-of-fold validation,
+                                                    # two folds at a time on 2 cores
   python scripts/train.py --full --epochs 15         # final fit on every labelled row
   python scripts/train.py --resume runs/20261121-203000-improved_cnn   # after Ctrl-C or a crash
   python scripts/train.py --list-archs
@@ -17,8 +18,10 @@ import sys
 from pathlib import Path
 
 from kaggle_digits.cli.common import (
+    add_executor_arguments,
     add_tracking_arguments,
     check_tracking,
+    executor_from_args,
     report_tracking,
     run_command,
 )
@@ -116,6 +119,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--submissions-dir", help="where submission copies go (default submissions/)")
     parser.add_argument("--run-name", help="run directory name (default <timestamp>-<arch>)")
     add_tracking_arguments(parser)
+    add_executor_arguments(parser, "with --folds K: the folds, each a job of its own")
     return parser.parse_args(argv)
 
 
@@ -134,10 +138,11 @@ def main(argv=None) -> int:
 
 
 # Options that are not training settings (the rest are, by their TrainConfig or builder names).
-NOT_SETTINGS = ("list_archs", "config", "resume", "preset", "track", "tracking_uri")
+NOT_SETTINGS = ("list_archs", "config", "resume", "preset", "track", "tracking_uri", "executor",
+                "parallel", "ray_address", "cpus_per_job", "gpus_per_job")
 # Options that say where a resumed run reads its data and copies its submission; every other
 # option would change what the run learns, and a resumed run continues as it was configured.
-RESUME_OPTIONS = ("data_dir", "submissions_dir", "track", "tracking_uri")
+RESUME_OPTIONS = ("data_dir", "submissions_dir", "track", "tracking_uri", *NOT_SETTINGS[6:])
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -152,10 +157,18 @@ def _train(args: argparse.Namespace) -> int:
         if others:
             flags = ", ".join("--" + key.replace("_", "-") for key in others)
             raise ValueError(f"--resume continues {args.resume} as it was configured; only "
-                             f"--data and --submissions-dir may be given with it. Received: "
-                             f"{flags}")
-        metrics, run_dir = resume(args.resume, data_dir=args.data_dir,
-                                  submissions_dir=args.submissions_dir)
+                             f"--data, --submissions-dir and where the folds run (--parallel, "
+                             f"--executor) may be given with it. Received: {flags}")
+        if args.executor != "local" or args.parallel > 1:
+            from kaggle_digits.parallel_folds import resume_kfold_with
+
+            with executor_from_args(args) as executor:
+                metrics, run_dir = resume_kfold_with(executor, args.resume,
+                                                     data_dir=args.data_dir,
+                                                     submissions_dir=args.submissions_dir)
+        else:
+            metrics, run_dir = resume(args.resume, data_dir=args.data_dir,
+                                      submissions_dir=args.submissions_dir)
         return _finish(metrics, run_dir, args)
     config = (TrainConfig() if not args.config else RunDir(args.config).read_config()
               if args.config.is_dir() else TrainConfig.load(args.config))
@@ -165,7 +178,16 @@ def _train(args: argparse.Namespace) -> int:
     config = config.override(changes)  # --dropout and the other flags by the same names.
     config.run_name = args.run_name  # A repeat gets a directory of its own.
     config.versions = {}  # A repeat records the versions it runs with.
-    metrics, run_dir = train(config)
+    if config.folds > 1 and (args.executor != "local" or args.parallel > 1):
+        from kaggle_digits.parallel_folds import train_kfold_with
+
+        with executor_from_args(args) as executor:
+            metrics, run_dir = train_kfold_with(executor, config)
+    elif args.executor != "local":
+        raise ValueError("--executor ray spreads the folds of --folds K; a single run trains "
+                         "here (leave --executor out)")
+    else:
+        metrics, run_dir = train(config)
     return _finish(metrics, run_dir, args)
 
 

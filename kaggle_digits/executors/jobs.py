@@ -19,11 +19,13 @@ from kaggle_digits.rundir import RunDir
 
 @dataclass
 class Job:
-    """Train ``config`` into ``config.output_dir/config.run_name`` (or resume it there)."""
+    """Train ``config`` into ``config.output_dir/config.run_name`` (or resume it there); with
+    ``fold`` > 0, only that fold of the k-fold run (the run is finished by a job without one)."""
 
     label: str
     config: TrainConfig
     callbacks: tuple = ()  # Extra Keras callbacks (a search's pruning), built where the job runs.
+    fold: int = 0
 
     def __post_init__(self):
         check_name(self.config.run_name or "", "run_name")  # Its directory stays in output_dir.
@@ -31,6 +33,11 @@ class Job:
     @property
     def run_dir(self) -> Path:
         return Path(self.config.output_dir) / self.config.run_name
+
+    @property
+    def work_dir(self) -> Path:
+        """What this job writes: its run directory, or its fold's directory in it."""
+        return RunDir(self.run_dir).fold(self.fold).path if self.fold else self.run_dir
 
 
 @dataclass
@@ -55,6 +62,7 @@ def run_job(job: Job, log: Callable[[str], None] = print, data_dir: str | None =
     neither (it stopped before its state was written) holds nothing worth keeping and is
     trained again from scratch.
     """
+    from kaggle_digits.kfold import train_fold
     from kaggle_digits.training import resume, train
 
     run = RunDir(job.run_dir)
@@ -62,6 +70,11 @@ def run_job(job: Job, log: Callable[[str], None] = print, data_dir: str | None =
 
     keras.backend.clear_session()
     try:
+        if job.fold:
+            if run.finished:
+                log(f"[{job.label}] {run} finished earlier; reused")
+                return JobResult(job, metrics=run.fold(job.fold).read_fold_record(), reused=True)
+            return JobResult(job, metrics=train_fold(job.config, job.fold, log, job.callbacks))
         with run.lock():
             changed = run.changed_settings(job.config) if run.finished else []
             if changed:

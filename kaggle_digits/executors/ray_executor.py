@@ -20,13 +20,10 @@ it: the cluster spreads whole fits, not the batches of one. This module is impor
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import os
 import shutil
-import tarfile
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -36,50 +33,10 @@ from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import competition_files, fingerprint_files, resolve_data_dir
 from kaggle_digits.executors.jobs import Job, JobResult, run_job
 from kaggle_digits.executors.local import POLL_SECONDS
+from kaggle_digits.executors.snapshots import pack_directory, relocate, unpack_directory
 from kaggle_digits.progress import RunProgress
 from kaggle_digits.rundir import RunDir
-
-
-def pack_directory(path: Path) -> bytes:
-    """A directory as gzip-free tar bytes (checkpoints do not compress)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        archive.add(path, arcname=".")
-    return buffer.getvalue()
-
-
-def unpack_directory(payload: bytes, path: Path) -> None:
-    """Replace ``path`` by the packed directory, atomically: unpacked beside it, then swapped."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.incoming-"))
-    try:
-        with tarfile.open(fileobj=io.BytesIO(payload), mode="r") as archive:
-            archive.extractall(staging, filter="data")
-        old = None
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{os.getpid()}-{time.monotonic_ns()}"
-            path.rename(old)
-        staging.rename(path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def relocate(run: RunDir, data_dir: str, is_sample: bool) -> None:
-    """Point a run trained on a worker's copy of the data back at this machine's data files
-    (the same files by SHA-256), so predict, report and resume read them here."""
-    if run.exists:
-        config = run.read_config()
-        config.data_dir = data_dir
-        run.write_config(config)
-    state = run.read_state()
-    if state is not None:
-        run.write_state({**state, "is_sample": is_sample})
-    for fold in run.folds():
-        fold_state = fold.read_state()
-        if fold_state is not None:
-            fold.write_state({**fold_state, "is_sample": is_sample})
+from kaggle_digits.submission import publish_submission
 
 
 class SendSnapshot(keras.callbacks.Callback):
@@ -114,13 +71,13 @@ def _ray_job(job: Job, key: str, files: dict[str, bytes], fingerprint: dict[str,
         config = TrainConfig.from_dict(job.config.to_dict())
         config.data_dir, config.output_dir = str(data_dir), str(work / "runs")
         config.submissions_dir = str(work / "submissions")
-        run_path = work / "runs" / config.run_name
+        local = Job(job.label, config, job.callbacks, fold=job.fold)
         if snapshot is not None:
-            unpack_directory(snapshot, run_path)
-        local = Job(job.label, config, (*job.callbacks, SendSnapshot(store, key, run_path)))
+            unpack_directory(snapshot, local.work_dir)
+        local.callbacks = (*job.callbacks, SendSnapshot(store, key, local.work_dir))
         result = run_job(local, log=lambda line: print(line, flush=True), data_dir=str(data_dir))
         return {"error": result.error, "metrics": result.metrics,
-                "run": pack_directory(run_path) if run_path.exists() else None}
+                "run": pack_directory(local.work_dir) if local.work_dir.exists() else None}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -243,14 +200,14 @@ class RayExecutor:
 
         def submit(key, job, data_dir, is_sample, snapshot=None):
             files_ref, fingerprint = payloads[data_dir]
-            done = RunDir(job.run_dir).epochs_done() if snapshot is not None else 0
+            done = RunDir(job.work_dir).epochs_done() if snapshot is not None else 0
             results[key].attempts += 1
             results[key].resumed_from.append(done)
             ref = task.remote(job, key, files_ref, fingerprint, snapshot, store, threads)
             pending[ref] = (key, job, data_dir, is_sample)
 
         for job in jobs:
-            key = str(job.run_dir.resolve())
+            key = str(job.work_dir.resolve())
             data_dir, is_sample = resolve_data_dir(job.config.data_dir)
             if str(data_dir) not in payloads:
                 payloads[str(data_dir)] = _data_payload(data_dir)
@@ -267,7 +224,7 @@ class RayExecutor:
                     outcome, lost = _outcome(ref)
                     if lost and results[key].attempts <= self.max_retries:
                         log(f"[{job.label}] its worker was lost ({outcome['error']}); retrying "
-                            f"from its last completed epoch ({RunDir(job.run_dir).epochs_done()})")
+                            f"from its last completed epoch ({RunDir(job.work_dir).epochs_done()})")
                         submit(key, job, data_dir, is_sample, store.latest.remote(key))
                         continue
                     self._collect(outcome, job, data_dir, is_sample, results[key], log)
@@ -292,23 +249,24 @@ class RayExecutor:
             if key not in by_key:
                 continue  # Its final result is on the way or already unpacked.
             job, data_dir, is_sample = by_key[key]
-            unpack_directory(payload, job.run_dir)
-            relocate(RunDir(job.run_dir), data_dir, is_sample)
+            unpack_directory(payload, job.work_dir)
+            relocate(RunDir(job.work_dir), data_dir, is_sample)
             if self.on_snapshot is not None:
-                self.on_snapshot(job, RunDir(job.run_dir).epochs_done())
+                self.on_snapshot(job, RunDir(job.work_dir).epochs_done())
 
     @staticmethod
     def _collect(outcome: dict, job: Job, data_dir: str, is_sample: bool, result: JobResult,
                  log) -> None:
-        """Unpack a finished job's run directory here and finish it as a local run would."""
-        from kaggle_digits.training import publish_submission
-
+        """Unpack a finished job's run (or fold) directory here and finish it as a local run
+        would."""
         result.error = outcome["error"]
         if outcome.get("run") is not None:
-            unpack_directory(outcome["run"], job.run_dir)
-            run = RunDir(job.run_dir)
+            unpack_directory(outcome["run"], job.work_dir)
+            run = RunDir(job.work_dir)
             relocate(run, data_dir, is_sample)
-            if outcome["metrics"] is not None:
+            if job.fold:
+                result.metrics = outcome["metrics"]  # The fold's record; the run is finished here.
+            elif outcome["metrics"] is not None:
                 metrics = {**run.read_metrics(), "data_dir": data_dir, "is_sample": is_sample}
                 publish_submission(run, metrics, job.config.submissions_dir)
                 run.write_metrics(metrics)
