@@ -143,6 +143,18 @@ def assert_one_line_error(result, *needles: str) -> None:
         assert needle in error_lines[0]
 
 
+def pytest_collection_modifyitems(items):
+    """The longest tests first (the Ray group, then the rest marked slow), so that the workers
+    end together instead of one finishing a long test while the other waits (stable: within
+    each kind, files keep their order)."""
+    def kind(item):
+        if item.get_closest_marker("xdist_group"):
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=kind)
+
+
 # Shared by more than one test module ------------------------------------------------------
 
 

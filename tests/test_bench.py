@@ -53,7 +53,31 @@ def test_bench_scripts_start_as_a_user_runs_them():
 
     from conftest import ROOT
 
-    for script in ("run.py", "rounds.py", "flops.py", "precision.py"):
+    for script in ("run.py", "rounds.py", "flops.py", "precision.py", "levers.py"):
         result = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--help"],
                                 cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0 and "usage:" in result.stdout, result.stderr
+
+
+def test_a_lever_is_judged_on_the_folds_both_runs_finished(tmp_path, tiny_data_dir, capsys):
+    from conftest import tiny_config
+
+    from bench.levers import main
+    from kaggle_digits.executors import Job, LocalExecutor
+
+    def fold_job(name, fold, **overrides):
+        config = tiny_config(tmp_path, tiny_data_dir, arch="mlp", folds=2, epochs=2,
+                             run_name=name, **overrides)
+        return Job(f"{name} fold {fold}/2", config, fold=fold)
+
+    runs = tmp_path / "runs"
+    LocalExecutor().run([fold_job("base", 1), fold_job("base", 2), fold_job("lever", 1,
+                                                                             seed=7)],
+                        log=lambda _: None)
+    assert main([str(runs / "base"), str(runs / "lever")]) == 0
+    out = capsys.readouterr().out
+    assert "folds finished in both: [1] (200 held-out rows)" in out  # Fold 2 of one only.
+    assert "McNemar exact p = " in out and "min a fold" in out
+    LocalExecutor().run([fold_job("other-split", 1, split_seed=3)], log=lambda _: None)
+    assert main([str(runs / "base"), str(runs / "other-split")]) == 2
+    assert "same --folds and --split-seed" in capsys.readouterr().err
