@@ -118,3 +118,17 @@ def test_a_recipe_member_whose_folds_all_trained_is_assembled_on_the_next_run(
     [member], result, _, _ = recipe.run_recipe("folds-tiny", base, log=lambda _: None)
     assert run.finished and result.val_rows == 400
     assert [f.model_path.stat().st_mtime_ns for f in run.folds()] == models  # Not refitted.
+
+
+def test_train_cli_refuses_bad_fold_options_before_a_run_directory_exists(tmp_path,
+                                                                         tiny_data_dir):
+    runs = tmp_path / "runs"
+    common = ("--data", str(tiny_data_dir), "--output-dir", str(runs), "--submissions-dir",
+              str(tmp_path / "subs"))
+    bad = run_cli("train.py", "--arch", "mlp", "--folds", "2", "--parallel", "2", "--filters",
+                  "8,8", *common)
+    assert bad.returncode == 2 and "mlp does not take option(s) filters" in bad.stderr
+    assert not runs.exists() or not any(runs.iterdir())
+    ray_alone = run_cli("train.py", "--arch", "mlp", "--executor", "ray", *common)
+    assert ray_alone.returncode == 2
+    assert "--executor ray spreads the folds of --folds K" in ray_alone.stderr
