@@ -8,11 +8,16 @@ imports it.
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 import albumentations as A
 import cv2
 import numpy as np
 
 WARP_GROUP_SIZE = 8
+PARENT_CHECK_S = 1.0  # How often the augmentation worker checks that its trainer is alive.
 
 
 def build_augmenter(seed: int, rotate_deg: float = 10.0, shift_fraction: float = 0.1,
@@ -63,6 +68,15 @@ def _init_worker(images: np.ndarray) -> None:
     global _worker_images
     _worker_images = images
     cv2.setNumThreads(1)  # One process, one core: the other belongs to training.
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A trainer killed outright (SIGTERM, kill -9) cannot shut its pool down: its worker then
+    idled on for good, holding the images, until this watch made it leave with its parent."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
 
 
 def _augment_in_worker(seed: int, epoch: int, ranges: dict | None) -> np.ndarray:

@@ -47,3 +47,36 @@ def test_warp_ranges_reach_the_augmenter():
         np.testing.assert_array_equal(augmenter.images_for(0), images)
     finally:
         augmenter.close()
+
+
+def test_the_worker_leaves_when_its_trainer_is_killed_outright():
+    """SIGTERM or kill -9 give a trainer no chance to shut its pool down."""
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    code = ("import time, numpy as np\n"
+            "from kaggle_digits.augment import EpochAugmenter\n"
+            "augmenter = EpochAugmenter(np.zeros((8, 28, 28, 1), np.uint8), seed=0, epochs=3)\n"
+            "augmenter.images_for(0)\n"
+            "print(*augmenter._pool._processes, flush=True)\n"
+            "time.sleep(600)\n")
+    trainer = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                               text=True)
+    worker = int(trainer.stdout.readline())
+    trainer.kill()
+    trainer.wait()
+
+    def alive(pid):  # A zombie has left; only its parent's reaping is missing.
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 15
+    while alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(worker)
