@@ -81,8 +81,6 @@ def train_fold(config: TrainConfig, number: int, log: Callable[[str], None] = pr
                          f"folds={config.folds}, fold={number}, run_name={config.run_name!r}")
     data, is_sample = load_run_data(config, log)
     run = open_kfold_run(config, data.fingerprint, is_sample)
-    if run.finished:
-        return run.fold(number).read_fold_record() or {}
     folds = stratified_folds(data.train_labels, config.folds, config.split_seed)
     with distribution_scope(config, log):
         context = RunContext(config, data, run, is_sample, time.perf_counter(), log,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from kaggle_digits.config import TrainConfig
-from kaggle_digits.executors import Job
+from kaggle_digits.executors import fold_jobs
 from kaggle_digits.kfold import open_kfold_run
 from kaggle_digits.models import build_model
 from kaggle_digits.run_context import load_run_data, run_base_name
@@ -50,9 +50,7 @@ def resume_kfold_with(executor, run_dir: str | Path, log: Callable[[str], None] 
 
 def _folds_then_assembly(executor, run: RunDir, config: TrainConfig, log, data_dir=None,
                          submissions_dir=None) -> tuple[dict, Path]:
-    jobs = [Job(f"{run.name} fold {number}/{config.folds}", config, fold=number)
-            for number in range(1, config.folds + 1)
-            if run.fold(number).read_fold_record() is None]
+    jobs = fold_jobs(run.name, config)
     log(f"{run}: {len(jobs)} of {config.folds} folds to train, each a job of its own on the "
         f"{executor.name} executor")
     failed = [result for result in executor.run(jobs, log=log, description=run.name)

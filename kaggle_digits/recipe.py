@@ -20,7 +20,7 @@ from kaggle_digits.data import competition_files, fingerprint_files, resolve_dat
 from kaggle_digits.splits import encode_pseudo_labels
 from kaggle_digits.ensemble import combine, load_members, retune_with_tta, write_ensemble
 from kaggle_digits.evaluation import format_accuracy
-from kaggle_digits.executors import Job, LocalExecutor, run_job
+from kaggle_digits.executors import Job, LocalExecutor, fold_jobs, run_job
 from kaggle_digits.kfold import open_kfold_run
 from kaggle_digits.locks import directory_lock
 from kaggle_digits.rundir import RunDir
@@ -236,10 +236,8 @@ def _member_jobs(label: str, config: TrainConfig, fingerprint: dict[str, str]) -
     if config.folds < 2:
         return [Job(label, config)]
     _, is_sample = resolve_data_dir(config.data_dir)
-    run = open_kfold_run(config.resolved(), fingerprint, is_sample)
-    return [Job(f"{label} fold {number}/{config.folds}", config, fold=number)
-            for number in range(1, config.folds + 1)
-            if run.fold(number).read_fold_record() is None]
+    open_kfold_run(config.resolved(), fingerprint, is_sample)
+    return fold_jobs(label, config)
 
 
 def _assemble_folds(name: str, members: list[Job], log: Callable[[str], None]) -> None:

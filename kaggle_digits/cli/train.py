@@ -159,7 +159,7 @@ def _train(args: argparse.Namespace) -> int:
             raise ValueError(f"--resume continues {args.resume} as it was configured; only "
                              f"--data, --submissions-dir and where the folds run (--parallel, "
                              f"--executor) may be given with it. Received: {flags}")
-        if args.executor != "local" or args.parallel > 1:
+        if _folds_as_jobs(args):
             from kaggle_digits.parallel_folds import resume_kfold_with
 
             with executor_from_args(args) as executor:
@@ -178,7 +178,7 @@ def _train(args: argparse.Namespace) -> int:
     config = config.override(changes)  # --dropout and the other flags by the same names.
     config.run_name = args.run_name  # A repeat gets a directory of its own.
     config.versions = {}  # A repeat records the versions it runs with.
-    if config.folds > 1 and (args.executor != "local" or args.parallel > 1):
+    if config.folds > 1 and _folds_as_jobs(args):
         from kaggle_digits.parallel_folds import train_kfold_with
 
         with executor_from_args(args) as executor:
@@ -189,6 +189,11 @@ def _train(args: argparse.Namespace) -> int:
     else:
         metrics, run_dir = train(config)
     return _finish(metrics, run_dir, args)
+
+
+def _folds_as_jobs(args: argparse.Namespace) -> bool:
+    """Whether a k-fold run's folds go to an executor (else one after another, here)."""
+    return args.executor != "local" or args.parallel > 1
 
 
 def _finish(metrics, run_dir, args: argparse.Namespace) -> int:

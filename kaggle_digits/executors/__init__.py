@@ -3,11 +3,11 @@ tasks (:mod:`.ray_executor`, loaded only when asked for)."""
 
 from __future__ import annotations
 
-from kaggle_digits.executors.jobs import Job, JobResult, run_job
+from kaggle_digits.executors.jobs import Job, JobResult, fold_jobs, run_job
 from kaggle_digits.executors.local import LocalExecutor, default_parallel
 
 EXECUTORS = ("local", "ray")
-__all__ = ["EXECUTORS", "Job", "JobResult", "LocalExecutor", "default_parallel",
+__all__ = ["EXECUTORS", "Job", "JobResult", "LocalExecutor", "default_parallel", "fold_jobs",
            "make_executor", "run_job"]
 
 

@@ -54,6 +54,14 @@ class JobResult:
         return self.job.run_dir
 
 
+def fold_jobs(label: str, config: TrainConfig) -> list[Job]:
+    """The folds of the k-fold run ``config`` names that have no record yet, a job each."""
+    run = RunDir(Path(config.output_dir) / config.run_name)
+    return [Job(f"{label} fold {number}/{config.folds}", config, fold=number)
+            for number in range(1, config.folds + 1)
+            if run.fold(number).read_fold_record() is None]
+
+
 def run_job(job: Job, log: Callable[[str], None] = print, data_dir: str | None = None
             ) -> JobResult:
     """Train (or resume, or reuse) one job in this process, holding its run directory's lock.
