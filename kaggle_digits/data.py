@@ -362,6 +362,12 @@ def fingerprint_files(paths: list[Path]) -> dict[str, str]:
     return {Path(p).name: sha256_file(p) for p in paths}
 
 
+def current_fingerprint(data_dir: str | os.PathLike | None) -> dict[str, str]:
+    """SHA-256 of the train and test files a run given ``data_dir`` would be trained on now."""
+    resolved, _ = resolve_data_dir(data_dir)
+    return fingerprint_files(list(competition_files(resolved)))
+
+
 def data_report(data: DigitData) -> dict:
     """The checks the seed reports ran before training: missing values, shapes, class balance."""
     counts = np.bincount(data.train_labels, minlength=NUM_CLASSES)

@@ -53,8 +53,16 @@ def _folds_then_assembly(executor, run: RunDir, config: TrainConfig, log, data_d
     jobs = fold_jobs(run.name, config)
     log(f"{run}: {len(jobs)} of {config.folds} folds to train, each a job of its own on the "
         f"{executor.name} executor")
-    failed = [result for result in executor.run(jobs, log=log, description=run.name)
-              if result.error]
+    try:
+        results = executor.run(jobs, log=log, description=run.name)
+    except KeyboardInterrupt:
+        run.mark_failed(f"KeyboardInterrupt: interrupted; resume with python scripts/train.py "
+                        f"--resume {run}")
+        raise KeyboardInterrupt(
+            f"interrupted after {run.epochs_done()} completed epoch(s) over the folds; the run "
+            f"is saved and marked FAILED until resumed with:\n  python scripts/train.py "
+            f"--resume {run}") from None
+    failed = [result for result in results if result.error]
     if failed:
         raise ValueError("; ".join(f"{r.job.label} failed: {r.error}" for r in failed)
                          + f". The finished folds are kept: python scripts/train.py --resume "

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Callable
 
 from kaggle_digits.config import TrainConfig
-from kaggle_digits.data import competition_files, fingerprint_files, resolve_data_dir
+from kaggle_digits.data import current_fingerprint
 from kaggle_digits.splits import encode_pseudo_labels
 from kaggle_digits.ensemble import combine, load_members, retune_with_tta, write_ensemble
 from kaggle_digits.evaluation import format_accuracy
-from kaggle_digits.executors import Job, LocalExecutor, fold_jobs, run_job
-from kaggle_digits.kfold import open_kfold_run
+from kaggle_digits.executors import Job, LocalExecutor, member_jobs, run_job
 from kaggle_digits.locks import directory_lock
 from kaggle_digits.rundir import RunDir
 from kaggle_digits.sweep import StudyRun
@@ -84,12 +83,6 @@ class RecipeIncomplete(ValueError):
     """Members that failed for reasons of their own; the finished ones are kept for next time."""
 
 
-def current_fingerprint(config: TrainConfig) -> dict[str, str]:
-    """SHA-256 of the train and test files a member of ``config`` would be trained on now."""
-    data_dir, _ = resolve_data_dir(config.data_dir)
-    return fingerprint_files(list(competition_files(data_dir)))
-
-
 def run_recipe(name: str, base: TrainConfig, method: str = "mean",
                out: str | Path | None = None, log: Callable[[str], None] = print,
                executor=None, tta: int = 1):
@@ -120,7 +113,7 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
 def _run_recipe_locked(name: str, recipe: Recipe, recipe_dir: Path, base: TrainConfig,
                        method: str, out, log, executor, tta: int):
     log(f"recipe {name}: {recipe.description}; members in {recipe_dir}")
-    fingerprint = current_fingerprint(base)
+    fingerprint = current_fingerprint(base.data_dir)
     started = time.perf_counter()
     executor = executor or LocalExecutor()
     total = len(recipe.all_members)
@@ -216,7 +209,7 @@ def _train_round(name: str, runs: tuple[StudyRun, ...], base: TrainConfig, recip
         config.output_dir, config.run_name = str(recipe_dir), label
         if config.folds > 1:
             kfold_members.append(Job(label, config))
-        jobs.extend(_member_jobs(label, config, fingerprint))
+        jobs.extend(member_jobs(label, config, fingerprint))
     if jobs:
         results = executor.run(jobs, log=log, description=f"recipe {name}")
         failed = [result for result in results if result.error]
@@ -227,17 +220,6 @@ def _train_round(name: str, runs: tuple[StudyRun, ...], base: TrainConfig, recip
                 + ". Run the same command again: finished members and folds are reused")
     _assemble_folds(name, kfold_members, log)
     return run_dirs, len({job.run_dir for job in jobs + kfold_members})
-
-
-def _member_jobs(label: str, config: TrainConfig, fingerprint: dict[str, str]) -> list[Job]:
-    """One job for a member, or one per unfinished fold of a k-fold member: the folds train at
-    once on the executor's slots (15 fits on 2 slots instead of 3 runs on 2), and a killed
-    recipe loses at most the epochs in flight."""
-    if config.folds < 2:
-        return [Job(label, config)]
-    _, is_sample = resolve_data_dir(config.data_dir)
-    open_kfold_run(config.resolved(), fingerprint, is_sample)
-    return fold_jobs(label, config)
 
 
 def _assemble_folds(name: str, members: list[Job], log: Callable[[str], None]) -> None:

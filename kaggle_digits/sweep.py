@@ -16,6 +16,7 @@ from typing import Callable
 import pandas as pd
 
 from kaggle_digits.config import ALIASES, TrainConfig, parse_value
+from kaggle_digits.data import current_fingerprint
 from kaggle_digits.io_utils import write_text_atomic
 from kaggle_digits.rundir import RunDir
 
@@ -72,20 +73,32 @@ def run_study(name: str, runs: list[StudyRun], base: TrainConfig, out_root: str 
     fails for a reason of its own (e.g. ImageNet weights offline) is recorded with its error; the
     rest go on.
     """
-    from kaggle_digits.executors import Job, LocalExecutor
+    from kaggle_digits.executors import Job, JobResult, LocalExecutor, member_jobs, run_job
 
     configs = [(label, base.override({"arch": arch, **overrides}))
                for label, arch, overrides in runs]
+    fingerprint = current_fingerprint(base.data_dir)
     # Two sweeps started in the same second get directories of their own.
     sweep_dir = RunDir.create(out_root, f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}").path
-    started, jobs = time.perf_counter(), []
+    started, runs_as_jobs, jobs = time.perf_counter(), [], []
     for index, (label, config) in enumerate(configs, start=1):
-        log(f"[sweep {name}: run {index}/{len(configs)}] {label}")
+        log(f"[sweep {name}: run {index}/{len(configs)}] {label}"
+            + (f": {config.folds} folds as separate jobs" if config.folds > 1 else ""))
         config.output_dir = str(sweep_dir / "runs")
         config.submissions_dir = str(sweep_dir / "submissions")
         config.run_name = f"{index:02d}-{config.arch}"
-        jobs.append(Job(label, config))
-    results = (executor or LocalExecutor()).run(jobs, log=log, description=f"sweep {name}")
+        runs_as_jobs.append(Job(label, config))
+        jobs.extend(member_jobs(label, config, fingerprint))
+    done, fold_errors = {}, {}
+    for result in (executor or LocalExecutor()).run(jobs, log=log, description=f"sweep {name}"):
+        if not result.job.fold:
+            done[result.run_dir] = result
+        elif result.error:  # A failed fold fails its run.
+            fold_errors.setdefault(result.run_dir, f"{result.job.label}: {result.error}")
+    results = [done.get(job.run_dir)
+               or (JobResult(job, error=fold_errors[job.run_dir]) if job.run_dir in fold_errors
+                   else run_job(job, log))  # A k-fold run, assembled here from its folds.
+               for job in runs_as_jobs]
     rows = []
     for result in results:
         label, config, metrics = result.job.label, result.job.config, result.metrics

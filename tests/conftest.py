@@ -143,12 +143,24 @@ def assert_one_line_error(result, *needles: str) -> None:
         assert needle in error_lines[0]
 
 
+# Module fixtures that train a run: the tests using one share a worker (an xdist group), or each
+# worker trained it again, and again each time its module came back in the order below.
+SHARED_RUN_FIXTURES = ("improved_run", "tiny_run")
+
+
+@pytest.hookimpl(tryfirst=True)  # Before xdist reads the groups.
 def pytest_collection_modifyitems(items):
     """The longest tests first (the Ray group, then the rest marked slow), so that the workers
     end together instead of one finishing a long test while the other waits (stable: within
     each kind, files keep their order)."""
+    for item in items:
+        for name in SHARED_RUN_FIXTURES:
+            if name in item.fixturenames:
+                item.add_marker(pytest.mark.xdist_group(name))
+
     def kind(item):
-        if item.get_closest_marker("xdist_group"):
+        group = item.get_closest_marker("xdist_group")
+        if group and group.args == ("ray",):
             return 0
         return 1 if item.get_closest_marker("slow") else 2
 

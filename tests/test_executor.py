@@ -116,6 +116,14 @@ def ray_local():
 
 
 @on_the_ray_worker
+def test_the_ray_tests_share_one_worker(request):
+    """Under pytest 9.2 xdist's groups were silently ignored (pytest-dev/pytest-xdist#1386): the
+    Ray tests then started a Ray instance on each worker, both at half speed."""
+    if getattr(request.config.option, "loadgroup", False):  # An xdist worker (not -n 0).
+        assert request.node.nodeid.endswith("@ray")
+
+
+@on_the_ray_worker
 def test_recipe_on_a_local_ray_instance_matches_a_local_run(ray_local, tmp_path, tiny_data_dir,
                                                             monkeypatch):
     """A 2-fold member, whose folds are Ray jobs of their own (a plain job on Ray is the good
@@ -172,34 +180,36 @@ def test_search_trials_run_in_parallel_on_ray(ray_local, tmp_path, tiny_data_dir
 
 @on_the_ray_worker
 def test_ctrl_c_cancels_ray_jobs_and_leaves_resumable_runs(ray_local, tmp_path, tiny_data_dir):
-    """The command joins the tests' Ray instance as a driver would join a cluster (a Ray start of
-    its own cost ~20 s; starting one is covered above)."""
+    """train.py's folds as Ray jobs, cut by Ctrl-C and resumed here. The command joins the
+    tests' Ray instance as a driver would join a cluster (a Ray start of its own cost ~20 s;
+    starting one is covered above)."""
     import ray
 
     ray_local.run([], log=lambda _: None)  # Started, if no test above started it.
-    command = [sys.executable, str(ROOT / "scripts" / "ensemble.py"), "--recipe", "quick",
-               "--data", str(tiny_data_dir), "--executor", "ray",
-               "--ray-address", ray.get_runtime_context().gcs_address]
+    run_dir = tmp_path / "runs" / "cut"
+    command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--arch", "mlp", "--folds",
+               "2", "--epochs", "12", "--batch-size", "16", "--patience", "100",
+               "--data", str(tiny_data_dir), "--run-name", "cut",
+               "--output-dir", str(tmp_path / "runs"), "--submissions-dir", str(tmp_path / "subs"),
+               "--executor", "ray", "--ray-address", ray.get_runtime_context().gcs_address]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, preexec_fn=restore_ctrl_c)
-    recipe_dir = tmp_path / "runs" / "recipe-quick"
     deadline = time.monotonic() + 240
-    while not any(RunDir(p).epochs_done() >= 1 for p in recipe_dir.glob("*")):
+    while not any(RunDir(p).epochs_done() >= 1 for p in run_dir.glob("folds/fold*")):
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
-    assert "cancelled" in stdout and "run the same command again" in stderr
-    started = [RunDir(p) for p in sorted(recipe_dir.iterdir()) if RunDir(p).resumable]
-    assert started and not any(RunDir(p).finished for p in recipe_dir.iterdir())
-    again = run_cli("ensemble.py", "--recipe", "quick", "--data", str(tiny_data_dir),
-                    "--parallel", "1", cwd=tmp_path)
+    assert "cancelled" in stdout and f"--resume {run_dir}" in stderr.splitlines()[-1], stderr
+    started = [fold for fold in RunDir(run_dir).folds() if fold.resumable]
+    assert started and not RunDir(run_dir).finished
+    again = run_cli("train.py", "--resume", str(run_dir), "--parallel", "1", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    for run in started:  # Resumed where the cluster left it, not trained from scratch.
-        assert (f"{run.name}: continuing from epoch" in again.stdout  # Cut mid-training, or
-                or f"{run.name}: training had finished" in again.stdout)  # after its last epoch.
-        assert pd.read_csv(run.history_path)["epoch"].tolist() == list(range(5))
+    for fold in started:  # Resumed where the cluster left it, not trained from scratch.
+        assert pd.read_csv(fold.history_path)["epoch"].tolist() == list(range(12))
+    assert "continuing from epoch" in again.stdout, again.stdout
+    assert RunDir(run_dir).read_metrics()["val_rows"] == 400
 
 
 @on_the_ray_worker

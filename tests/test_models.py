@@ -38,6 +38,19 @@ def test_forward_pass_gives_probabilities(arch):
     assert spec.description and spec.builder.__doc__
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["efficientnetb0", "resnet50"])
+def test_transfer_models_not_trained_in_the_suite_reload_in_safe_mode(arch, tmp_path):
+    """The other architectures train, save and reload in test_training."""
+    model = build_model(arch, weights="none")
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 28, 28, 1)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(pixels, training=False)),
+                               keras.ops.convert_to_numpy(model(pixels, training=False)),
+                               rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("arch", ["improved_cnn", "transformer"])
 def test_mixed_bfloat16_computes_in_bfloat16_with_a_float32_softmax(arch, tmp_path):
     model = build_model(arch, "mixed_bfloat16")

@@ -3,6 +3,7 @@ import pytest
 from conftest import run_cli
 
 from kaggle_digits.config import TrainConfig
+from kaggle_digits.rundir import RunDir
 from kaggle_digits.sweep import STUDIES, parse_grid, run_study
 
 
@@ -45,18 +46,24 @@ def test_study_writes_a_comparison_table_and_records_failures(tmp_path, tiny_dat
         raise Exception("URL fetch failure on https://storage.googleapis.com/...")
 
     monkeypatch.setattr(resnet.file_utils, "get_file", offline)
-    runs = parse_grid("epochs=1 filters=8-16-16,16-16-16", "simple_cnn") + [
-        ("transfer", "resnet50", {"epochs": 1})]
+    runs = parse_grid("epochs=1 filters=8-16-16", "simple_cnn") + [
+        ("2 folds", "mlp", {"epochs": 2, "folds": 2}), ("transfer", "resnet50", {"epochs": 1})]
     messages = []
     table, sweep_dir = run_study("tiny", runs, TrainConfig(data_dir=str(tiny_data_dir)),
                                  out_root=tmp_path, log=messages.append)
     assert list(table["run"]) == [label for label, _, _ in runs]
     assert table["val_accuracy"].iloc[:2].between(0, 1).all()
+    # The k-fold run's folds were jobs of their own, then the run was assembled from them.
+    assert any("[sweep tiny: run 2/3] 2 folds: 2 folds as separate jobs" in m for m in messages)
+    folded = RunDir(table["run_dir"].iloc[1])
+    assert folded.read_metrics()["val_rows"] == 400 and table["val_accuracy"].iloc[1] > 0.3
+    assert [fold.read_fold_record()["fold"] for fold in folded.folds()] == [1, 2]
     assert "cannot download the ImageNet weights" in table["error"].iloc[2]
     csv = pd.read_csv(sweep_dir / "summary.csv")
     assert list(csv["parameters"].iloc[:2]) == list(table["parameters"].iloc[:2])
     markdown = (sweep_dir / "summary.md").read_text()
     assert "| epochs=1 filters=8-16-16 | simple_cnn |" in markdown and "failed:" in markdown
+    assert "| 2 folds | mlp |" in markdown
     assert any("[sweep tiny: run 3/3]" in m for m in messages)
     assert len(list((sweep_dir / "runs").iterdir())) == 2
 

@@ -96,7 +96,8 @@ def run_command(body: Callable[[], int], interrupted: str = "interrupted",
     try:
         return body()
     except KeyboardInterrupt as exc:
-        print(f"\n{exc or interrupted}" + (f"\n{hint}" if hint else ""), file=sys.stderr)
+        # str(): an exception is always true, and a bare Ctrl-C's message is empty.
+        print(f"\n{str(exc) or interrupted}" + (f"\n{hint}" if hint else ""), file=sys.stderr)
         return 130
     except Exception as exc:
         if isinstance(exc, _user_errors()):

@@ -3,12 +3,12 @@ tasks (:mod:`.ray_executor`, loaded only when asked for)."""
 
 from __future__ import annotations
 
-from kaggle_digits.executors.jobs import Job, JobResult, fold_jobs, run_job
+from kaggle_digits.executors.jobs import Job, JobResult, fold_jobs, member_jobs, run_job
 from kaggle_digits.executors.local import LocalExecutor, default_parallel
 
 EXECUTORS = ("local", "ray")
 __all__ = ["EXECUTORS", "Job", "JobResult", "LocalExecutor", "default_parallel", "fold_jobs",
-           "make_executor", "run_job"]
+           "make_executor", "member_jobs", "run_job"]
 
 
 def make_executor(name: str = "local", ray_address: str | None = None, cpus_per_job: float = 1,

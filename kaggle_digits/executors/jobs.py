@@ -62,6 +62,22 @@ def fold_jobs(label: str, config: TrainConfig) -> list[Job]:
             if run.fold(number).read_fold_record() is None]
 
 
+def member_jobs(label: str, config: TrainConfig, fingerprint: dict[str, str]) -> list[Job]:
+    """One job for a run, or one per unfinished fold of a k-fold run (its directory opened
+    here, so that the folds share it): a recipe's or sweep's 5-fold runs then train their
+    folds on all the executor's slots (15 fits on 2 slots instead of 3 runs on 2), and a
+    killed command loses at most the epochs in flight. A k-fold run is assembled afterwards
+    by ``run_job`` of ``Job(label, config)``."""
+    if config.folds < 2:
+        return [Job(label, config)]
+    from kaggle_digits.data import resolve_data_dir
+    from kaggle_digits.kfold import open_kfold_run  # Loads TensorFlow: only for k-fold runs.
+
+    _, is_sample = resolve_data_dir(config.data_dir)
+    open_kfold_run(config.resolved(), fingerprint, is_sample)
+    return fold_jobs(label, config)
+
+
 def run_job(job: Job, log: Callable[[str], None] = print, data_dir: str | None = None
             ) -> JobResult:
     """Train (or resume, or reuse) one job in this process, holding its run directory's lock.

@@ -233,8 +233,8 @@ class RayExecutor:
             for ref in pending:
                 ray.cancel(ref, force=True)
             self._take_snapshots(store, pending, results)
-            log(f"cancelled {len(pending)} job(s) in flight; their runs are saved and resume "
-                f"when the same command runs again")
+            log(f"cancelled {len(pending)} job(s) in flight; each run is saved at its last "
+                f"completed epoch")
             raise
         finally:
             progress.close()
