@@ -63,12 +63,10 @@ def test_kfold_bookkeeping(tmp_path, tiny_data_dir):
     assert len(models) == 3
     np.testing.assert_allclose(predict_images(models, images), test_probs, rtol=1e-4, atol=1e-5)
 
-    _, second = train(tiny_config(tmp_path, tiny_data_dir, arch="simple_cnn", epochs=1, folds=3,
-                                  seed=7), log=quiet)
+    second = shutil.copytree(run_dir, tmp_path / "copy")  # A second run of the same folds.
     result = combine(load_members([run_dir, second]), "mean")  # Same folds: accepted.
     assert result.val_rows == 400
-    _, holdout = train(tiny_config(tmp_path, tiny_data_dir, arch="simple_cnn", epochs=1),
-                       log=quiet)
+    _, holdout = train(tiny_config(tmp_path, tiny_data_dir, arch="mlp", epochs=1), log=quiet)
     with pytest.raises(EnsembleError, match="validated on different rows"):
         load_members([run_dir, holdout])
 
