@@ -93,23 +93,40 @@ class EpochAugmenter:
 
     def __init__(self, images: np.ndarray, seed: int, epochs: int | None = None,
                  start_epoch: int = 0, ranges: dict | None = None):
+        self.seed, self.epochs, self.ranges = seed, epochs, ranges
+        self._images = images
+        self._pool = self._start_worker()
+        self._pending = {start_epoch: self._submit(start_epoch)}
+
+    def _start_worker(self):
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
-        self.seed, self.epochs, self.ranges = seed, epochs, ranges
-        self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"),
-                                         initializer=_init_worker, initargs=(images,))
-        self._pending = {start_epoch: self._submit(start_epoch)}
+        return ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_worker,
+                                   initargs=(self._images,))
 
     def _submit(self, epoch: int):
         return self._pool.submit(_augment_in_worker, self.seed, epoch, self.ranges)
 
     def images_for(self, epoch: int) -> np.ndarray:
-        """The augmented images of ``epoch``; starts preparing ``epoch + 1`` right away."""
-        future = self._pending.pop(epoch, None) or self._submit(epoch)
-        if self.epochs is None or epoch + 1 < self.epochs:
-            self._pending[epoch + 1] = self._submit(epoch + 1)
-        return future.result()
+        """The augmented images of ``epoch``; starts preparing ``epoch + 1`` right away.
+
+        A worker that died (killed for memory, or by hand) is started again once: an epoch's
+        images depend only on ``(seed, epoch)``, so the run goes on as if nothing happened
+        (it crashed with a 100-line TensorFlow traceback)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        for attempt in (1, 2):
+            future = self._pending.pop(epoch, None) or self._submit(epoch)
+            if self.epochs is None or epoch + 1 < self.epochs:
+                self._pending[epoch + 1] = self._submit(epoch + 1)
+            try:
+                return future.result()
+            except BrokenProcessPool:
+                if attempt == 2:
+                    raise
+                self.close()
+                self._pool, self._pending = self._start_worker(), {}
 
     def close(self) -> None:
         for future in self._pending.values():

@@ -31,6 +31,22 @@ def test_worker_process_gives_the_same_epochs_as_in_process():
         augmenter.close()
 
 
+def test_a_worker_that_died_is_started_again_and_gives_the_same_epochs():
+    import os
+    import signal
+
+    images = digit_images()
+    augmenter = EpochAugmenter(images, seed=3, epochs=3)
+    try:
+        np.testing.assert_array_equal(augmenter.images_for(0), augment_epoch(images, 3, 0))
+        [worker] = augmenter._pool._processes
+        os.kill(worker, signal.SIGKILL)  # As the kernel's OOM killer would.
+        np.testing.assert_array_equal(augmenter.images_for(1), augment_epoch(images, 3, 1))
+        np.testing.assert_array_equal(augmenter.images_for(2), augment_epoch(images, 3, 2))
+    finally:
+        augmenter.close()
+
+
 def test_warp_ranges_reach_the_augmenter():
     images = digit_images()
     still = {"rotate_deg": 0.0, "shift_fraction": 0.0, "zoom_fraction": 0.0, "shear_deg": 0.0}
