@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from kaggle_digits.batches import DigitBatches
-from kaggle_digits.callbacks import EpochTimer, build_callbacks
+from kaggle_digits.callbacks import EpochTimer, InterruptAtBatchEnd, build_callbacks
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import DigitData
 from kaggle_digits.losses import training_loss
@@ -151,16 +151,19 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
     fit_started = time.perf_counter()
     try:
         if left_to_train:
-            model.fit(
-                train_batches,
-                validation_data=validation,
-                validation_batch_size=PREDICT_BATCH_SIZE,
-                epochs=config.epochs,
-                initial_epoch=epochs_done,
-                callbacks=[*build_callbacks(config, member, timer, state, validated, resumed),
-                           *extra_callbacks],
-                verbose=1 if sys.stdout.isatty() else 2,
-            )
+            with InterruptAtBatchEnd() as interrupt:
+                model.fit(
+                    train_batches,
+                    validation_data=validation,
+                    validation_batch_size=PREDICT_BATCH_SIZE,
+                    epochs=config.epochs,
+                    initial_epoch=epochs_done,
+                    callbacks=[interrupt,
+                               *build_callbacks(config, member, timer, state, validated,
+                                                resumed),
+                               *extra_callbacks],
+                    verbose=1 if sys.stdout.isatty() else 2,
+                )
     finally:
         train_batches.close()
     train_time = time.perf_counter() - fit_started + earlier_train_time

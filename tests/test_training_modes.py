@@ -131,7 +131,7 @@ def test_interrupted_run_resumes_to_the_planned_epochs(how, tmp_path, tiny_data_
     os.killpg(process.pid, signal.SIGKILL if how == "kill -9" else signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     if how == "Ctrl-C":
-        assert process.returncode == 130
+        assert process.returncode == 130, stderr
         assert f"--resume {run_dir}" in stderr and "Traceback" not in stderr
         assert "KeyboardInterrupt" in (run_dir / "FAILED").read_text()
     done = json.loads((run_dir / "state.json").read_text())["epochs_done"]
