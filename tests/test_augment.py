@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from conftest import digit_images
 
 from kaggle_digits.augment import EpochAugmenter, augment_epoch, build_augmenter
@@ -65,6 +66,7 @@ def test_warp_ranges_reach_the_augmenter():
         augmenter.close()
 
 
+@pytest.mark.slow  # A trainer process killed outright.
 def test_the_worker_leaves_when_its_trainer_is_killed_outright():
     """SIGTERM or kill -9 give a trainer no chance to shut its pool down."""
     import subprocess

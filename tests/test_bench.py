@@ -59,6 +59,7 @@ def test_bench_scripts_start_as_a_user_runs_them():
         assert result.returncode == 0 and "usage:" in result.stdout, result.stderr
 
 
+@pytest.mark.slow  # Several fits.
 def test_a_lever_is_judged_on_the_folds_both_runs_finished(tmp_path, tiny_data_dir, capsys):
     from conftest import tiny_config
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, START_UP_LINES, run_script
 
 from kaggle_digits.docs import DOC_FILES, architecture_table, render_all
@@ -28,6 +29,7 @@ def test_the_readme_fits_a_few_screens_and_links_every_doc():
             assert f"scripts/{script.name}" in usage, script.name
 
 
+@pytest.mark.slow  # Scripts started as processes.
 def test_architecture_table_and_list_archs_come_from_the_registry():
     table = architecture_table()
     listed = run_script("train.py", "--list-archs", env={"KAGGLE_DIGITS_VERBOSE": ""})
@@ -56,6 +58,7 @@ def test_every_script_has_an_installed_entry_point():
         assert (Path(sys.executable).parent / f"kaggle-digits-{name}").exists(), name
 
 
+@pytest.mark.slow  # Scripts started as processes.
 def test_console_entry_points_are_the_scripts():
     bin_dir = Path(sys.executable).parent
     for name in ("validate", "submit"):

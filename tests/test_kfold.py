@@ -20,6 +20,7 @@ def kfold_config(tmp_path, data_dir, **overrides):
                                                "run_name": "k", **overrides})
 
 
+@pytest.mark.slow  # Several fits.
 def test_fold_jobs_then_the_run_assembles_them_without_fitting_again(tmp_path, tiny_data_dir):
     config = kfold_config(tmp_path, tiny_data_dir)
     run = RunDir(tmp_path / "runs" / "k")
@@ -95,6 +96,7 @@ def test_train_cli_trains_folds_side_by_side_and_resumes_the_unfinished_ones(tmp
     assert RunDir(runs / "cut").read_metrics()["val_rows"] == 400
 
 
+@pytest.mark.slow  # Several fits.
 def test_a_recipe_member_whose_folds_all_trained_is_assembled_on_the_next_run(
         tmp_path, tiny_data_dir, monkeypatch):
     from kaggle_digits import training

@@ -38,6 +38,7 @@ def ledger_rows(path):
         return ledger.rows()
 
 
+@pytest.mark.slow  # A submit.py or submissions.py process.
 def test_quota_spent_is_refused_and_says_when_the_day_resets(tmp_path, isolated_env):
     path, data_dir = recorded_submission(tmp_path)
     with FakeKaggle() as server:
@@ -51,6 +52,7 @@ def test_quota_spent_is_refused_and_says_when_the_day_resets(tmp_path, isolated_
     assert ledger_rows(tmp_path / "ledger.sqlite") == []
 
 
+@pytest.mark.slow  # A submit.py or submissions.py process.
 def test_a_submit_writes_its_row_says_what_is_left_and_sync_fills_the_score(
         tmp_path, isolated_env):
     path, data_dir = recorded_submission(tmp_path)
@@ -114,6 +116,7 @@ def test_a_429_then_success_writes_exactly_one_row(tmp_path, isolated_env, monke
     assert row["kaggle_ref"] == 1000 and row["status"] == "PENDING"
 
 
+@pytest.mark.slow  # A submit.py or submissions.py process.
 def test_a_submit_killed_after_the_send_is_resolved_by_sync(tmp_path, isolated_env, monkeypatch):
     from kaggle_digits.cli import submissions
 
@@ -141,6 +144,7 @@ def test_a_submit_killed_after_the_send_is_resolved_by_sync(tmp_path, isolated_e
     assert len(server.submissions) == 1
 
 
+@pytest.mark.slow  # A submit.py or submissions.py process.
 def test_sync_pages_past_kaggles_page_size_and_imports_outside_submissions(
         tmp_path, isolated_env, monkeypatch):
     """25 submissions made with the kaggle CLI: the ledger learns every one, and the one whose
@@ -175,6 +179,7 @@ def test_a_public_score_that_is_no_accuracy_is_refused(text):
     assert parse_score("0.99571") == 0.99571 and parse_score(None) is None
 
 
+@pytest.mark.slow  # A submit.py or submissions.py process.
 def test_an_unreadable_ledger_is_one_line(tmp_path):
     (tmp_path / "l.sqlite").write_bytes(b"not a database" * 100)
     result = run_script("submissions.py", "--ledger", str(tmp_path / "l.sqlite"), cwd=tmp_path)

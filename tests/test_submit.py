@@ -23,6 +23,7 @@ def submit_args(path, *extra):
             str(path.parent / "ledger.sqlite"), *extra)
 
 
+@pytest.mark.slow  # A submit.py process: the kaggle client configures itself as it loads.
 def test_submits_and_waits_for_the_public_score(tmp_path, isolated_env):
     path, data_dir = recorded_submission(tmp_path, "sub.csv")
     with FakeKaggle() as server:
@@ -37,6 +38,7 @@ def test_submits_and_waits_for_the_public_score(tmp_path, isolated_env):
     assert submission["description"] == "5x improved_cnn"
 
 
+@pytest.mark.slow  # A submit.py process: the kaggle client configures itself as it loads.
 @pytest.mark.parametrize("mode, needles", [
     ("forbidden", ("403 Forbidden", "accept the rules", "kaggle.com/competitions/digit-recognizer")),
     ("bad_request", ("400 Bad Request", "daily Submission allowance")),
@@ -66,6 +68,7 @@ def test_rate_limit_waits_as_retry_after_says(tmp_path, isolated_env, monkeypatc
     assert len(server.submissions) == 1
 
 
+@pytest.mark.slow  # A submit.py process: the kaggle client configures itself as it loads.
 def test_invalid_file_is_never_sent(tmp_path, isolated_env):
     path = write_submission_csv(tmp_path / "short.csv", rows=27_999)
     with FakeKaggle() as server:
@@ -75,6 +78,7 @@ def test_invalid_file_is_never_sent(tmp_path, isolated_env):
     assert server.requests == []
 
 
+@pytest.mark.slow  # A submit.py process: the kaggle client configures itself as it loads.
 def test_predictions_for_another_test_csv_are_refused_from_any_directory(tmp_path,
                                                                           isolated_env):
     """The record is looked up beside the file, so running from elsewhere still checks it."""
@@ -114,6 +118,7 @@ def test_rate_limit_while_polling_waits_and_goes_on(tmp_path, isolated_env, monk
     assert any("rate limited" in line for line in lines)
 
 
+@pytest.mark.slow  # A submit.py process: the kaggle client configures itself as it loads.
 def test_a_scoring_error_shows_kaggles_reason(tmp_path, isolated_env):
     path = write_submission_csv(tmp_path / "sub.csv")
     with FakeKaggle(mode="scoring_error") as server:
@@ -122,6 +127,7 @@ def test_a_scoring_error_shows_kaggles_reason(tmp_path, isolated_env):
     assert_one_line_error(result, "could not score submission 1000", SCORING_ERROR)
 
 
+@pytest.mark.slow  # A submit.py process: the kaggle client configures itself as it loads.
 def test_a_failed_upload_is_not_reported_as_submitted(tmp_path, isolated_env):
     path = write_submission_csv(tmp_path / "sub.csv")
     with FakeKaggle(mode="upload_fails") as server:
@@ -131,6 +137,7 @@ def test_a_failed_upload_is_not_reported_as_submitted(tmp_path, isolated_env):
     assert server.submissions == [] and "submitted sub.csv" not in result.stdout
 
 
+@pytest.mark.slow  # A submit.py process: the kaggle client configures itself as it loads.
 @pytest.mark.parametrize("problem, needles", [
     ("no record", ("no record of where it came from", "--no-provenance")),
     ("edited after its record", ("not the file", "SHA-256 differs", "ens.json")),
