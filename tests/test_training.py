@@ -170,11 +170,19 @@ def test_fine_tuning_lowers_the_default_learning_rate():
     assert TrainConfig(arch="vgg16").resolved().learning_rate == 1e-3
 
 
-def test_simple_cnn_without_augmentation(tmp_path, tiny_data_dir):
+def test_simple_cnn_without_augmentation(tmp_path, tiny_data_dir, monkeypatch):
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    traces = []
+    traced_step = TensorFlowTrainer.train_step
+    monkeypatch.setattr(TensorFlowTrainer, "train_step",
+                        lambda model, data: traces.append(1) or traced_step(model, data))
     metrics, run_dir = train(tiny_config(tmp_path, tiny_data_dir, arch="simple_cnn", epochs=1,
                                          augment=False), log=lambda _: None)
     assert metrics["arch"] == "simple_cnn" and RunDir(run_dir).read_config().augment is False
     assert RunDir(run_dir).read_config().lr_schedule == "plateau"
+    # The optimizer's and metrics' variables exist before fit: one trace of the step, not two.
+    assert len(traces) == 1
 
 
 def test_bad_data_fails_before_a_run_directory_exists(tmp_path, tiny_data_dir):
