@@ -247,12 +247,14 @@ def _as_integers(path: Path, values: pd.DataFrame, lines: _FileLines) -> np.ndar
     cast); the first cell in file order that is missing, not a number or not whole is refused."""
     if all(pd.api.types.is_integer_dtype(dtype) for dtype in values.dtypes):
         # pandas reads 2**63 and above as uint64, which an int64 cast would wrap to negatives.
-        too_large = np.column_stack([
-            (values[column] > _LARGEST).to_numpy() if pd.api.types.is_unsigned_integer_dtype(
-                values[column].dtype) else np.zeros(len(values), dtype=bool)
-            for column in values.columns])
-        if too_large.any():
-            _raise_too_large(path, values, lines, too_large)
+        # Only such columns are looked at: a column at a time over all 785 took ~0.2 s a file.
+        unsigned = np.array([pd.api.types.is_unsigned_integer_dtype(dtype)
+                             for dtype in values.dtypes])
+        if unsigned.any():
+            too_large = np.zeros(values.shape, dtype=bool)
+            too_large[:, unsigned] = values.iloc[:, unsigned].to_numpy() > _LARGEST
+            if too_large.any():
+                _raise_too_large(path, values, lines, too_large)
         return values.to_numpy(dtype=np.int64)
     numeric = values.apply(pd.to_numeric, errors="coerce")
     original_missing = values.isna().to_numpy()
