@@ -15,9 +15,10 @@ each bfloat16 point to float32 at the same batch size.
 
 ``--awake on`` runs each child beside one busy loop per core at SCHED_IDLE priority (the lowest:
 any other thread preempts it), so that no core of the machine ever goes idle; ``both`` interleaves
-children with and without. On the 2-vCPU virtual machine of BENCHMARKS.md a two-thread training
-process spent a third of its epoch waiting between ops; with the cores kept awake it ran 1.42x the
-images/s (medians of 12 and 14 children, Mann-Whitney p = 0.0005).
+children with and without. A test of whether TensorFlow's threads lose time waking idle cores of a
+virtual machine: on the 2-vCPU host of BENCHMARKS.md they did not (medians 858 vs 803 images/s over
+6 interleaved pairs, Mann-Whitney p = 1), though two blocks of children run minutes apart had
+suggested 1.42x.
 """
 
 from __future__ import annotations
