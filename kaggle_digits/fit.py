@@ -106,9 +106,11 @@ def build_training_state(model: keras.Model, images: np.ndarray, labels: np.ndar
     Without a distribution strategy Keras leaves them to the first trace of the training step,
     and TensorFlow, seeing variables created there, traces the step a second time: ~1 s of
     every run, a third of a small run's fit (simple_cnn on 320 rows: 3.6 -> 2.4 s of CPU).
-    Keras' own symbolic build (what it runs under a strategy) needs one batch's shapes only.
+    Keras' own symbolic build (what it runs under a strategy) needs one batch's shapes only; in
+    the model's strategy scope, as Keras runs it, so that a mirrored run's variables are mirrored.
     """
-    model._symbolic_build(data_batch=(images.astype(np.float32), labels))
+    with model.distribute_strategy.scope():
+        model._symbolic_build(data_batch=(images.astype(np.float32), labels))
 
 
 def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
