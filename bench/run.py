@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/, not the root, on the path.
     sys.path.insert(0, str(ROOT))
 
-from bench.throughput import measure_throughput  # noqa: E402
 
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 TABLE_HEADER = (
@@ -140,6 +139,7 @@ def ensemble_target(name: str, ensemble: dict) -> tuple[str, str, str, bool]:
 
 def measure_targets(args) -> int:
     """Every target on one machine in one session, one dated row each."""
+    from bench.throughput import measure_throughput  # TensorFlow: not for --help (7 s).
     from kaggle_digits.data import load_competition_data
 
     data_dir = ROOT / "data" / "sample" if args.quick else Path(args.data)

@@ -119,12 +119,12 @@ class RunCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         val_loss = logs.get("val_loss")
+        last = self.member.save_checkpoint(self.model, epoch + 1)
         if val_loss is not None and (self.state.get("best_val_loss") is None
                                      or val_loss < self.state["best_val_loss"]):
-            best = self.member.save_checkpoint(self.model, epoch + 1, best=True)
+            best = self.member.copy_as_best(last, epoch + 1)
             self.state.update(best_val_loss=float(val_loss), best_epoch=epoch,
                               best_checkpoint=best)
-        last = self.member.save_checkpoint(self.model, epoch + 1)
         self.state.update(epochs_done=epoch + 1, durations=self.timer.durations, checkpoint=last,
                           wait=self.early_stopping.wait if self.early_stopping else 0,
                           stopped_early=bool(self.model.stop_training))

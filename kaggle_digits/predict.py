@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 from typing import Callable
 
@@ -18,11 +19,43 @@ from kaggle_digits.tta import predict_with_tta
 PREDICT_BATCH_SIZE = 1024
 
 
+_inference_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _inference_function(model):
+    """The model's forward pass as one ``tf.function`` traced once for any batch size.
+
+    Keras' ``predict`` traces its step for the first batch's exact shape and again, relaxed, for
+    the next shape (the validation rows, then the test rows: ~0.35 s of CPU a model, 8% of a small
+    run). Under a multi-replica strategy Keras' ``predict`` splits the batches over the replicas:
+    those models keep it.
+    """
+    import tensorflow as tf
+
+    if model.distribute_strategy.num_replicas_in_sync > 1:
+        return None
+    function = _inference_functions.get(model)
+    if function is None:
+        this = weakref.ref(model)  # The cache must not keep the model alive.
+        spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
+        function = tf.function(lambda images: this()(images, training=False),
+                               input_signature=[spec])
+        _inference_functions[model] = function
+    return function
+
+
 def predict_probs(model, images: np.ndarray, tta: int = 1) -> np.ndarray:
     """Class probabilities of uint8 images, averaged over ``tta`` fixed views when > 1."""
+    forward = _inference_function(model)
+
     def predict(batch: np.ndarray) -> np.ndarray:
-        return model.predict(np.asarray(batch, dtype=np.float32), batch_size=PREDICT_BATCH_SIZE,
-                             verbose=0)
+        batch = np.asarray(batch, dtype=np.float32)
+        if forward is None:
+            return model.predict(batch, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+        parts = [forward(batch[start:start + PREDICT_BATCH_SIZE]).numpy()
+                 for start in range(0, len(batch), PREDICT_BATCH_SIZE)]
+        return (np.concatenate(parts) if parts
+                else np.zeros((0, model.outputs[0].shape[-1]), dtype=np.float32))
 
     return predict_with_tta(predict, images, tta)
 

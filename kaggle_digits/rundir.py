@@ -24,6 +24,7 @@ import datetime as dt
 import enum
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -297,6 +298,14 @@ class RunDir:
         name = (_BEST_CHECKPOINT if best else _LAST_CHECKPOINT).format(epochs_done)
         with atomic_path(self.path / name) as tmp:
             model.save(tmp)
+        return name
+
+    def copy_as_best(self, checkpoint: str, epochs_done: int) -> str:
+        """The epoch's checkpoint is also the best so far: a copy of its file, not a second
+        serialisation of the model (0.1-0.3 s each)."""
+        name = _BEST_CHECKPOINT.format(epochs_done)
+        with atomic_path(self.path / name) as tmp:
+            shutil.copyfile(self.path / checkpoint, tmp)
         return name
 
     def checkpoint(self, state: dict, key: str) -> Path | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from conftest import ROOT, RUN_FILES, hold_lock, restore_ctrl_c, run_cli
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import load_competition_data
 from kaggle_digits.executors import Job, LocalExecutor, make_executor
-from kaggle_digits.executors.ray_executor import RayExecutor
+from kaggle_digits.executors.ray_executor import RayExecutor, remove_abandoned_work_dirs
 from kaggle_digits.rundir import RunDir
 from kaggle_digits.submission import check_submission_file
 
@@ -46,7 +47,7 @@ def test_the_local_executor_trains_two_jobs_at_once_in_child_processes(tmp_path,
                                                                        tiny_data_dir):
     import datetime as dt
 
-    jobs = [mlp_job(tmp_path, tiny_data_dir, name, epochs=6, batch_size=8)
+    jobs = [mlp_job(tmp_path, tiny_data_dir, name, epochs=3, batch_size=8)
             for name in ("p1", "p2")]
     results = LocalExecutor(parallel=2).run(jobs, log=lambda _: None)
     spans = []
@@ -103,6 +104,21 @@ def assert_ordinary_run(run_dir, data_dir, subs_dir):
     assert metrics["submission"] == str(copy) and copy.with_suffix(".json").exists()
     assert check_submission_file(copy, expected_rows=60) == []
     return metrics
+
+
+def test_a_killed_ray_jobs_work_dir_is_removed_by_the_next_job(tmp_path):
+    """Ctrl-C cancels Ray jobs by killing their workers, and a crashed node's workers die: no
+    ``finally`` runs there, and each suite run left ~78 MB of job copies in /tmp."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    abandoned = tmp_path / f"kaggle-digits-job-{gone}-x1"
+    alive = tmp_path / f"kaggle-digits-job-{os.getpid()}-x2"
+    unnamed = tmp_path / "kaggle-digits-job-x3"  # No process id in the name: not ours to judge.
+    for path in (abandoned, alive, unnamed):
+        (path / "runs").mkdir(parents=True)
+        (path / "runs" / "model.keras").write_bytes(b"x")
+    assert remove_abandoned_work_dirs(tmp_path) == [abandoned]
+    assert not abandoned.exists() and alive.is_dir() and unnamed.is_dir()
 
 
 @pytest.fixture(scope="module")

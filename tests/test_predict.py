@@ -102,3 +102,33 @@ def test_a_model_with_a_lambda_layer_is_refused(tiny_run, tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "lambda.keras: cannot load the model" in result.stderr
     assert "safe_mode" in result.stderr and not (tmp_path / "out.csv").exists()
+
+
+def test_a_model_is_traced_once_for_every_batch_size_and_matches_keras_predict(tiny_run,
+                                                                              monkeypatch):
+    """Keras' predict traced each model twice (the first batch's exact shape, then relaxed)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from kaggle_digits.predict import PREDICT_BATCH_SIZE, load_keras_model, predict_probs
+
+    model = load_keras_model(tiny_run[0] / "model.keras")
+    traces = []
+    original = model.call
+
+    def counted_call(*args, **kwargs):
+        if not tf.executing_eagerly():
+            traces.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "call", counted_call)
+    rng = np.random.default_rng(0)
+    for rows in (80, 60, PREDICT_BATCH_SIZE + 3):
+        images = rng.integers(0, 256, (rows, 28, 28, 1), dtype=np.uint8)
+        probs = predict_probs(model, images)
+        assert probs.shape == (rows, 10) and probs.dtype == np.float32
+        expected = model.predict(images.astype(np.float32), batch_size=PREDICT_BATCH_SIZE,
+                                 verbose=0)
+        np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-6)
+    assert predict_probs(model, np.zeros((0, 28, 28, 1), np.uint8)).shape == (0, 10)
+    assert len(traces) == 1 + 2  # Ours once; Keras' predict above twice (80, then relaxed).

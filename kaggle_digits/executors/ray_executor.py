@@ -51,6 +51,32 @@ class SendSnapshot(keras.callbacks.Callback):
         self.broker.put.remote(self.key, pack_directory(self.run_path))
 
 
+WORK_DIR_PREFIX = "kaggle-digits-job-"
+
+
+def _process_is_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # Alive, another user's.
+        return False
+    return False
+
+
+def remove_abandoned_work_dirs(temp_dir: str | os.PathLike | None = None) -> list[Path]:
+    """A cancelled (``ray.cancel(force=True)``) or crashed job's worker dies before its
+    ``finally`` runs, leaving its copy of the data and run (~26 MB on the full data) in the
+    node's temp directory; each job removes the ones whose worker process is gone."""
+    removed = []
+    for path in Path(temp_dir or tempfile.gettempdir()).glob(f"{WORK_DIR_PREFIX}*-*"):
+        pid = path.name[len(WORK_DIR_PREFIX):].split("-", 1)[0]
+        if path.is_dir() and pid.isdigit() and _process_is_gone(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def _ray_job(job: Job, key: str, files: dict[str, bytes], fingerprint: dict[str, str],
              snapshot: bytes | None, store, threads: int) -> dict:
     """The body of one Ray task: the data files, and the run's last snapshot when the job is
@@ -60,7 +86,8 @@ def _ray_job(job: Job, key: str, files: dict[str, bytes], fingerprint: dict[str,
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-    work = Path(tempfile.mkdtemp(prefix="kaggle-digits-job-"))
+    remove_abandoned_work_dirs()
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_DIR_PREFIX}{os.getpid()}-"))
     try:
         data_dir = work / "data"
         data_dir.mkdir()
