@@ -226,8 +226,9 @@ def _read_frame(path: Path) -> tuple[pd.DataFrame, _FileLines]:
 
 def _check_columns(path: Path, frame: pd.DataFrame, expected: list[str]) -> None:
     columns = [str(c) for c in frame.columns]
-    missing = [c for c in expected if c not in columns]
-    extra = [c for c in columns if c not in expected]
+    present, wanted = set(columns), set(expected)  # 785 x 785 list lookups took 30 ms a file.
+    missing = [c for c in expected if c not in present]
+    extra = [c for c in columns if c not in wanted]
     if LABEL_COLUMN in extra and LABEL_COLUMN not in expected:
         raise DataError(path, "has a 'label' column, but a test file carries pixels only "
                               "(is this train.csv?)", line=1, column=LABEL_COLUMN)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import io
 import json
@@ -60,14 +61,22 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     return path
 
 
+@functools.cache
+def _tiny_csv_texts() -> tuple[str, str]:
+    """Cut once per process: reading the gzipped sample took 0.47 s of CPU, in ~150 tests."""
+    sample = ROOT / "data" / "sample"
+    train = pd.read_csv(sample / "train.csv.gz").groupby("label", group_keys=False).head(40)
+    test = pd.read_csv(sample / "test.csv.gz", nrows=60)
+    return train.to_csv(index=False), test.to_csv(index=False)
+
+
 def make_tiny_data_dir(parent: Path) -> Path:
     """A data directory cut from the bundled sample: 400 real train rows (40 a digit), 60 test."""
-    sample = ROOT / "data" / "sample"
     data_dir = parent / "data"
     data_dir.mkdir()
-    train = pd.read_csv(sample / "train.csv.gz")
-    train.groupby("label", group_keys=False).head(40).to_csv(data_dir / "train.csv", index=False)
-    pd.read_csv(sample / "test.csv.gz", nrows=60).to_csv(data_dir / "test.csv", index=False)
+    train, test = _tiny_csv_texts()
+    (data_dir / "train.csv").write_text(train)
+    (data_dir / "test.csv").write_text(test)
     return data_dir
 
 
