@@ -122,7 +122,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         last = self.member.save_checkpoint(self.model, epoch + 1)
         if val_loss is not None and (self.state.get("best_val_loss") is None
                                      or val_loss < self.state["best_val_loss"]):
-            best = self.member.copy_as_best(last, epoch + 1)
+            best = self.member.save_checkpoint(self.model, epoch + 1, best=True, copy_of=last)
             self.state.update(best_val_loss=float(val_loss), best_epoch=epoch,
                               best_checkpoint=best)
         self.state.update(epochs_done=epoch + 1, durations=self.timer.durations, checkpoint=last,

@@ -293,19 +293,16 @@ class RunDir:
 
     # Checkpoints -----------------------------------------------------------------------------
 
-    def save_checkpoint(self, model, epochs_done: int, best: bool = False) -> str:
-        """Save ``model`` as the checkpoint of an epoch; returns the name a state record keeps."""
+    def save_checkpoint(self, model, epochs_done: int, best: bool = False,
+                        copy_of: str | None = None) -> str:
+        """Save ``model`` as the checkpoint of an epoch, or copy checkpoint ``copy_of`` (the same
+        weights: no second serialisation, 0.1-0.3 s); returns the name a state record keeps."""
         name = (_BEST_CHECKPOINT if best else _LAST_CHECKPOINT).format(epochs_done)
         with atomic_path(self.path / name) as tmp:
-            model.save(tmp)
-        return name
-
-    def copy_as_best(self, checkpoint: str, epochs_done: int) -> str:
-        """The epoch's checkpoint is also the best so far: a copy of its file, not a second
-        serialisation of the model (0.1-0.3 s each)."""
-        name = _BEST_CHECKPOINT.format(epochs_done)
-        with atomic_path(self.path / name) as tmp:
-            shutil.copyfile(self.path / checkpoint, tmp)
+            if copy_of:
+                shutil.copyfile(self.path / copy_of, tmp)
+            else:
+                model.save(tmp)
         return name
 
     def checkpoint(self, state: dict, key: str) -> Path | None:
