@@ -108,7 +108,7 @@ def assert_ordinary_run(run_dir, data_dir, subs_dir):
 
 def test_a_killed_ray_jobs_work_dir_is_removed_by_the_next_job(tmp_path):
     """Ctrl-C cancels Ray jobs by killing their workers, and a crashed node's workers die: no
-    ``finally`` runs there, and each suite run left ~78 MB of job copies in /tmp."""
+    ``finally`` runs there, and each suite run left three job copies (12-20 MB each) in /tmp."""
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
     abandoned = tmp_path / f"kaggle-digits-job-{gone}-x1"

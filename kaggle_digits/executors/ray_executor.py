@@ -60,14 +60,14 @@ def _process_is_gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     except PermissionError:  # Alive, another user's.
-        return False
+        pass
     return False
 
 
 def remove_abandoned_work_dirs(temp_dir: str | os.PathLike | None = None) -> list[Path]:
     """A cancelled (``ray.cancel(force=True)``) or crashed job's worker dies before its
-    ``finally`` runs, leaving its copy of the data and run (~26 MB on the full data) in the
-    node's temp directory; each job removes the ones whose worker process is gone."""
+    ``finally`` runs, leaving its copy of the data and run in the node's temp
+    directory; each job removes the ones whose worker process is gone."""
     removed = []
     for path in Path(temp_dir or tempfile.gettempdir()).glob(f"{WORK_DIR_PREFIX}*-*"):
         pid = path.name[len(WORK_DIR_PREFIX):].split("-", 1)[0]
