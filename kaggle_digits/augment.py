@@ -9,15 +9,14 @@ imports it.
 from __future__ import annotations
 
 import os
-import threading
-import time
 
 import albumentations as A
 import cv2
 import numpy as np
 
+from kaggle_digits.runtime import leave_with_parent
+
 WARP_GROUP_SIZE = 8
-PARENT_CHECK_S = 1.0  # How often the augmentation worker checks that its trainer is alive.
 
 
 def build_augmenter(seed: int, rotate_deg: float = 10.0, shift_fraction: float = 0.1,
@@ -64,19 +63,11 @@ def augment_epoch(images: np.ndarray, seed: int, epoch: int,
 _worker_images: np.ndarray | None = None
 
 
-def _init_worker(images: np.ndarray) -> None:
+def _init_worker(images: np.ndarray, trainer: int) -> None:
     global _worker_images
     _worker_images = images
     cv2.setNumThreads(1)  # One process, one core: the other belongs to training.
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    """A trainer killed outright (SIGTERM, kill -9) cannot shut its pool down: its worker then
-    idled on for good, holding the images, until this watch made it leave with its parent."""
-    while os.getppid() == parent:
-        time.sleep(PARENT_CHECK_S)
-    os._exit(0)
+    leave_with_parent(trainer)  # A trainer killed outright leaves no idle worker holding images.
 
 
 def _augment_in_worker(seed: int, epoch: int, ranges: dict | None) -> np.ndarray:
@@ -103,7 +94,7 @@ class EpochAugmenter:
         from multiprocessing import get_context
 
         return ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_worker,
-                                   initargs=(self._images,))
+                                   initargs=(self._images, os.getpid()))
 
     def _submit(self, epoch: int):
         return self._pool.submit(_augment_in_worker, self.seed, epoch, self.ranges)

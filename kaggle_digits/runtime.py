@@ -1,4 +1,5 @@
-"""TensorFlow's process settings, and its start-up lines kept off a CPU user's terminal.
+"""TensorFlow's process settings, its start-up lines kept off a CPU user's terminal, and helper
+processes that leave with the process that started them.
 
 TensorFlow's native code prints a screenful when it starts ("oneDNN custom operations are on",
 "Could not find cuda drivers", on some machines "E0000 ... failed call to cuInit"), written
@@ -17,8 +18,11 @@ import importlib.util
 import os
 import sys
 import tempfile
+import threading
+import time
 
 VERBOSE_VARIABLE = "KAGGLE_DIGITS_VERBOSE"
+PARENT_CHECK_S = 1.0  # How often a helper process checks that the process it serves is alive.
 
 
 def verbose() -> bool:
@@ -92,3 +96,22 @@ def cpu_has_native_bfloat16(cpuinfo: str | None = None) -> bool | None:
     flags = {flag for line in cpuinfo.splitlines() if line.startswith("flags")
              for flag in line.partition(":")[2].split()}
     return bool(flags & {"avx512_bf16", "amx_bf16"}) if flags else None
+
+
+def leave_with_parent(parent: int, exit_code: int = 0, farewell: str | None = None) -> None:
+    """Exit this process within ``PARENT_CHECK_S`` once ``parent`` (the pid of the process that
+    started it, passed in: it may already be gone when this runs) is no longer its parent.
+
+    A process killed outright (SIGTERM, kill -9) cannot shut its children down: an augmentation
+    worker then idled on for good, and the pool children of ``train.py --folds K --parallel N``
+    went on training their folds to the end, holding their locks. Leaving as kill -9 would is
+    safe: every file of a run is written whole or not at all, and the run resumes."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        if farewell:
+            os.write(2, f"{farewell}\n".encode())
+        os._exit(exit_code)
+
+    threading.Thread(target=watch, name="leave-with-parent", daemon=True).start()

@@ -71,9 +71,8 @@ def test_the_worker_leaves_when_its_trainer_is_killed_outright():
     """SIGTERM or kill -9 give a trainer no chance to shut its pool down."""
     import subprocess
     import sys
-    import time
 
-    from conftest import ROOT
+    from conftest import ROOT, wait_until_gone
 
     code = ("import time, numpy as np\n"
             "from kaggle_digits.augment import EpochAugmenter\n"
@@ -86,15 +85,4 @@ def test_the_worker_leaves_when_its_trainer_is_killed_outright():
     worker = int(trainer.stdout.readline())
     trainer.kill()
     trainer.wait()
-
-    def alive(pid):  # A zombie has left; only its parent's reaping is missing.
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-        except FileNotFoundError:
-            return False
-
-    deadline = time.monotonic() + 15
-    while alive(worker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not alive(worker)
+    assert wait_until_gone([worker], timeout=15) == []

@@ -11,7 +11,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT, RUN_FILES, hold_lock, restore_ctrl_c, run_cli
+from conftest import ROOT, RUN_FILES, hold_lock, restore_ctrl_c, run_cli, wait_until_gone
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import load_competition_data
@@ -57,6 +57,38 @@ def test_the_local_executor_trains_two_jobs_at_once_in_child_processes(tmp_path,
         spans.append((end - metrics["total_time_s"], end))
     (start1, end1), (start2, end2) = spans
     assert start2 < end1 - 1 and start1 < end2 - 1  # They ran side by side.
+
+
+ENDLESS_JOBS = """
+import os, sys, time
+from types import SimpleNamespace
+from kaggle_digits.executors import local
+
+def endless(job, log=print):
+    print(os.getpid(), flush=True)
+    time.sleep(600)
+
+if __name__ == "__main__":
+    local.run_job = endless  # The pool's children run this in place of a fit.
+    local.LocalExecutor(parallel=2).run([SimpleNamespace(callbacks=None)] * 2)
+"""
+
+
+def test_the_jobs_of_a_command_killed_outright_stop_instead_of_training_on(tmp_path):
+    """SIGTERM (kill, a job scheduler) or kill -9 to train.py --parallel N: its children went
+    on training their jobs to the end under the jobs' locks; now they leave within a second or
+    two, and their runs resume as after a kill -9 (test_training_modes)."""
+    script = tmp_path / "endless.py"
+    script.write_text(ENDLESS_JOBS)
+    command = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    children = [int(command.stdout.readline()) for _ in range(2)]
+    command.terminate()
+    _, stderr = command.communicate(timeout=30)
+    assert wait_until_gone(children, timeout=15) == []
+    for child in children:
+        assert (f"job process {child} stopped: the command that started it (pid {command.pid}) "
+                "is gone; --resume continues its runs") in stderr
 
 
 def test_a_job_never_deletes_or_trains_a_run_another_process_holds(tmp_path, tiny_data_dir):

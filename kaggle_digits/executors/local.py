@@ -11,6 +11,7 @@ from typing import Callable
 
 from kaggle_digits.executors.jobs import Job, JobResult, run_job
 from kaggle_digits.progress import RunProgress
+from kaggle_digits.runtime import leave_with_parent
 
 POLL_SECONDS = 1.0
 
@@ -69,7 +70,7 @@ class LocalExecutor:
         # spawn: a fresh TensorFlow per child; one job per child: its threads set before TF loads.
         pool = ProcessPoolExecutor(max_workers=self.parallel, max_tasks_per_child=1,
                                    mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_prepare_child, initargs=(threads,))
+                                   initializer=_prepare_child, initargs=(threads, os.getpid()))
         futures = [pool.submit(run_job, job) for job in jobs]
         try:
             pending = set(futures)
@@ -86,12 +87,17 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _prepare_child(threads: int) -> None:
+def _prepare_child(threads: int, parent: int) -> None:
     """A child's TensorFlow threads, set before TensorFlow loads (the pool also starts a child
     after the last job, which then never imports it: 8-20 s each here), and line-buffered
-    output: a pool child ends without flushing its buffers, which lost its last log lines."""
+    output: a pool child ends without flushing its buffers, which lost its last log lines.
+    A child leaves when its command is killed outright (SIGTERM, kill -9) instead of training
+    its job to the end under the job's lock; the run resumes with ``--resume``."""
     import sys
 
+    leave_with_parent(parent, exit_code=1, farewell=(
+        f"job process {os.getpid()} stopped: the command that started it (pid {parent}) is "
+        "gone; --resume continues its runs"))
     for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ[variable] = str(threads)
     sys.stdout.reconfigure(line_buffering=True)
