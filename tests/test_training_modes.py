@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, restore_ctrl_c, run_cli, run_script, tiny_config
+from conftest import ROOT, restore_ctrl_c, run_cli, tiny_config
 
 from kaggle_digits.compare import compare_runs
 from kaggle_digits.config import TrainConfig
@@ -248,7 +248,7 @@ def test_a_failure_after_the_last_epoch_resumes(failure, tmp_path, tiny_data_dir
     run_dir = tmp_path / "runs" / "late"
     assert (run_dir / "FAILED").exists() and not (run_dir / "metrics.json").exists()
 
-    result = run_script("train.py", "--resume", str(run_dir))
+    result = run_cli("train.py", "--resume", str(run_dir))  # The failure above struck once.
     assert result.returncode == 0, result.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs_run"] == 2 and not (run_dir / "FAILED").exists()
