@@ -122,10 +122,13 @@ def wait_for_epochs(run_dir, epochs, process, timeout=180):
     raise AssertionError("training never reached the epoch to interrupt at")
 
 
+EPOCHS = 8  # Cut after 2 (a Ctrl-C lands at the next batch end): room for several more.
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["kill -9", "Ctrl-C"])
 def test_interrupted_run_resumes_to_the_planned_epochs(how, tmp_path, tiny_data_dir):
-    process = start_training(tmp_path, tiny_data_dir, epochs=14)
+    process = start_training(tmp_path, tiny_data_dir, epochs=EPOCHS)
     run_dir = tmp_path / "runs" / "interrupted"
     wait_for_epochs(run_dir, 2, process)
     os.killpg(process.pid, signal.SIGKILL if how == "kill -9" else signal.SIGINT)
@@ -135,18 +138,18 @@ def test_interrupted_run_resumes_to_the_planned_epochs(how, tmp_path, tiny_data_
         assert f"--resume {run_dir}" in stderr and "Traceback" not in stderr
         assert "KeyboardInterrupt" in (run_dir / "FAILED").read_text()
     done = json.loads((run_dir / "state.json").read_text())["epochs_done"]
-    assert 2 <= done < 14 and not (run_dir / "metrics.json").exists()
+    assert 2 <= done < EPOCHS and not (run_dir / "metrics.json").exists()
 
     result = run_cli("train.py", "--resume", str(run_dir))
     assert result.returncode == 0, result.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["epochs_run"] == 14
+    assert metrics["epochs_run"] == EPOCHS
     # It continued: only the epochs after the kill ran, and the schedule picked up where it was.
-    assert f"continuing from epoch {done + 1} of 14" in result.stdout
-    ran = [int(n) for n in re.findall(r"^Epoch (\d+)/14", result.stdout, re.MULTILINE)]
-    assert ran == list(range(done + 1, 15))
+    assert f"continuing from epoch {done + 1} of {EPOCHS}" in result.stdout
+    ran = [int(n) for n in re.findall(rf"^Epoch (\d+)/{EPOCHS}", result.stdout, re.MULTILINE)]
+    assert ran == list(range(done + 1, EPOCHS + 1))
     history = pd.read_csv(run_dir / "history.csv")
-    assert history["epoch"].tolist() == list(range(14))
+    assert history["epoch"].tolist() == list(range(EPOCHS))
     np.testing.assert_allclose(history["learning_rate"], scheduled_rates(run_dir, 320, 16),
                                rtol=1e-5)
     assert not (run_dir / "FAILED").exists() and only_final_model(run_dir)
@@ -271,11 +274,11 @@ def test_full_cli_on_real_data_ends_with_its_summary(tmp_path, tiny_data_dir):
 
 @pytest.mark.slow
 def test_resume_refuses_changed_data(tmp_path, tiny_data_dir):
-    process = start_training(tmp_path, tiny_data_dir, epochs=14)
+    config = tiny_config(tmp_path, tiny_data_dir, arch="mlp", epochs=3, run_name="interrupted")
+    with pytest.raises(KeyboardInterrupt):  # In the second epoch: one is done.
+        train(config, log=quiet, callbacks=(CtrlCAtBatch(2, epoch=1),))
     run_dir = tmp_path / "runs" / "interrupted"
-    wait_for_epochs(run_dir, 1, process)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.communicate(timeout=120)
+    assert RunDir(run_dir).epochs_done() == 1
     with open(tiny_data_dir / "test.csv", "a") as handle:
         handle.write(",".join(["0"] * 784) + "\n")
     result = run_cli("train.py", "--resume", str(run_dir))
@@ -283,14 +286,17 @@ def test_resume_refuses_changed_data(tmp_path, tiny_data_dir):
 
 
 class CtrlCAtBatch(keras.callbacks.Callback):
-    """Ctrl-C in the middle of the first epoch, once."""
+    """Ctrl-C in the middle of an epoch (the first unless told), once."""
 
-    def __init__(self, batch: int):
+    def __init__(self, batch: int, epoch: int = 0):
         super().__init__()
-        self.batch, self.fired = batch, False
+        self.batch, self.epoch, self.fired, self.current = batch, epoch, False, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if batch == self.batch and not self.fired:
+        if batch == self.batch and self.current == self.epoch and not self.fired:
             self.fired = True
             raise KeyboardInterrupt
 
