@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, restore_ctrl_c, run_cli, tiny_config
+from conftest import ROOT, START_UP_LINES, restore_ctrl_c, run_cli, tiny_config
 
 from kaggle_digits.compare import compare_runs
 from kaggle_digits.config import TrainConfig
@@ -106,7 +106,8 @@ def start_training(tmp_path, data_dir, epochs):
                "--output-dir", str(tmp_path / "runs"), "--submissions-dir",
                str(tmp_path / "subs")]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True, preexec_fn=restore_ctrl_c)
+                            text=True, start_new_session=True, preexec_fn=restore_ctrl_c,
+                            env={**os.environ, "KAGGLE_DIGITS_VERBOSE": ""})
 
 
 def wait_for_epochs(run_dir, epochs, process, timeout=180):
@@ -136,6 +137,8 @@ def test_interrupted_run_resumes_to_the_planned_epochs(how, tmp_path, tiny_data_
     if how == "Ctrl-C":
         assert process.returncode == 130, stderr
         assert f"--resume {run_dir}" in stderr and "Traceback" not in stderr
+        # TensorFlow started and said none of its start-up lines (shown when asked: test_runtime).
+        assert not any(line in stderr for line in START_UP_LINES), stderr
         assert "KeyboardInterrupt" in (run_dir / "FAILED").read_text()
     done = json.loads((run_dir / "state.json").read_text())["epochs_done"]
     assert 2 <= done < EPOCHS and not (run_dir / "metrics.json").exists()
