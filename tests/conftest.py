@@ -200,19 +200,6 @@ def process_alive(pid: int) -> bool:
         return False
 
 
-def child_processes(pid: int) -> list[int]:
-    """The pids whose parent is ``pid`` (from /proc: Linux)."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # Gone while listed.
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
-
-
 def wait_until_gone(pids, timeout: float = 20) -> list[int]:
     """The processes of ``pids`` still alive after up to ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
