@@ -43,22 +43,6 @@ def test_a_job_failing_for_its_own_reason_is_reported_and_the_others_go_on(tmp_p
     assert good.error is None and RunDir(good.run_dir).finished
 
 
-def test_the_local_executor_trains_two_jobs_at_once_in_child_processes(tmp_path,
-                                                                       tiny_data_dir):
-    import datetime as dt
-
-    jobs = [mlp_job(tmp_path, tiny_data_dir, name, epochs=3, batch_size=8)
-            for name in ("p1", "p2")]
-    results = LocalExecutor(parallel=2).run(jobs, log=lambda _: None)
-    spans = []
-    for result in results:
-        metrics = assert_ordinary_run(result.run_dir, tiny_data_dir, tmp_path / "subs")
-        end = dt.datetime.fromisoformat(metrics["finished"]).timestamp()
-        spans.append((end - metrics["total_time_s"], end))
-    (start1, end1), (start2, end2) = spans
-    assert start2 < end1 - 1 and start1 < end2 - 1  # They ran side by side.
-
-
 ENDLESS_JOBS = """
 import os, sys, time
 from types import SimpleNamespace

@@ -69,6 +69,8 @@ def test_a_fold_job_refuses_a_run_of_other_settings_and_a_fold_out_of_range(tmp_
 @pytest.mark.slow
 def test_train_cli_trains_folds_side_by_side_and_resumes_the_unfinished_ones(tmp_path,
                                                                             tiny_data_dir):
+    """The local executor's child processes (every --parallel N: folds, recipe members, sweep
+    and search runs) on the user's path: two at once, their results back in the command."""
     runs, subs = tmp_path / "runs", tmp_path / "subs"
     result = run_cli("train.py", "--arch", "mlp", "--folds", "2", "--parallel", "2", "--epochs",
                      "8", "--batch-size", "8", "--patience", "100", "--data", str(tiny_data_dir),
