@@ -17,6 +17,9 @@ import numpy as np
 from kaggle_digits.runtime import leave_with_parent
 
 WARP_GROUP_SIZE = 8
+# Up to this many images an epoch's warps (~0.05 ms of CPU an image) cost less than starting a
+# worker process (~1 s before its first epoch, 2 cores): they are done in the training process.
+IN_PROCESS_MAX_IMAGES = 2000
 
 
 def build_augmenter(seed: int, rotate_deg: float = 10.0, shift_fraction: float = 0.1,
@@ -79,15 +82,20 @@ class EpochAugmenter:
 
     albumentations' per-call Python work, done in threads of the training process, held the GIL
     that the training loop needs and cut throughput by half on two cores (BENCHMARKS.md). A
-    spawned process (no TensorFlow inside) keeps the GIL free.
+    spawned process (no TensorFlow inside) keeps the GIL free. A few images
+    (``IN_PROCESS_MAX_IMAGES``, unless ``in_process`` says otherwise) are warped in this
+    process when their epoch is asked for: the same images, without a process to start.
     """
 
     def __init__(self, images: np.ndarray, seed: int, epochs: int | None = None,
-                 start_epoch: int = 0, ranges: dict | None = None):
+                 start_epoch: int = 0, ranges: dict | None = None,
+                 in_process: bool | None = None):
         self.seed, self.epochs, self.ranges = seed, epochs, ranges
         self._images = images
-        self._pool = self._start_worker()
-        self._pending = {start_epoch: self._submit(start_epoch)}
+        if in_process is None:
+            in_process = len(images) <= IN_PROCESS_MAX_IMAGES
+        self._pool = None if in_process else self._start_worker()
+        self._pending = {} if in_process else {start_epoch: self._submit(start_epoch)}
 
     def _start_worker(self):
         from concurrent.futures import ProcessPoolExecutor
@@ -107,6 +115,8 @@ class EpochAugmenter:
         (it crashed with a 100-line TensorFlow traceback)."""
         from concurrent.futures.process import BrokenProcessPool
 
+        if self._pool is None:
+            return augment_epoch(self._images, self.seed, epoch, ranges=self.ranges)
         for attempt in (1, 2):
             future = self._pending.pop(epoch, None) or self._submit(epoch)
             if self.epochs is None or epoch + 1 < self.epochs:
@@ -122,4 +132,5 @@ class EpochAugmenter:
     def close(self) -> None:
         for future in self._pending.values():
             future.cancel()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)

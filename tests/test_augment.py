@@ -22,9 +22,12 @@ def test_epochs_are_reproducible_and_differ_from_each_other():
     assert not np.array_equal(first, augment_epoch(images, seed=6, epoch=0))
 
 
-def test_worker_process_gives_the_same_epochs_as_in_process():
+@pytest.mark.parametrize("in_process", [False, None])
+def test_worker_process_gives_the_same_epochs_as_in_process(in_process):
+    """``None``: this few images are warped in the training process, without a worker."""
     images = digit_images()
-    augmenter = EpochAugmenter(images, seed=3, epochs=2)
+    augmenter = EpochAugmenter(images, seed=3, epochs=2, in_process=in_process)
+    assert (augmenter._pool is None) == (in_process is None)
     try:
         np.testing.assert_array_equal(augmenter.images_for(0), augment_epoch(images, 3, 0))
         np.testing.assert_array_equal(augmenter.images_for(1), augment_epoch(images, 3, 1))
@@ -37,7 +40,7 @@ def test_a_worker_that_died_is_started_again_and_gives_the_same_epochs():
     import signal
 
     images = digit_images()
-    augmenter = EpochAugmenter(images, seed=3, epochs=3)
+    augmenter = EpochAugmenter(images, seed=3, epochs=3, in_process=False)
     try:
         np.testing.assert_array_equal(augmenter.images_for(0), augment_epoch(images, 3, 0))
         [worker] = augmenter._pool._processes
@@ -59,7 +62,7 @@ def test_warp_ranges_reach_the_augmenter():
     stronger = augment_epoch(images, 5, 0, ranges={**still, "rotate_deg": 15.0,
                                                    "zoom_fraction": 0.15, "shift_fraction": 0.1})
     assert not np.array_equal(stronger, default)
-    augmenter = EpochAugmenter(images, seed=5, epochs=1, ranges=still)
+    augmenter = EpochAugmenter(images, seed=5, epochs=1, ranges=still, in_process=False)
     try:  # The worker process warps within the ranges it was given.
         np.testing.assert_array_equal(augmenter.images_for(0), images)
     finally:
@@ -76,7 +79,8 @@ def test_the_worker_leaves_when_its_trainer_is_killed_outright():
 
     code = ("import time, numpy as np\n"
             "from kaggle_digits.augment import EpochAugmenter\n"
-            "augmenter = EpochAugmenter(np.zeros((8, 28, 28, 1), np.uint8), seed=0, epochs=3)\n"
+            "augmenter = EpochAugmenter(np.zeros((8, 28, 28, 1), np.uint8), seed=0, epochs=3,\n"
+            "                           in_process=False)\n"
             "augmenter.images_for(0)\n"
             "print(*augmenter._pool._processes, flush=True)\n"
             "time.sleep(600)\n")
