@@ -132,6 +132,20 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.member.remove_checkpoints(keep=(last, self.state.get("best_checkpoint")))
 
 
+class EMAWeightsBetweenEpochs(keras.callbacks.SwapEMAWeights):
+    """The optimizer's moving average of the weights is the model from each epoch's end to the
+    next epoch's start (Keras' ``SwapEMAWeights(swap_on_epoch=True)``), so validation, early
+    stopping, the checkpoints and the saved model all see it. Keras' callback forgets, on a
+    resume, that the checkpoint was written in that state: it then trained on from the average
+    with the raw weights as the average. Told ``resumed``, it swaps them back first.
+    Listed before every callback that reads the weights at an epoch's end.
+    """
+
+    def __init__(self, resumed: bool):
+        super().__init__(swap_on_epoch=True)
+        self._ema_weights_in_model = resumed
+
+
 class TrainingDiverged(ValueError):
     """The training loss became NaN or infinite: the run cannot learn from here."""
 
@@ -163,7 +177,8 @@ def build_callbacks(config: TrainConfig, member: RunDir, timer: EpochTimer, stat
         best_weights_path=member.checkpoint(state, "best_checkpoint"),
         monitor="val_loss", patience=config.patience, restore_best_weights=True)
         if validated else None)
-    callbacks = [
+    callbacks = [EMAWeightsBetweenEpochs(resumed)] if config.ema_momentum > 0 else []
+    callbacks += [
         StopOnNaN(config.learning_rate),
         LearningRateLogger(),
         timer,

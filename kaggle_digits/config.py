@@ -93,7 +93,8 @@ def check_number(name: str, value, low: float, high: float, *, low_open: bool = 
 
 
 # Short names people type (grids, search spaces), mapped to TrainConfig fields or builder options.
-ALIASES = {"lr": "learning_rate", "dropout": "dropout_rate", "batch": "batch_size"}
+ALIASES = {"lr": "learning_rate", "dropout": "dropout_rate", "batch": "batch_size",
+           "ema": "ema_momentum"}
 
 
 def parse_value(text: str):
@@ -128,6 +129,8 @@ class TrainConfig:
     ``precision`` is the Keras dtype policy the model computes in (``mixed_bfloat16``: bfloat16
     compute, float32 weights and softmax).
     ``label_smoothing`` softens the training targets (0 = plain cross-entropy).
+    ``ema_momentum`` > 0 keeps an exponential moving average of the weights (Polyak averaging,
+    Keras' ``use_ema``) that validation, early stopping, checkpoints and the saved model use.
     ``rotate_deg``, ``shift_fraction``, ``zoom_fraction`` and ``shear_deg`` are the ranges of the
     augmentation's random affine warp (used when ``augment`` is on).
     ``pseudo_labels`` adds test rows to the training rows (never to validation) as the labels an
@@ -146,6 +149,7 @@ class TrainConfig:
     augment: bool | None = None
     optimizer: str = "adam"
     label_smoothing: float | None = None
+    ema_momentum: float = 0.0
     rotate_deg: float = 10.0
     shift_fraction: float = 0.1
     zoom_fraction: float = 0.1
@@ -201,6 +205,7 @@ class TrainConfig:
             check_number("learning_rate", self.learning_rate, 0.0, 100.0, low_open=True)
         if self.label_smoothing is not None:
             check_number("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        check_number("ema_momentum", self.ema_momentum, 0.0, 1.0, high_open=True)
         for name, (low, high) in AUGMENT_RANGES.items():
             check_number(name, getattr(self, name), low, high)
         check_number("val_split", self.val_split, 0.0, 1.0, low_open=True, high_open=True)

@@ -54,11 +54,14 @@ def build_learning_rate(config: TrainConfig, steps_per_epoch: int
 def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """The configured optimizer with the schedule of ``build_learning_rate``."""
     learning_rate = build_learning_rate(config, steps_per_epoch)
+    ema = ({"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum > 0
+           else {})
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True,
+                                    **ema)
     if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=learning_rate)
-    return keras.optimizers.Adam(learning_rate=learning_rate)
+        return keras.optimizers.RMSprop(learning_rate=learning_rate, **ema)
+    return keras.optimizers.Adam(learning_rate=learning_rate, **ema)
 
 
 def distribution_scope(config: TrainConfig, log: Callable[[str], None]):

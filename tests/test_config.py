@@ -26,6 +26,10 @@ def test_unknown_fields_and_bad_values_are_refused(tmp_path):
         TrainConfig(optimizer="adagrad").resolved()
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
         TrainConfig(lr_schedule="step").resolved()
+    with pytest.raises(ValueError, match=r"ema_momentum must be in \[0, 1\)"):
+        TrainConfig(ema_momentum=1.0).resolved()  # An average that never moves.
+    with pytest.raises(ValueError, match="ema_momentum must be a finite number"):
+        TrainConfig(ema_momentum=float("nan")).resolved()
     with pytest.raises(ValueError, match=r"pseudo_labels must hold one digit or '\.' per test "
                                          r"row. Received other characters: \['x'\]"):
         TrainConfig(pseudo_labels="..3x").resolved()

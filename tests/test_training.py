@@ -135,7 +135,8 @@ def test_cnn_hyperparameters_reach_the_model_and_the_saved_config(tmp_path, tiny
                      "--epochs", "1", "--filters", "8,16,16", "--kernel-size", "2",
                      "--stride", "2", "--activation", "sigmoid", "--dropout", "0.1",
                      "--optimizer", "sgd", "--lr", "0.05", "--batch-size", "16",
-                     "--label-smoothing", "0.1", "--augment", "--rotate", "15", "--zoom",
+                     "--label-smoothing", "0.1", "--ema", "0.9", "--augment", "--rotate", "15",
+                     "--zoom",
                      "0.15", "--shift", "0.05", "--shear", "0",
                      "--output-dir", str(tmp_path / "runs"),
                      "--submissions-dir", str(tmp_path / "subs"))
@@ -149,9 +150,10 @@ def test_cnn_hyperparameters_reach_the_model_and_the_saved_config(tmp_path, tiny
                                     "kernel_size": 2, "stride": 2, "activation": "sigmoid",
                                     "dropout_rate": 0.1}
     assert (config.optimizer, config.learning_rate, config.batch_size) == ("sgd", 0.05, 16)
-    assert config.label_smoothing == 0.1
+    assert config.label_smoothing == 0.1 and config.ema_momentum == 0.9
     model = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
     assert model.loss.label_smoothing == 0.1  # The smoothed loss survives saving and loading.
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == 0.9
     conv1 = model.get_layer("conv1")
     assert (conv1.filters, conv1.kernel_size, conv1.strides) == (8, (2, 2), (2, 2))
     assert conv1.activation.__name__ == "sigmoid"

@@ -322,6 +322,26 @@ def test_a_run_resumed_before_its_first_epoch_ended_matches_an_uninterrupted_one
                                load_npy(uninterrupted / "val_probs.npy"), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # Three fits.
+def test_ema_runs_validate_and_save_the_average_and_resume_it(tmp_path, tiny_data_dir):
+    """--ema 0.999 over 30 steps: the average stays near the first step's weights, so a run that
+    validates and saves it is near chance where the raw weights learned. Cut in its second epoch
+    and resumed, it must go on from the same average: Keras' SwapEMAWeights alone resumed training
+    from the average, with the raw weights as the average (and so saved those)."""
+    def config(**overrides):
+        return tiny_config(tmp_path, tiny_data_dir, arch="mlp", epochs=3, **overrides)
+
+    plain, _ = train(config(), log=quiet)
+    averaged, averaged_dir = train(config(ema_momentum=0.999), log=quiet)
+    assert plain["val_accuracy"] > 0.5 and averaged["val_accuracy"] < 0.3  # Chance: 0.1.
+    with pytest.raises(KeyboardInterrupt):
+        train(config(ema_momentum=0.999, run_name="cut"), log=quiet,
+              callbacks=(CtrlCAtBatch(2, epoch=1),))
+    _, resumed = resume(tmp_path / "runs" / "cut", log=quiet)
+    np.testing.assert_allclose(load_npy(resumed / "val_probs.npy"),
+                               load_npy(averaged_dir / "val_probs.npy"), atol=0.02)
+
+
 @pytest.mark.slow
 def test_resume_takes_output_locations_and_nothing_else(tmp_path, tiny_data_dir):
     """A run that failed because of where its copy goes could never be resumed."""

@@ -72,6 +72,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--label-smoothing", type=float, metavar="EPS",
                         help="train against targets smoothed by EPS (0 = off; default: the "
                              "architecture's, see --list-archs)")
+    parser.add_argument("--ema", dest="ema_momentum", type=float, metavar="MOMENTUM",
+                        help="validate, checkpoint and keep an exponential moving average of "
+                             "the weights, e.g. 0.999 (default 0 = off)")
     model = parser.add_argument_group("model options (architectures that take them)")
     model.add_argument("--filters", help="CNN filter counts, e.g. 16,32,32 (simple_cnn: 3 "
                        "values, improved_cnn: 4)")
