@@ -2,12 +2,18 @@
 """One lever, paired: two k-fold runs on the same folds, compared on the rows they both held out.
 
   python bench/levers.py runs/kfold5-base runs/kfold5-aug15
+  python bench/levers.py runs/kfold5-base,runs/kfold5-split1-base runs/kfold5-e30d01,runs/kfold5-split1-e30d01
 
 The runs may be finished or stopped part-way (``train.py --resume`` continues them later): the
 comparison uses the folds finished in both, so a lever can be judged after two folds (16,800
 rows) instead of five. Prints each run's accuracy on those rows with its 95% interval, McNemar's
 exact test on the same rows (rows only one of them gets right, and the p-value), and each run's
 training time per fold, so a lever's gain is set against its cost.
+
+Comma-separated runs are a bag (the ``bagged`` recipe's members): finished k-fold runs of any split
+seeds, each row scored by the mean of the members' out-of-fold probabilities (every member held
+it out once), so two bags are compared on every labelled row, with their total training time. It
+also says on how many rows both bags are wrong: the errors no such ensemble fixes.
 """
 
 from __future__ import annotations
@@ -62,12 +68,81 @@ def compare(first: RunDir, second: RunDir) -> dict:
     return {"folds": shared, "rows": len(rows), "right": right, "fold_minutes": fold_minutes}
 
 
+def out_of_fold_probs(run: RunDir) -> np.ndarray:
+    """A finished k-fold run's held-out probabilities, one row per labelled row in file order.
+
+    Raises:
+        ValueError: not a finished k-fold run.
+    """
+    if not run.finished or run.read_config().folds < 2:
+        raise ValueError(f"{run} is not a finished k-fold run; a bag takes only those "
+                         f"(train.py --resume {run} finishes it)")
+    probs = np.zeros_like(run.load_array("val_probs"))
+    probs[run.load_array("val_indices")] = run.load_array("val_probs")
+    return probs
+
+
+def compare_bags(first: list[RunDir], second: list[RunDir]) -> dict:
+    """Two bags of finished k-fold runs, each row scored by its bag's mean out-of-fold
+    probability, on every labelled row; and each bag's training time in minutes.
+
+    Raises:
+        ValueError: a member that is not a finished k-fold run, or bags on different data.
+    """
+    members = first + second
+    probs = {run.path: out_of_fold_probs(run) for run in members}
+    fingerprints = {str(run.read_metrics().get("data_fingerprint")) for run in members}
+    if len(fingerprints) != 1:
+        raise ValueError(f"{', '.join(map(str, members))} were not all trained on the same data "
+                         f"files")
+    labels = load_competition_data(members[0].read_config().data_dir).train_labels
+    if any(len(p) != len(labels) for p in probs.values()):
+        raise ValueError("a member's out-of-fold rows do not cover the training file")
+    right = [np.mean([probs[run.path] for run in bag], axis=0).argmax(axis=1) == labels
+             for bag in (first, second)]
+    members_right = {run.path: probs[run.path].argmax(axis=1) == labels for run in members}
+    minutes = [sum(record["train_time_s"] for run in bag
+                   for record in finished_folds(run).values()) / 60 for bag in (first, second)]
+    return {"rows": len(labels), "right": right, "members_right": members_right,
+            "minutes": minutes}
+
+
+def main_bags(first: list[Path], second: list[Path]) -> int:
+    try:
+        result = compare_bags([RunDir(p) for p in first], [RunDir(p) for p in second])
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = result["rows"]
+    names = [",".join(path.name for path in bag) for bag in (first, second)]
+    print(f"bags scored out-of-fold on all {rows:,} labelled rows")
+    for name, bag, right, minutes in zip(names, (first, second), result["right"],
+                                         result["minutes"]):
+        print(f"  {name} ({len(bag)} model{'s' if len(bag) > 1 else ''} a row): "
+              f"{format_accuracy(right.mean(), rows)}; "
+              f"training {minutes:.0f} min of fits in all")
+        for path in bag:
+            print(f"    member {path.name}: "
+                  f"{result['members_right'][RunDir(path).path].mean():.4%}")
+    test = mcnemar_exact(*result["right"])
+    both_wrong = int((~result["right"][0] & ~result["right"][1]).sum())
+    print(f"  only the first bag right: {test['only_first']}, only the second: "
+          f"{test['only_second']}, McNemar exact p = {test['p_value']:.3g}; both wrong on "
+          f"{both_wrong} rows")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("first", type=Path, help="the reference k-fold run directory")
-    parser.add_argument("second", type=Path, help="the run with the lever")
+    parser.add_argument("first", help="the reference k-fold run directory (or a bag: "
+                        "finished k-fold runs separated by commas)")
+    parser.add_argument("second", help="the run with the lever (or a bag)")
     args = parser.parse_args(argv)
+    bags = [[Path(part) for part in arg.split(",") if part] for arg in (args.first, args.second)]
+    if any(len(bag) != 1 for bag in bags):
+        return main_bags(*bags)
+    args.first, args.second = bags[0][0], bags[1][0]
     try:
         result = compare(RunDir(args.first), RunDir(args.second))
     except ValueError as exc:

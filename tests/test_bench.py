@@ -64,7 +64,8 @@ def test_a_lever_is_judged_on_the_folds_both_runs_finished(tmp_path, tiny_data_d
     from conftest import tiny_config
 
     from bench.levers import main
-    from kaggle_digits.executors import Job, LocalExecutor
+    from kaggle_digits.executors import Job, LocalExecutor, run_job
+    from kaggle_digits.rundir import RunDir
 
     def fold_job(name, fold, **overrides):
         config = tiny_config(tmp_path, tiny_data_dir, arch="mlp", folds=2, epochs=2,
@@ -82,3 +83,19 @@ def test_a_lever_is_judged_on_the_folds_both_runs_finished(tmp_path, tiny_data_d
     LocalExecutor().run([fold_job("other-split", 1, split_seed=3)], log=lambda _: None)
     assert main([str(runs / "base"), str(runs / "other-split")]) == 2
     assert "same --folds and --split-seed" in capsys.readouterr().err
+
+    # Bags: finished k-fold runs of any split seeds, scored out-of-fold on every labelled row.
+    bag = f"{runs / 'base'},{runs / 'other-split'}"
+    assert main([bag, str(runs / "base")]) == 2
+    assert "is not a finished k-fold run" in capsys.readouterr().err
+    finish = [fold_job("other-split", 2, split_seed=3), Job("base", fold_job("base", 1).config),
+              Job("other-split", fold_job("other-split", 1, split_seed=3).config)]
+    LocalExecutor().run(finish[:1], log=lambda _: None)
+    for job in finish[1:]:
+        assert run_job(job, log=lambda _: None).error is None  # Assembles the folds.
+    assert main([bag, str(runs / "base")]) == 0
+    out = capsys.readouterr().out
+    rows = len(RunDir(runs / "base").load_array("val_indices"))
+    assert f"out-of-fold on all {rows:,} labelled rows" in out
+    assert "(2 models a row)" in out and "(1 model a row)" in out
+    assert "McNemar exact p = " in out and "both wrong on " in out
