@@ -66,11 +66,14 @@ def augment_epoch(images: np.ndarray, seed: int, epoch: int,
 _worker_images: np.ndarray | None = None
 
 
-def _init_worker(images: np.ndarray, trainer: int) -> None:
-    global _worker_images
-    _worker_images = images
+def _init_worker(trainer: int) -> None:
     cv2.setNumThreads(1)  # One process, one core: the other belongs to training.
     leave_with_parent(trainer)  # A trainer killed outright leaves no idle worker holding images.
+
+
+def _receive_images(images: np.ndarray) -> None:
+    global _worker_images
+    _worker_images = images
 
 
 def _augment_in_worker(seed: int, epoch: int, ranges: dict | None) -> np.ndarray:
@@ -101,8 +104,14 @@ class EpochAugmenter:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
-        return ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_worker,
-                                   initargs=(self._images, os.getpid()))
+        # The images go as the first task, not as initializer arguments: those are written to
+        # the new process's pipe while it starts, and a process that dies starting (a script
+        # without `if __name__ == "__main__":`, run from stdin) left that write, and training,
+        # hanging forever instead of failing.
+        pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_worker,
+                                   initargs=(os.getpid(),))
+        pool.submit(_receive_images, self._images)
+        return pool
 
     def _submit(self, epoch: int):
         return self._pool.submit(_augment_in_worker, self.seed, epoch, self.ranges)
@@ -123,9 +132,13 @@ class EpochAugmenter:
                 self._pending[epoch + 1] = self._submit(epoch + 1)
             try:
                 return future.result()
-            except BrokenProcessPool:
+            except BrokenProcessPool as exc:
                 if attempt == 2:
-                    raise
+                    raise RuntimeError(
+                        "the augmentation worker process died twice (its error is above). A "
+                        "script that trains must run its code under `if __name__ == "
+                        "\"__main__\":` from a file: the worker is spawned and imports it"
+                    ) from exc
                 self.close()
                 self._pool, self._pending = self._start_worker(), {}
 

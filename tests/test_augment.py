@@ -90,3 +90,23 @@ def test_the_worker_leaves_when_its_trainer_is_killed_outright():
     trainer.kill()
     trainer.wait()
     assert wait_until_gone([worker], timeout=15) == []
+
+
+def test_a_worker_that_cannot_start_is_an_error_not_a_hang():
+    """A spawned worker imports the trainer's main module: from stdin (or a script without a
+    main guard) it dies starting. It hung forever while the images, its start-up arguments,
+    were written to it; now the images follow as a task and training fails in seconds."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    script = ("import numpy as np\n"
+              "from kaggle_digits.augment import EpochAugmenter\n"
+              "EpochAugmenter(np.zeros((200, 28, 28, 1), np.uint8), seed=1, epochs=2,\n"
+              "               in_process=False).images_for(0)\n")  # 157 KB: over a pipe's 64.
+    result = subprocess.run([sys.executable, "-"], input=script, cwd=ROOT, text=True,
+                            capture_output=True, timeout=90)
+    assert result.returncode != 0
+    assert "the augmentation worker process died twice" in result.stderr
+    assert '`if __name__ == "__main__":`' in result.stderr
