@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_digits.data import load_competition_data
+from kaggle_digits.ensemble import combine, load_members
 from kaggle_digits.evaluation import format_accuracy, mcnemar_exact
 from kaggle_digits.rundir import RunDir
 from kaggle_digits.splits import stratified_folds
@@ -68,42 +69,33 @@ def compare(first: RunDir, second: RunDir) -> dict:
     return {"folds": shared, "rows": len(rows), "right": right, "fold_minutes": fold_minutes}
 
 
-def out_of_fold_probs(run: RunDir) -> np.ndarray:
-    """A finished k-fold run's held-out probabilities, one row per labelled row in file order.
-
-    Raises:
-        ValueError: not a finished k-fold run.
-    """
+def check_finished_kfold(run: RunDir) -> None:
+    """Raises ValueError unless ``run`` is a finished k-fold run (a bag takes only those)."""
     if not run.finished or run.read_config().folds < 2:
         raise ValueError(f"{run} is not a finished k-fold run; a bag takes only those "
                          f"(train.py --resume {run} finishes it)")
-    probs = np.zeros_like(run.load_array("val_probs"))
-    probs[run.load_array("val_indices")] = run.load_array("val_probs")
-    return probs
 
 
 def compare_bags(first: list[RunDir], second: list[RunDir]) -> dict:
     """Two bags of finished k-fold runs, each row scored by its bag's mean out-of-fold
-    probability, on every labelled row; and each bag's training time in minutes.
+    probability (the ensemble module's mean, as the ``bagged`` recipe scores itself), on every
+    labelled row; and each bag's training time in minutes.
 
     Raises:
         ValueError: a member that is not a finished k-fold run, or bags on different data.
     """
-    members = first + second
-    probs = {run.path: out_of_fold_probs(run) for run in members}
-    fingerprints = {str(run.read_metrics().get("data_fingerprint")) for run in members}
-    if len(fingerprints) != 1:
-        raise ValueError(f"{', '.join(map(str, members))} were not all trained on the same data "
-                         f"files")
-    labels = load_competition_data(members[0].read_config().data_dir).train_labels
-    if any(len(p) != len(labels) for p in probs.values()):
-        raise ValueError("a member's out-of-fold rows do not cover the training file")
-    right = [np.mean([probs[run.path] for run in bag], axis=0).argmax(axis=1) == labels
-             for bag in (first, second)]
-    members_right = {run.path: probs[run.path].argmax(axis=1) == labels for run in members}
+    for run in first + second:
+        check_finished_kfold(run)
+    bags = [load_members([run.path for run in bag], log=lambda _: None) for bag in (first, second)]
+    if bags[0][0].metrics["data_fingerprint"] != bags[1][0].metrics["data_fingerprint"] or \
+            not np.array_equal(bags[0][0].val_labels, bags[1][0].val_labels):
+        raise ValueError("the two bags were not trained on the same data files")
+    results = [combine(bag, "mean") for bag in bags]
     minutes = [sum(record["train_time_s"] for run in bag
                    for record in finished_folds(run).values()) / 60 for bag in (first, second)]
-    return {"rows": len(labels), "right": right, "members_right": members_right,
+    return {"rows": results[0].val_rows,
+            "right": [r.val_probs.argmax(axis=1) == r.val_labels for r in results],
+            "member_accuracies": [[m.val_accuracy for m in bag] for bag in bags],
             "minutes": minutes}
 
 
@@ -116,14 +108,14 @@ def main_bags(first: list[Path], second: list[Path]) -> int:
     rows = result["rows"]
     names = [",".join(path.name for path in bag) for bag in (first, second)]
     print(f"bags scored out-of-fold on all {rows:,} labelled rows")
-    for name, bag, right, minutes in zip(names, (first, second), result["right"],
-                                         result["minutes"]):
+    for name, bag, right, accuracies, minutes in zip(
+            names, (first, second), result["right"], result["member_accuracies"],
+            result["minutes"]):
         print(f"  {name} ({len(bag)} model{'s' if len(bag) > 1 else ''} a row): "
               f"{format_accuracy(right.mean(), rows)}; "
               f"training {minutes:.0f} min of fits in all")
-        for path in bag:
-            print(f"    member {path.name}: "
-                  f"{result['members_right'][RunDir(path).path].mean():.4%}")
+        for path, accuracy in zip(bag, accuracies):
+            print(f"    member {path.name}: {accuracy:.4%}")
     test = mcnemar_exact(*result["right"])
     both_wrong = int((~result["right"][0] & ~result["right"][1]).sum())
     print(f"  only the first bag right: {test['only_first']}, only the second: "
