@@ -4,6 +4,7 @@
   python bench/precision.py                          # improved_cnn, batches 128/256/512, 3 repeats
   python bench/precision.py --batches 256 --repeats 5 --rows 16384
   python bench/precision.py --precisions float32 --batches 128 --awake both --repeats 6
+  python bench/precision.py --stems conv5,space_to_depth --batches 128,256 --repeats 5
 
 Each (precision, batch) point runs in its own child process (a Keras dtype policy is process-wide
 state, and TensorFlow's CPU speed drifts between processes), with the points interleaved across
@@ -36,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def child(arch: str, precision: str, batch: int, rows: int) -> float:
+def child(arch: str, precision: str, batch: int, rows: int, options: dict) -> float:
     """Images per second of one training epoch (after a warm-up) in this process."""
     sys.path.insert(0, str(ROOT))
     import kaggle_digits  # noqa: F401  (its TensorFlow CPU settings, before TensorFlow loads)
@@ -50,7 +51,7 @@ def child(arch: str, precision: str, batch: int, rows: int) -> float:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (rows, 28, 28, 1)).astype(np.float32)
     labels = rng.integers(0, 10, rows)
-    model = build_model(arch, precision)
+    model = build_model(arch, precision, **options)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=training_loss(0.1),
                   metrics=["accuracy"])
     model.fit(images[:2048], labels[:2048], batch_size=batch, epochs=1, verbose=0)
@@ -82,36 +83,43 @@ def cores_kept_awake(awake: bool):
             spinner.wait()
 
 
+Point = tuple[str, int, bool, str]  # precision, batch, cores kept awake, stem ("" = default)
+
+
 def measure(arch: str, precisions: list[str], batches: list[int], rows: int, repeats: int,
-            awake_modes: tuple[bool, ...] = (False,),
-            log=print) -> dict[tuple[str, int, bool], list[float]]:
-    rates: dict[tuple[str, int, bool], list[float]] = {
-        (p, b, a): [] for p in precisions for b in batches for a in awake_modes}
+            awake_modes: tuple[bool, ...] = (False,), stems: tuple[str, ...] = ("",),
+            log=print) -> dict[Point, list[float]]:
+    rates: dict[Point, list[float]] = {
+        (p, b, a, s): [] for s in stems for p in precisions for b in batches for a in awake_modes}
     for repeat in range(repeats):
         points = list(rates)
         if repeat % 2:
             points.reverse()  # Alternate who goes first.
-        for precision, batch, awake in points:
+        for precision, batch, awake, stem in points:
+            options = json.dumps({"stem": stem} if stem else {})
             with cores_kept_awake(awake):
                 result = subprocess.run(
-                    [sys.executable, __file__, "--child", arch, precision, str(batch), str(rows)],
-                    capture_output=True, text=True, check=True, cwd=ROOT)
+                    [sys.executable, __file__, "--child", arch, precision, str(batch), str(rows),
+                     options], capture_output=True, text=True, check=True, cwd=ROOT)
             rate = json.loads(result.stdout.strip().splitlines()[-1])["images_per_s"]
-            rates[(precision, batch, awake)].append(rate)
-            log(f"repeat {repeat + 1}/{repeats}: {precision} batch {batch}"
-                f"{', cores kept awake' if awake else ''}: {rate:,.0f} img/s")
+            rates[(precision, batch, awake, stem)].append(rate)
+            log(f"repeat {repeat + 1}/{repeats}: {stem + ' ' if stem else ''}{precision} batch "
+                f"{batch}{', cores kept awake' if awake else ''}: {rate:,.0f} img/s")
     return rates
 
 
-def table(rates: dict[tuple[str, int, bool], list[float]]) -> str:
-    lines = ["| precision | batch | cores kept awake | images/s per repeat | median | "
-             "vs float32, same batch |", "|---|---|---|---|---|---|"]
-    for (precision, batch, awake), values in rates.items():
+def table(rates: dict[Point, list[float]]) -> str:
+    """Medians, and each point's ratio to the first stem in float32 at the same batch."""
+    reference_stem = next(iter(rates))[3]
+    lines = ["| stem | precision | batch | cores kept awake | images/s per repeat | median | "
+             "vs float32, first stem, same batch |", "|---|---|---|---|---|---|---|"]
+    for (precision, batch, awake, stem), values in rates.items():
         median = statistics.median(values)
-        reference = rates.get(("float32", batch, awake))
+        reference = rates.get(("float32", batch, awake, reference_stem))
         ratio = f"{median / statistics.median(reference):.2f}x" if reference else "-"
-        lines.append(f"| {precision} | {batch} | {'yes' if awake else 'no'} | "
-                     f"{', '.join(f'{v:,.0f}' for v in values)} | {median:,.0f} | {ratio} |")
+        lines.append(f"| {stem or 'default'} | {precision} | {batch} | "
+                     f"{'yes' if awake else 'no'} | {', '.join(f'{v:,.0f}' for v in values)} | "
+                     f"{median:,.0f} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -126,16 +134,21 @@ def main(argv=None) -> int:
     parser.add_argument("--awake", choices=("off", "on", "both"), default="off",
                         help="run the children beside idle-priority busy loops that keep every "
                              "core awake (on), or interleave both ways (both)")
-    parser.add_argument("--child", nargs=4, metavar=("ARCH", "PRECISION", "BATCH", "ROWS"),
+    parser.add_argument("--stems", help="improved_cnn stems to compare, e.g. "
+                        "conv5,space_to_depth (default: the architecture's own)")
+    parser.add_argument("--child", nargs=5,
+                        metavar=("ARCH", "PRECISION", "BATCH", "ROWS", "OPTIONS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        arch, precision, batch, rows = args.child
-        print(json.dumps({"images_per_s": child(arch, precision, int(batch), int(rows))}))
+        arch, precision, batch, rows, options = args.child
+        print(json.dumps({"images_per_s": child(arch, precision, int(batch), int(rows),
+                                                json.loads(options))}))
         return 0
     rates = measure(args.arch, args.precisions.split(","),
                     [int(b) for b in args.batches.split(",")], args.rows, args.repeats,
-                    awake_modes={"off": (False,), "on": (True,), "both": (False, True)}[args.awake])
+                    awake_modes={"off": (False,), "on": (True,), "both": (False, True)}[args.awake],
+                    stems=tuple(args.stems.split(",")) if args.stems else ("",))
     print(f"\n{args.arch}, one epoch of {args.rows:,} in-memory rows, median of {args.repeats}:")
     print(table(rates))
     return 0

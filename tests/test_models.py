@@ -135,3 +135,30 @@ def test_transfer_weights_load_from_a_file(tmp_path):
     np.testing.assert_array_equal(loaded.get_weights()[0], base.get_weights()[0])
     with pytest.raises(ValueError, match="no such file"):
         build_model("vgg16", weights=str(tmp_path / "missing.h5"))
+
+
+def test_space_to_depth_stem_stacks_2x2_pixel_blocks_and_reloads_in_safe_mode(tmp_path):
+    """The stem option keeps the rest of improved_cnn and its 14x14 stage; the stacked channels
+    are TensorFlow's own space_to_depth, so the net sees every pixel once."""
+    import tensorflow as tf
+
+    from kaggle_digits.models.cnn import space_to_depth
+
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 28, 28, 1)).astype("float32")
+    inputs = keras.Input((28, 28, 1))
+    stacker = keras.Model(inputs, space_to_depth(inputs, 2))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(stacker(pixels)),
+                                  tf.nn.space_to_depth(pixels, 2).numpy())
+
+    model = build_model("improved_cnn", stem="space_to_depth")
+    stem = model.get_layer("stem_conv")
+    assert stem.input.shape[1:] == (14, 14, 4) and stem.kernel_size == (3, 3)
+    assert "pool1" not in [layer.name for layer in model.layers]
+    assert model.get_layer("pool2").output.shape[1:] == (7, 7, 32)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(pixels, training=False)),
+                               keras.ops.convert_to_numpy(model(pixels, training=False)),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="stem must be one of conv5, space_to_depth"):
+        build_model("improved_cnn", stem="conv7")
