@@ -210,7 +210,7 @@ def test_cli_lists_architectures_and_reports_bad_data_in_one_line(tmp_path, tiny
     listing = run_cli("train.py", "--list-archs")
     assert listing.returncode == 0 and "improved_cnn" in listing.stdout
     assert "simple_cnn" in listing.stdout
-    assert ("epochs 20, batch_size 128, learning_rate 0.003, lr_schedule cosine, augment True, "
+    assert ("epochs 30, batch_size 128, learning_rate 0.003, lr_schedule cosine, augment True, "
             "label_smoothing 0.1") in listing.stdout  # improved_cnn's training defaults
     (tiny_data_dir / "test.csv").write_text("")
     result = run_cli("train.py", "--data", str(tiny_data_dir), "--output-dir",
