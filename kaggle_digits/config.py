@@ -116,7 +116,7 @@ def parse_value(text: str):
 # Fields whose None means "use the architecture's own default" (see register_model).
 # Builder options added after runs were saved with every option written down, and the value that
 # rebuilds those runs' models: a saved config that names all of a builder's older options but not
-# these predates them (improved_cnn's space-to-depth stem became the default on 2026-12-06).
+# these predates them (improved_cnn's stem option, 2026-12-06).
 OPTIONS_ADDED_LATER = {
     "improved_cnn": ({"filters", "kernel_size", "stride", "dense_units", "dropout_rate",
                       "activation"}, {"stem": "conv5"}),

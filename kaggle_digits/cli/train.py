@@ -80,10 +80,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                        "values, improved_cnn: 4)")
     model.add_argument("--kernel-size", type=int, help="CNN kernel size")
     model.add_argument("--stride", type=int, help="stride of the first convolution")
-    model.add_argument("--stem", choices=("space_to_depth", "conv5"), help="improved_cnn's "
-                       "input stage: space_to_depth (default) a 3x3 convolution on 2x2 pixel "
-                       "blocks at 14x14; conv5 a 5x5 convolution at 28x28, then pooling (the "
-                       "default before 2026-12-06)")
+    model.add_argument("--stem", choices=("conv5", "space_to_depth"), help="improved_cnn's "
+                       "input stage: conv5 (default) a 5x5 convolution at 28x28, then pooling; "
+                       "space_to_depth a 3x3 convolution on 2x2 pixel blocks at 14x14 (1.27x "
+                       "the training speed, 0.03 points behind at 30 epochs, p = 0.24)")
     model.add_argument("--padding", choices=("valid", "same"), help="simple_cnn padding "
                        "(default valid, as the tutorial; stride 2 needs same)")
     model.add_argument("--activation", help="activation function, e.g. relu, sigmoid, elu")

@@ -96,33 +96,32 @@ def conv_bn_relu(x, filters: int, kernel_size: int, name: str, activation: str =
 
 @register_model(
     "improved_cnn",
-    "batch-normalised CNN (3x3 stem on 2x2 pixel blocks, 3x3 pairs, dense head) with dropout; "
-    "trained with albumentations and a warm-up + cosine schedule",
+    "batch-normalised CNN (5x5 stem, 3x3 pairs, dense head) with dropout; trained with "
+    "albumentations and a warm-up + cosine schedule",
     epochs=30, batch_size=128, learning_rate=3e-3, lr_schedule="cosine", augment=True,
     label_smoothing=0.1,
 )
 def improved_cnn(filters: Sequence[int] | str = (16, 32, 32, 64), kernel_size: int = 3,
                  stride: int = 1, dense_units: int = 128, dropout_rate: float = 0.1,
-                 activation: str = "relu", stem: str = "space_to_depth") -> keras.Model:
+                 activation: str = "relu", stem: str = "conv5") -> keras.Model:
     """A compact VGG-style CNN in the line of the top Kaggle MNIST kernels (Deotte's "How to
     choose CNN architecture MNIST": batch norm after every convolution, dropout, a dense head),
-    narrowed so one epoch of 33,600 images takes about 10 s on two CPU cores.
+    narrowed so one epoch of 33,600 images takes about 10-15 s on two CPU cores.
 
     Trained by default with label smoothing 0.1, dropout 0.1 and 30 epochs: with augmentation
     already regularising, dropout 0.4 under-fitted (training accuracy below validation); 30
     epochs with dropout 0.1 beat 20 with dropout 0.2 out-of-fold on two splits (p = 0.04 and
-    0.008) and with the space-to-depth stem (p = 0.003), which pays for most of the extra
-    epochs (BENCHMARKS.md).
+    0.008, 0.025 on three runs), for 1.5x the time (BENCHMARKS.md).
 
     Widths are multiples of 16 on purpose: oneDNN runs 24-channel convolutions about half as
     fast as 16 or 32 on this class of CPU (measured, see BENCHMARKS.md). ``kernel_size`` sets
     the 3x3 blocks, ``stride`` the stem's.
 
-    The stem stacks each 2x2 block of pixels as 4 channels of one 14x14 position and reads them
-    with a 3x3 convolution (the input stage of TResNet, Ridnik et al. 2021): the 5x5 convolution
-    on one channel at 28x28 that it replaced (``stem="conv5"``, then a pooling) used a CPU's
-    vector units poorly and made the step's largest maps; the new stem trains 1.27x the images
-    per second at the same out-of-fold accuracy (BENCHMARKS.md).
+    ``stem="space_to_depth"`` stacks each 2x2 block of pixels as 4 channels of one 14x14
+    position and reads them with a 3x3 convolution (the input stage of TResNet, Ridnik et al.
+    2021) instead of the 5x5 convolution on one channel at 28x28 and its pooling, which use a
+    CPU's vector units poorly: 1.27x the images per second, at the same out-of-fold accuracy
+    with 20 epochs and 14 rows of 42,000 behind with 30 (p = 0.24; BENCHMARKS.md).
     """
     if stem not in IMPROVED_CNN_STEMS:
         raise ValueError(f"stem must be one of {', '.join(IMPROVED_CNN_STEMS)}. "
