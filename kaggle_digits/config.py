@@ -113,7 +113,6 @@ def parse_value(text: str):
     return text
 
 
-# Fields whose None means "use the architecture's own default" (see register_model).
 # Builder options added after runs were saved with every option written down, and the value that
 # rebuilds those runs' models: a saved config that names all of a builder's older options but not
 # these predates them (improved_cnn's stem option, 2026-12-06).
@@ -122,6 +121,7 @@ OPTIONS_ADDED_LATER = {
                       "activation"}, {"stem": "conv5"}),
 }
 
+# Fields whose None means "use the architecture's own default" (see register_model).
 ARCH_DEFAULTED_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "augment",
                          "label_smoothing")
 
