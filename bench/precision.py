@@ -5,6 +5,7 @@
   python bench/precision.py --batches 256 --repeats 5 --rows 16384
   python bench/precision.py --precisions float32 --batches 128 --awake both --repeats 6
   python bench/precision.py --stems conv5,space_to_depth --batches 128,256 --repeats 5
+  python bench/precision.py --precisions float32 --variants stem_norm=batch,stem_norm=none
 
 Each (precision, batch) point runs in its own child process (a Keras dtype policy is process-wide
 state, and TensorFlow's CPU speed drifts between processes), with the points interleaved across
@@ -83,41 +84,56 @@ def cores_kept_awake(awake: bool):
             spinner.wait()
 
 
-Point = tuple[str, int, bool, str]  # precision, batch, cores kept awake, stem ("" = default)
+# precision, batch, cores kept awake, model variant ("" = the architecture's defaults)
+Point = tuple[str, int, bool, str]
+
+
+def variant_options(variant: str) -> dict:
+    """Builder options of a variant written ``key=value+key=value`` (``stem=space_to_depth``)."""
+    from kaggle_digits.config import parse_value
+
+    options = {}
+    for part in filter(None, variant.split("+")):
+        key, equals, value = part.partition("=")
+        if not (equals and key and value):
+            raise ValueError(f"a variant is key=value[+key=value...]. Received: {variant!r}")
+        options[key] = parse_value(value)
+    return options
 
 
 def measure(arch: str, precisions: list[str], batches: list[int], rows: int, repeats: int,
-            awake_modes: tuple[bool, ...] = (False,), stems: tuple[str, ...] = ("",),
+            awake_modes: tuple[bool, ...] = (False,), variants: tuple[str, ...] = ("",),
             log=print) -> dict[Point, list[float]]:
     rates: dict[Point, list[float]] = {
-        (p, b, a, s): [] for s in stems for p in precisions for b in batches for a in awake_modes}
+        (p, b, a, v): [] for v in variants for p in precisions for b in batches
+        for a in awake_modes}
     for repeat in range(repeats):
         points = list(rates)
         if repeat % 2:
             points.reverse()  # Alternate who goes first.
-        for precision, batch, awake, stem in points:
-            options = json.dumps({"stem": stem} if stem else {})
+        for precision, batch, awake, variant in points:
             with cores_kept_awake(awake):
                 result = subprocess.run(
                     [sys.executable, __file__, "--child", arch, precision, str(batch), str(rows),
-                     options], capture_output=True, text=True, check=True, cwd=ROOT)
+                     json.dumps(variant_options(variant))],
+                    capture_output=True, text=True, check=True, cwd=ROOT)
             rate = json.loads(result.stdout.strip().splitlines()[-1])["images_per_s"]
-            rates[(precision, batch, awake, stem)].append(rate)
-            log(f"repeat {repeat + 1}/{repeats}: {stem + ' ' if stem else ''}{precision} batch "
-                f"{batch}{', cores kept awake' if awake else ''}: {rate:,.0f} img/s")
+            rates[(precision, batch, awake, variant)].append(rate)
+            log(f"repeat {repeat + 1}/{repeats}: {variant + ' ' if variant else ''}{precision} "
+                f"batch {batch}{', cores kept awake' if awake else ''}: {rate:,.0f} img/s")
     return rates
 
 
 def table(rates: dict[Point, list[float]]) -> str:
-    """Medians, and each point's ratio to the first stem in float32 at the same batch."""
-    reference_stem = next(iter(rates))[3]
-    lines = ["| stem | precision | batch | cores kept awake | images/s per repeat | median | "
-             "vs float32, first stem, same batch |", "|---|---|---|---|---|---|---|"]
-    for (precision, batch, awake, stem), values in rates.items():
+    """Medians, and each point's ratio to the first variant in float32 at the same batch."""
+    reference_variant = next(iter(rates))[3]
+    lines = ["| variant | precision | batch | cores kept awake | images/s per repeat | median | "
+             "vs float32, first variant, same batch |", "|---|---|---|---|---|---|---|"]
+    for (precision, batch, awake, variant), values in rates.items():
         median = statistics.median(values)
-        reference = rates.get(("float32", batch, awake, reference_stem))
+        reference = rates.get(("float32", batch, awake, reference_variant))
         ratio = f"{median / statistics.median(reference):.2f}x" if reference else "-"
-        lines.append(f"| {stem or 'default'} | {precision} | {batch} | "
+        lines.append(f"| {variant or 'default'} | {precision} | {batch} | "
                      f"{'yes' if awake else 'no'} | {', '.join(f'{v:,.0f}' for v in values)} | "
                      f"{median:,.0f} | {ratio} |")
     return "\n".join(lines)
@@ -134,8 +150,12 @@ def main(argv=None) -> int:
     parser.add_argument("--awake", choices=("off", "on", "both"), default="off",
                         help="run the children beside idle-priority busy loops that keep every "
                              "core awake (on), or interleave both ways (both)")
+    parser.add_argument("--variants", help="builder options to compare, comma-separated "
+                        "variants of key=value[+key=value], e.g. stem=conv5,stem_norm=none "
+                        "(default: the architecture's own)")
     parser.add_argument("--stems", help="improved_cnn stems to compare, e.g. "
-                        "conv5,space_to_depth (default: the architecture's own)")
+                        "conv5,space_to_depth: short for --variants stem=conv5,"
+                        "stem=space_to_depth")
     parser.add_argument("--child", nargs=5,
                         metavar=("ARCH", "PRECISION", "BATCH", "ROWS", "OPTIONS"),
                         help=argparse.SUPPRESS)
@@ -145,10 +165,19 @@ def main(argv=None) -> int:
         print(json.dumps({"images_per_s": child(arch, precision, int(batch), int(rows),
                                                 json.loads(options))}))
         return 0
+    if args.stems and args.variants:
+        parser.error("give --stems or --variants, not both")
+    variants = (tuple(f"stem={stem}" for stem in args.stems.split(",")) if args.stems
+                else tuple(args.variants.split(",")) if args.variants else ("",))
+    try:
+        for variant in variants:
+            variant_options(variant)
+    except ValueError as exc:
+        parser.error(str(exc))
     rates = measure(args.arch, args.precisions.split(","),
                     [int(b) for b in args.batches.split(",")], args.rows, args.repeats,
                     awake_modes={"off": (False,), "on": (True,), "both": (False, True)}[args.awake],
-                    stems=tuple(args.stems.split(",")) if args.stems else ("",))
+                    variants=variants)
     print(f"\n{args.arch}, one epoch of {args.rows:,} in-memory rows, median of {args.repeats}:")
     print(table(rates))
     return 0

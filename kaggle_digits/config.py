@@ -114,11 +114,14 @@ def parse_value(text: str):
 
 
 # Builder options added after runs were saved with every option written down, and the value that
-# rebuilds those runs' models: a saved config that names all of a builder's older options but not
-# these predates them (improved_cnn's stem option, 2026-12-06).
+# rebuilds those runs' models, oldest first: a saved config that names all of a builder's older
+# options but not the added one predates it (improved_cnn's stem option, 2026-12-06; its
+# stem_norm, 2026-12-06).
+_IMPROVED_CNN_FIRST_OPTIONS = {"filters", "kernel_size", "stride", "dense_units", "dropout_rate",
+                               "activation"}
 OPTIONS_ADDED_LATER = {
-    "improved_cnn": ({"filters", "kernel_size", "stride", "dense_units", "dropout_rate",
-                      "activation"}, {"stem": "conv5"}),
+    "improved_cnn": ((_IMPROVED_CNN_FIRST_OPTIONS, {"stem": "conv5"}),
+                     (_IMPROVED_CNN_FIRST_OPTIONS | {"stem"}, {"stem_norm": "batch"})),
 }
 
 # Fields whose None means "use the architecture's own default" (see register_model).
@@ -313,10 +316,10 @@ class TrainConfig:
                              f"{', '.join(f'{key}={values[key]!r}' for key in unknown)}")
         config = cls(**values)
         config.validate()  # A file's numbers may be NaN, huge or of the wrong type.
-        older, added = OPTIONS_ADDED_LATER.get(config.arch, (set(), {}))
-        if older and older <= set(config.model_options) and not set(added) & set(
-                config.model_options):
-            config.model_options = {**config.model_options, **added}
+        for older, added in OPTIONS_ADDED_LATER.get(config.arch, ()):
+            if older <= set(config.model_options) and not set(added) & set(
+                    config.model_options):
+                config.model_options = {**config.model_options, **added}
         return config
 
     @classmethod

@@ -101,13 +101,20 @@ def test_a_lever_is_judged_on_the_folds_both_runs_finished(tmp_path, tiny_data_d
     assert "McNemar exact p = " in out and "both wrong on " in out
 
 
-def test_precision_table_sets_each_point_against_the_first_stem_in_float32():
-    from bench.precision import table
+def test_precision_table_sets_each_point_against_the_first_variant_in_float32():
+    from bench.precision import table, variant_options
 
-    rates = {("float32", 128, False, "conv5"): [1000.0, 3000.0, 2000.0],
-             ("mixed_bfloat16", 128, False, "conv5"): [1000.0],
-             ("float32", 128, False, "space_to_depth"): [2500.0, 2600.0, 2400.0]}
+    rates = {("float32", 128, False, "stem=conv5"): [1000.0, 3000.0, 2000.0],
+             ("mixed_bfloat16", 128, False, "stem=conv5"): [1000.0],
+             ("float32", 128, False, "stem=space_to_depth+stem_norm=none"): [2500.0, 2600.0,
+                                                                             2400.0]}
     rows = table(rates).splitlines()[2:]
-    assert rows[0].endswith("| 2,000 | 1.00x |") and rows[0].startswith("| conv5 | float32 | 128")
+    assert rows[0].endswith("| 2,000 | 1.00x |")
+    assert rows[0].startswith("| stem=conv5 | float32 | 128")
     assert rows[1].endswith("| 1,000 | 0.50x |")
-    assert rows[2].endswith("| 2,500 | 1.25x |") and rows[2].startswith("| space_to_depth |")
+    assert rows[2].endswith("| 2,500 | 1.25x |")
+    assert variant_options("stem=space_to_depth+stem_norm=none+dense_units=64") == {
+        "stem": "space_to_depth", "stem_norm": "none", "dense_units": 64}
+    assert variant_options("") == {}
+    with pytest.raises(ValueError, match="key=value"):
+        variant_options("stem")

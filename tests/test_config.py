@@ -52,9 +52,25 @@ def test_a_config_saved_before_the_stem_option_rebuilds_its_5x5_stem(tmp_path):
     write_json_atomic(tmp_path / "config.json", old)
     loaded = RunDir(tmp_path).read_config()
     assert loaded.model_options["stem"] == "conv5"
-    assert loaded.resolved().model_options == {**old_options, "stem": "conv5"}
+    assert loaded.resolved().model_options == {**old_options, "stem": "conv5",
+                                               "stem_norm": "batch"}
     # A config that names only some options is a recipe for a new run: the defaults fill it.
     partial = TrainConfig(arch="improved_cnn", model_options={"dropout_rate": 0.3,
                                                             "stem": "space_to_depth"}).to_dict()
     write_json_atomic(tmp_path / "config.json", partial)
     assert RunDir(tmp_path).read_config().resolved().model_options["stem"] == "space_to_depth"
+
+
+def test_configs_saved_before_each_later_option_rebuild_the_net_they_had(tmp_path):
+    """Options are added one after another: a config that names the stem but not stem_norm
+    predates stem_norm (batch norm in the stem), and one older than both gets both."""
+    first = {"filters": [16, 32, 32, 64], "kernel_size": 3, "stride": 1, "dense_units": 128,
+             "dropout_rate": 0.1, "activation": "relu"}
+    for saved, expected in (({**first, "stem": "space_to_depth"},
+                             {**first, "stem": "space_to_depth", "stem_norm": "batch"}),
+                            (first, {**first, "stem": "conv5", "stem_norm": "batch"}),
+                            ({**first, "stem": "conv5", "stem_norm": "none"},
+                             {**first, "stem": "conv5", "stem_norm": "none"})):
+        write_json_atomic(tmp_path / "config.json",
+                          TrainConfig(arch="improved_cnn", model_options=saved).to_dict())
+        assert RunDir(tmp_path).read_config().resolved().model_options == expected

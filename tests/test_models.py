@@ -162,3 +162,23 @@ def test_space_to_depth_stem_stacks_2x2_pixel_blocks_and_reloads_in_safe_mode(tm
                                rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="stem must be one of conv5, space_to_depth"):
         build_model("improved_cnn", stem="conv7")
+
+
+def test_stem_norm_none_drops_only_the_stems_batch_norm(tmp_path):
+    """The speed option leaves every other batch norm; the stem convolution takes the bias the
+    batch norm supplied, and the model saves and loads as any other."""
+    with_norm = build_model("improved_cnn")
+    without = build_model("improved_cnn", stem_norm="none")
+    names = [layer.name for layer in without.layers]
+    assert "stem_bn" not in names and "block2a_bn" in names and "dense_bn" in names
+    assert without.get_layer("stem_conv").use_bias
+    assert not with_norm.get_layer("stem_conv").use_bias
+    assert with_norm.count_params() - without.count_params() == 4 * 16 - 16  # BN's 4 x 16, bias 16
+    pixels = np.random.default_rng(1).integers(0, 256, (2, 28, 28, 1)).astype("float32")
+    without.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(pixels, training=False)),
+                               keras.ops.convert_to_numpy(without(pixels, training=False)),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="stem_norm must be one of batch, none"):
+        build_model("improved_cnn", stem_norm="layer")

@@ -130,16 +130,19 @@ def test_every_architecture_trains_to_a_valid_submission(arch, tmp_path, tiny_da
     assert np.isfinite(metrics["val_loss"])
 
 
-def test_the_stem_flag_reaches_the_saved_config_and_model(tmp_path, tiny_data_dir):
+def test_the_stem_flags_reach_the_saved_config_and_model(tmp_path, tiny_data_dir):
     result = run_cli("train.py", "--arch", "improved_cnn", "--stem", "space_to_depth",
-                     "--data", str(tiny_data_dir), "--epochs", "1", "--output-dir",
+                     "--stem-norm", "none", "--data", str(tiny_data_dir), "--epochs", "1", "--output-dir",
                      str(tmp_path / "runs"), "--submissions-dir", str(tmp_path / "subs"))
     assert result.returncode == 0, result.stderr
     [run_dir] = list((tmp_path / "runs").iterdir())
-    assert RunDir(run_dir).read_config().model_options["stem"] == "space_to_depth"
+    options = RunDir(run_dir).read_config().model_options
+    assert options["stem"] == "space_to_depth" and options["stem_norm"] == "none"
     model = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
     assert model.get_layer("stem_conv").input.shape[1:] == (14, 14, 4)
+    assert "stem_bn" not in [layer.name for layer in model.layers]
     assert run_cli("train.py", "--stem", "conv7").returncode == 2
+    assert run_cli("train.py", "--stem-norm", "layer").returncode == 2
 
 
 def test_cnn_hyperparameters_reach_the_model_and_the_saved_config(tmp_path, tiny_data_dir):

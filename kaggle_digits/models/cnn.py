@@ -22,6 +22,7 @@ from kaggle_digits.models.registry import register_model
 BN_MOMENTUM = 0.9
 
 IMPROVED_CNN_STEMS = ("conv5", "space_to_depth")
+IMPROVED_CNN_STEM_NORMS = ("batch", "none")
 
 
 def _parse_filters(filters: Sequence[int] | str, count: int) -> list[int]:
@@ -86,11 +87,13 @@ def space_to_depth(x, block: int):
 
 
 def conv_bn_relu(x, filters: int, kernel_size: int, name: str, activation: str = "relu",
-                 stride: int = 1):
-    """Convolution without bias (batch norm supplies it), then batch norm, then activation."""
-    x = layers.Conv2D(filters, kernel_size, strides=stride, padding="same", use_bias=False,
-                      name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+                 stride: int = 1, batch_norm: bool = True):
+    """Convolution without bias (batch norm supplies it), then batch norm, then activation;
+    without batch norm the convolution keeps its bias."""
+    x = layers.Conv2D(filters, kernel_size, strides=stride, padding="same",
+                      use_bias=not batch_norm, name=f"{name}_conv")(x)
+    if batch_norm:
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.Activation(activation, name=f"{name}_act")(x)
 
 
@@ -103,7 +106,8 @@ def conv_bn_relu(x, filters: int, kernel_size: int, name: str, activation: str =
 )
 def improved_cnn(filters: Sequence[int] | str = (16, 32, 32, 64), kernel_size: int = 3,
                  stride: int = 1, dense_units: int = 128, dropout_rate: float = 0.1,
-                 activation: str = "relu", stem: str = "conv5") -> keras.Model:
+                 activation: str = "relu", stem: str = "conv5",
+                 stem_norm: str = "batch") -> keras.Model:
     """A compact VGG-style CNN in the line of the top Kaggle MNIST kernels (Deotte's "How to
     choose CNN architecture MNIST": batch norm after every convolution, dropout, a dense head),
     narrowed so one epoch of 33,600 images takes about 10-15 s on two CPU cores.
@@ -122,17 +126,25 @@ def improved_cnn(filters: Sequence[int] | str = (16, 32, 32, 64), kernel_size: i
     2021) instead of the 5x5 convolution on one channel at 28x28 and its pooling, which use a
     CPU's vector units poorly: 1.27x the images per second, at the same out-of-fold accuracy
     with 20 epochs and 14 rows of 42,000 behind with 30 (p = 0.24; BENCHMARKS.md).
+
+    ``stem_norm="none"`` drops the stem's batch norm (its convolution keeps a bias): at 28x28x16
+    it normalises the largest activation map of the net, ~13% of a training step's layer time
+    (bench/flops.py --breakdown), for a layer whose input is already scaled pixels.
     """
     if stem not in IMPROVED_CNN_STEMS:
         raise ValueError(f"stem must be one of {', '.join(IMPROVED_CNN_STEMS)}. "
                          f"Received: stem={stem!r}")
+    if stem_norm not in IMPROVED_CNN_STEM_NORMS:
+        raise ValueError(f"stem_norm must be one of {', '.join(IMPROVED_CNN_STEM_NORMS)}. "
+                         f"Received: stem_norm={stem_norm!r}")
+    stem_bn = stem_norm == "batch"
     stem_filters, mid_a, mid_b, top = _parse_filters(filters, 4)
     inputs, x = pixel_input()
     if stem == "space_to_depth":
         x = space_to_depth(x, 2)
-        x = conv_bn_relu(x, stem_filters, 3, "stem", activation, stride)
+        x = conv_bn_relu(x, stem_filters, 3, "stem", activation, stride, stem_bn)
     else:
-        x = conv_bn_relu(x, stem_filters, 5, "stem", activation, stride)
+        x = conv_bn_relu(x, stem_filters, 5, "stem", activation, stride, stem_bn)
         x = layers.MaxPooling2D(name="pool1")(x)
     x = conv_bn_relu(x, mid_a, kernel_size, "block2a", activation)
     x = conv_bn_relu(x, mid_b, kernel_size, "block2b", activation)
