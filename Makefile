@@ -12,7 +12,7 @@ help:
 	@echo "make fetch      download the competition data with the kaggle client"
 	@echo "make fetch-zip  unpack a hand-downloaded bundle (BUNDLE=$(BUNDLE))"
 	@echo "make train      train improved_cnn with its defaults"
-	@echo "make ensemble   train the default ensemble recipe and write its submission"
+	@echo "make ensemble   train the bagged ensemble recipe (2 x 5-fold) and write its submission"
 
 run:
 	$(PYTHON) scripts/quickstart.py
@@ -33,4 +33,4 @@ train:
 	$(VENV_PY) scripts/train.py --arch improved_cnn
 
 ensemble:
-	$(VENV_PY) scripts/ensemble.py --recipe default
+	$(VENV_PY) scripts/ensemble.py --recipe bagged

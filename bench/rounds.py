@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """What each lever of a finished recipe bought, on its validation rows (one change at a time).
 
-  python bench/rounds.py runs/recipe-default
+  python bench/rounds.py runs/recipe-pseudo
 
 Prints every member's accuracy with its 95% interval, then paired comparisons on the same rows
 (McNemar's exact test): the first round's ensemble against the second round's (pseudo-labels,
@@ -9,7 +9,7 @@ same member count), each round's ensemble against its best member, the whole ens
 its best member and against each round alone, and the mean of the first k members for every k
 (what adding members bought). Members are told apart by ``pseudo_label_rows`` in their metrics.
 
-  python bench/rounds.py runs/recipe-default --candidates runs/diversity/*
+  python bench/rounds.py runs/recipe-pseudo --candidates runs/diversity/*
 
 measures what other runs on the same split would add: each candidate's accuracy, how many rows
 it disagrees on with the recipe's members (against how many they disagree on among themselves),

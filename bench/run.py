@@ -113,12 +113,17 @@ def ensemble_record(path: Path) -> dict | None:
         return None
     if record.get("members_trained") != len(record["members"]):
         print(f"{path}: that command reused members trained earlier; its wall time is not the "
-              f"ensemble's. Delete runs/recipe-default and run `make ensemble` again")
+              f"ensemble's. Delete runs/{path.stem.rsplit('-', 1)[0]} and train the recipe again")
         return None
     return record
 
 
-def ensemble_target(name: str, ensemble: dict) -> tuple[str, str, str, bool]:
+# The ensemble targets: the name a row is known by, the command, and the record it wrote.
+ENSEMBLE_TARGETS = (("default ensemble", "`make ensemble`: `--recipe bagged`", "ensemble_record"),
+                    ("pseudo-label ensemble", "`--recipe pseudo`", "pseudo_record"))
+
+
+def ensemble_target(name: str, command: str, ensemble: dict) -> tuple[str, str, str, bool]:
     """The ensemble target's row: out-of-fold when the record scores every labelled row."""
     versus = ensemble["against_best_member"]
     scored = ("out-of-fold, every labelled row" if ensemble["val_rows"] >= FULL_TRAIN_ROWS
@@ -126,8 +131,8 @@ def ensemble_target(name: str, ensemble: dict) -> tuple[str, str, str, bool]:
     met = (ensemble["val_accuracy"] >= ENSEMBLE_GOAL and ensemble["wall_s"] <= 3600
            and versus["ensemble_only_right"] > versus["member_only_right"]
            and versus["mcnemar_p"] < 0.05)
-    return (f"{name} ensemble (`--recipe {name}`, {len(ensemble['members'])} members, "
-            f"{ensemble['method']}; {scored})",
+    return (f"{name} ({command}, {len(ensemble['members'])} members, {ensemble['method']}; "
+            f"{scored})",
             f">= {ENSEMBLE_GOAL:.2%} in <= 3600 s wall, better than its best member with "
             f"McNemar p < 0.05",
             f"{format_accuracy(ensemble['val_accuracy'], ensemble['val_rows'])} in "
@@ -189,13 +194,13 @@ def measure_targets(args) -> int:
            f"{default['predict_test_time_s']:.1f} s for {default['test_rows']:,} rows",
            default["predict_test_time_s"] <= 10)
 
-    for name, path in (("default", args.ensemble_record), ("bagged", args.bagged_record)):
+    for name, command, record_option in ENSEMBLE_TARGETS:
+        path = getattr(args, record_option)
         ensemble = ensemble_record(Path(path))
         if ensemble and not args.quick:
-            record(*ensemble_target(name, ensemble))
+            record(*ensemble_target(name, command, ensemble))
         else:
-            print(f"{name} ensemble not measured: no {path}; train it with "
-                  f"`python scripts/ensemble.py --recipe {name}` first")
+            print(f"{name} not measured: no usable {path}; train it with {command} first")
 
     versions = default["versions"]
     prefix = (f"| {dt.date.today().isoformat()} | {os.cpu_count()} cores, {cpu_model()} | "
@@ -220,11 +225,12 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(ROOT / "data" / "digit-recognizer"))
     parser.add_argument("--no-record", action="store_true", help="do not touch BENCHMARKS.md")
     parser.add_argument("--ensemble-record",
-                        default=str(ROOT / "submissions" / "recipe-default-mean.json"),
-                        help="the record `make ensemble` wrote beside its submission")
-    parser.add_argument("--bagged-record",
                         default=str(ROOT / "submissions" / "recipe-bagged-mean.json"),
-                        help="the record `ensemble.py --recipe bagged` wrote (out-of-fold scores)")
+                        help="the record `make ensemble` (`ensemble.py --recipe bagged`) wrote "
+                             "beside its submission (out-of-fold scores)")
+    parser.add_argument("--pseudo-record",
+                        default=str(ROOT / "submissions" / "recipe-pseudo-mean.json"),
+                        help="the record `ensemble.py --recipe pseudo` wrote (holdout scores)")
     parser.add_argument("train_args", nargs="*", help="extra scripts/train.py options (after --)")
     args = parser.parse_args(argv)
     if args.targets:

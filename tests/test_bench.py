@@ -14,7 +14,7 @@ def record(tmp_path, **fields):
                                       "ensemble_only_right": 12, "member_only_right": 3,
                                       "mcnemar_p": 0.035}}
     values.update(fields)
-    path = tmp_path / "recipe-default-mean.json"
+    path = tmp_path / "recipe-bagged-mean.json"
     path.write_text(json.dumps(values))
     return path
 
@@ -25,24 +25,29 @@ def test_an_ensemble_timed_from_scratch_is_read(tmp_path):
 
 def test_an_ensemble_that_reused_members_has_no_wall_time_to_report(tmp_path, capsys):
     assert ensemble_record(record(tmp_path, members_trained=1)) is None
-    assert "reused members trained earlier" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "reused members trained earlier" in out
+    assert "Delete runs/recipe-bagged and train the recipe again" in out
     assert ensemble_record(record(tmp_path, wall_s=None)) is None  # A record from before.
     assert ensemble_record(tmp_path / "missing.json") is None
 
 
 def test_an_ensemble_scored_on_every_labelled_row_is_called_out_of_fold(tmp_path):
     holdout = ensemble_record(record(tmp_path, val_accuracy=0.9976))
-    target, goal, measured, met = ensemble_target("default", holdout)
-    assert "holdout" in target and ">= 99.75%" in goal and met
+    target, goal, measured, met = ensemble_target("pseudo-label ensemble", "`--recipe pseudo`",
+                                                  holdout)
+    assert target.startswith("pseudo-label ensemble (`--recipe pseudo`, 2 members, mean; holdout")
+    assert ">= 99.75%" in goal and met
     assert "8,400 rows" in measured and "p = 0.035" in measured
     bagged = ensemble_record(record(tmp_path, val_accuracy=0.9976, val_rows=42000))
-    target, _, measured, met = ensemble_target("bagged", bagged)
+    target, _, measured, met = ensemble_target("default ensemble", "`make ensemble`", bagged)
     assert "out-of-fold, every labelled row" in target and "42,000 rows" in measured and met
     # Significantly better than its best member is part of the goal, not only the accuracy.
-    _, _, _, met = ensemble_target("bagged", {**bagged, "against_best_member": {
-        **bagged["against_best_member"], "mcnemar_p": 0.2}})
+    _, _, _, met = ensemble_target("default ensemble", "`make ensemble`", {
+        **bagged, "against_best_member": {**bagged["against_best_member"], "mcnemar_p": 0.2}})
     assert not met
-    _, _, _, met = ensemble_target("bagged", {**bagged, "wall_s": 3700.0})
+    _, _, _, met = ensemble_target("default ensemble", "`make ensemble`",
+                                   {**bagged, "wall_s": 3700.0})
     assert not met
 
 

@@ -82,3 +82,12 @@ def test_targets_table_keeps_the_latest_row_of_each_target(tmp_path):
     assert targets_table(tmp_path / "B.md").splitlines()[2:] == [
         "| default ensemble (8 members) | >= 99.75% | 99.76% | yes | 2026-11-25 |",
         "| time to 99.0% (preset) | <= 20 s | 26.9 s | no | 2026-11-22 |"]
+    # A renamed target's old rows leave the table once the new name has one.
+    rows.append(("2026-12-06", "--preset fast: accuracy (median of 5)", ">= 99.1%", "99.2%",
+                 "yes"))
+    (tmp_path / "B.md").write_text(
+        "# Benchmarks\n\n## Targets (bench/run.py --targets)\n\n" + head
+        + "".join(f"| {d} | 2 cores | 2.21.0 / 3.15.1 | full | {t} | {g} | {m} | {y} |\n"
+                  for d, t, g, m, y in rows))
+    assert [line.split(" | ")[0] for line in targets_table(tmp_path / "B.md").splitlines()[2:]] \
+        == ["| default ensemble (8 members)", "| --preset fast: accuracy (median of 5)"]

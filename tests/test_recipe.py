@@ -48,7 +48,9 @@ def test_recipe_trains_members_then_reuses_them(tmp_path, tiny_data_dir, monkeyp
 
 
 def test_recipes_are_listed_and_buildable():
-    assert "default" in recipe.RECIPES
+    assert list(recipe.RECIPES)[:2] == ["bagged", "pseudo"]  # make ensemble's first.
+    with pytest.raises(ValueError, match="once named default is `pseudo`"):
+        recipe.run_recipe("default", TrainConfig())
     for entry in recipe.RECIPES.values():
         for _, arch, overrides in entry.all_members:
             TrainConfig().override({"arch": arch, **overrides})

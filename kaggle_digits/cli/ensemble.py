@@ -4,7 +4,7 @@ Examples:
   python scripts/ensemble.py runs/ens-improved_cnn-s*
   python scripts/ensemble.py runs/A runs/B runs/C --method stack --out submissions/stack.csv
   python scripts/ensemble.py runs/*-kfold5 --tta 5
-  python scripts/ensemble.py --recipe default      # train the default members, then combine
+  python scripts/ensemble.py --recipe bagged       # train the members (make ensemble), then combine
 """
 
 from __future__ import annotations
