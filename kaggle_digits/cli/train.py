@@ -86,7 +86,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                        "the training speed, 0.03 points behind at 30 epochs, p = 0.24)")
     model.add_argument("--stem-norm", choices=("batch", "none"), help="improved_cnn: batch "
                        "(default) normalises the stem's output; none drops that batch norm "
-                       "(the stem convolution keeps a bias), a speed option")
+                       "(the stem convolution keeps a bias): 1.1x the fit speed, accuracy "
+                       "within noise (BENCHMARKS.md)")
     model.add_argument("--padding", choices=("valid", "same"), help="simple_cnn padding "
                        "(default valid, as the tutorial; stride 2 needs same)")
     model.add_argument("--activation", help="activation function, e.g. relu, sigmoid, elu")

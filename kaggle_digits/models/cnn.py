@@ -128,8 +128,9 @@ def improved_cnn(filters: Sequence[int] | str = (16, 32, 32, 64), kernel_size: i
     with 20 epochs and 14 rows of 42,000 behind with 30 (p = 0.24; BENCHMARKS.md).
 
     ``stem_norm="none"`` drops the stem's batch norm (its convolution keeps a bias): at 28x28x16
-    it normalises the largest activation map of the net, ~13% of a training step's layer time
-    (bench/flops.py --breakdown), for a layer whose input is already scaled pixels.
+    it normalises the largest activation map of the net, 18% of a training step's layer time
+    (bench/flops.py --breakdown): 1.1x a whole fit, at no dependable accuracy cost (+9 rows of
+    42,000 out-of-fold on one split, -20 on another, -7 in their bag; BENCHMARKS.md).
     """
     if stem not in IMPROVED_CNN_STEMS:
         raise ValueError(f"stem must be one of {', '.join(IMPROVED_CNN_STEMS)}. "
