@@ -38,17 +38,20 @@ def test_forward_pass_gives_probabilities(arch):
     assert spec.description and spec.builder.__doc__
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("arch", ["efficientnetb0", "resnet50"])
-def test_transfer_models_not_trained_in_the_suite_reload_in_safe_mode(arch, tmp_path):
-    """The other architectures train, save and reload in test_training."""
-    model = build_model(arch, weights="none")
-    pixels = np.random.default_rng(0).integers(0, 256, (2, 28, 28, 1)).astype("float32")
+def assert_reloads_in_safe_mode(model, tmp_path, seed: int = 0) -> None:
+    """Saved as a .keras file, the model loads in Keras safe mode and predicts as before."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (2, 28, 28, 1)).astype("float32")
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(pixels, training=False)),
                                keras.ops.convert_to_numpy(model(pixels, training=False)),
                                rtol=1e-5, atol=1e-6)
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["efficientnetb0", "resnet50"])
+def test_transfer_models_not_trained_in_the_suite_reload_in_safe_mode(arch, tmp_path):
+    """The other architectures train, save and reload in test_training."""
+    assert_reloads_in_safe_mode(build_model(arch, weights="none"), tmp_path)
 
 
 @pytest.mark.parametrize("arch", ["improved_cnn", "transformer"])
@@ -155,11 +158,7 @@ def test_space_to_depth_stem_stacks_2x2_pixel_blocks_and_reloads_in_safe_mode(tm
     assert stem.input.shape[1:] == (14, 14, 4) and stem.kernel_size == (3, 3)
     assert "pool1" not in [layer.name for layer in model.layers]
     assert model.get_layer("pool2").output.shape[1:] == (7, 7, 32)
-    model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(pixels, training=False)),
-                               keras.ops.convert_to_numpy(model(pixels, training=False)),
-                               rtol=1e-5, atol=1e-6)
+    assert_reloads_in_safe_mode(model, tmp_path)
     with pytest.raises(ValueError, match="stem must be one of conv5, space_to_depth"):
         build_model("improved_cnn", stem="conv7")
 
@@ -174,11 +173,6 @@ def test_stem_norm_none_drops_only_the_stems_batch_norm(tmp_path):
     assert without.get_layer("stem_conv").use_bias
     assert not with_norm.get_layer("stem_conv").use_bias
     assert with_norm.count_params() - without.count_params() == 4 * 16 - 16  # BN's 4 x 16, bias 16
-    pixels = np.random.default_rng(1).integers(0, 256, (2, 28, 28, 1)).astype("float32")
-    without.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(pixels, training=False)),
-                               keras.ops.convert_to_numpy(without(pixels, training=False)),
-                               rtol=1e-5, atol=1e-6)
+    assert_reloads_in_safe_mode(without, tmp_path, seed=1)
     with pytest.raises(ValueError, match="stem_norm must be one of batch, none"):
         build_model("improved_cnn", stem_norm="layer")
