@@ -148,6 +148,11 @@ class TrainConfig:
     ``pseudo_labels`` adds test rows to the training rows (never to validation) as the labels an
     earlier ensemble gave them: one character per test.csv row, the digit, or ``.`` for a row
     left out. It lives in the config so the saved config alone repeats the run, on any machine.
+    ``teacher`` lists finished runs (or folders of them, as a recipe leaves) whose models teach
+    this one (knowledge distillation): its training targets become ``1 - distill_weight`` of the
+    label plus ``distill_weight`` of the teachers' averaged probabilities, softened by
+    ``distill_temperature``, and only teacher models that never trained on the rows this run is
+    judged on teach it (kaggle_digits/distill.py).
     ``None`` in an architecture-defaulted field means the value registered with the architecture;
     :meth:`resolved` fills those in, and the resolved config is what a run saves.
     """
@@ -183,6 +188,9 @@ class TrainConfig:
     run_name: str | None = None
     model_options: dict = field(default_factory=dict)
     pseudo_labels: str = ""
+    teacher: list = field(default_factory=list)
+    distill_weight: float = 0.5
+    distill_temperature: float = 1.0
     versions: dict = field(default_factory=dict)  # Filled in by train(); informative only.
 
     def resolved(self) -> "TrainConfig":
@@ -254,6 +262,15 @@ class TrainConfig:
         from kaggle_digits.tta import check_tta
 
         check_tta(self.tta)
+        if not isinstance(self.teacher, list) or not all(
+                isinstance(path, str) and path for path in self.teacher):
+            raise ValueError(f"teacher must be a list of run directories. Received: "
+                             f"teacher={self.teacher!r}")
+        check_number("distill_weight", self.distill_weight, 0.0, 1.0, low_open=True)
+        check_number("distill_temperature", self.distill_temperature, 0.0, 100.0, low_open=True)
+        if self.teacher and self.pseudo_labels:
+            raise ValueError("teacher and pseudo_labels exclude each other: a teacher's soft "
+                             "targets are made for labelled rows only")
         stray = sorted(set(self.pseudo_labels) - set(".0123456789"))
         if stray:
             raise ValueError(f"pseudo_labels must hold one digit or '.' per test row. Received "

@@ -16,7 +16,7 @@ from kaggle_digits.batches import DigitBatches
 from kaggle_digits.callbacks import EpochTimer, InterruptAtBatchEnd, build_callbacks
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import DigitData
-from kaggle_digits.losses import training_loss
+from kaggle_digits.losses import training_accuracy, training_loss
 from kaggle_digits.models import build_model
 from kaggle_digits.predict import PREDICT_BATCH_SIZE, load_keras_model, predict_probs
 from kaggle_digits.rundir import RunDir
@@ -116,6 +116,23 @@ def build_training_state(model: keras.Model, images: np.ndarray, labels: np.ndar
         model._symbolic_build(data_batch=(images.astype(np.float32), labels))
 
 
+def member_targets(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
+                   val_idx: np.ndarray | None, member: RunDir, log: Callable[[str], None]
+                   ) -> np.ndarray:
+    """A distilled member's soft training targets, made once and kept until it finishes, so a
+    resumed member trains on the targets it started with."""
+    if member.has_array("teacher_targets"):
+        targets = member.load_array("teacher_targets")
+        if targets.shape == (len(train_idx), 10):
+            return targets
+    from kaggle_digits.distill import distillation_targets
+
+    targets = distillation_targets(config, data.train_images, data.train_labels,
+                                   data.fingerprint, train_idx, val_idx, log)
+    member.save_array("teacher_targets", targets)
+    return targets
+
+
 def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
                val_idx: np.ndarray | None, member: RunDir, seed: int,
                log: Callable[[str], None], model: keras.Model | None = None,
@@ -132,8 +149,10 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
     epochs_done = state.get("epochs_done", 0)
     resumed = epochs_done > 0
     left_to_train = epochs_done < config.epochs and not state.get("stopped_early")
+    targets = (member_targets(config, data, train_idx, val_idx, member, log) if config.teacher
+               else data.train_labels[train_idx])
     train_batches = DigitBatches(
-        data.train_images[train_idx], data.train_labels[train_idx], config.batch_size,
+        data.train_images[train_idx], targets, config.batch_size,
         seed=seed, augment=config.augment, epochs=config.epochs, start_epoch=epochs_done,
         augment_ranges=config.augment_ranges,
     )
@@ -149,9 +168,10 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
         if model is None:  # A model handed in was built right after this same seeding.
             keras.utils.set_random_seed(seed)
             model = build_model(config.arch, config.precision, **config.model_options)
+        distilled = bool(config.teacher)
         model.compile(optimizer=build_optimizer(config, steps_per_epoch=len(train_batches)),
-                      loss=training_loss(config.label_smoothing),
-                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+                      loss=training_loss(config.label_smoothing, soft_targets=distilled),
+                      metrics=[training_accuracy(soft_targets=distilled)])
     validated = val_idx is not None
     validation = ((data.train_images[val_idx].astype(np.float32), data.train_labels[val_idx])
                   if validated else None)
@@ -163,7 +183,7 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
            f"{config.zoom_fraction:g}, shear {config.shear_deg:g} deg)" if config.augment else "")
         + (f", options {config.model_options}" if config.model_options else ""))
     if left_to_train:
-        build_training_state(model, data.train_images[:1], data.train_labels[:1])
+        build_training_state(model, data.train_images[:1], targets[:1])
     timer = EpochTimer(state.get("durations"))
     earlier_train_time = sum(timer.durations)  # A resumed run's epochs before the interruption.
     fit_started = time.perf_counter()

@@ -9,6 +9,7 @@ import keras
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import DigitData, data_report, load_competition_data, resolve_data_dir
+from kaggle_digits.distill import check_teachers
 from kaggle_digits.fit import apply_determinism
 from kaggle_digits.plots import plot_learning_curves
 from kaggle_digits.rundir import RunDir
@@ -33,6 +34,7 @@ def load_run_data(config: TrainConfig, log: Callable[[str], None]) -> tuple[Digi
     data = load_competition_data(data_dir)
     check_split(config, data)
     check_pseudo_labels(data, config.pseudo_labels)
+    check_teachers(config, data.train_labels, data.fingerprint)
     apply_determinism(config)
     return data, is_sample
 

@@ -41,7 +41,8 @@ from kaggle_digits.io_utils import (
 )
 from kaggle_digits.locks import DirectoryLock, RunInUse, directory_lock
 
-ARRAYS = ("val_probs", "val_labels", "val_indices", "test_probs", "fold_of_row")
+ARRAYS = ("val_probs", "val_labels", "val_indices", "test_probs", "fold_of_row",
+          "teacher_targets")
 REPORT_FILES = {
     "classification_text": "classification_report.txt",
     "classification_json": "classification_report.json",
@@ -326,6 +327,7 @@ class RunDir:
         """Checkpoints and state of a member whose outputs are all written."""
         self.remove_checkpoints()
         (self.path / _STATE).unlink(missing_ok=True)
+        self.array_path("teacher_targets").unlink(missing_ok=True)
 
     # Model, history, arrays, submission ------------------------------------------------------
 

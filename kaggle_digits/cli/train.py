@@ -8,6 +8,7 @@ Examples:
                                                     # two folds at a time on 2 cores
   python scripts/train.py --full --epochs 15         # final fit on every labelled row
   python scripts/train.py --resume runs/20261121-203000-improved_cnn   # after Ctrl-C or a crash
+  python scripts/train.py --full --teacher runs/recipe-bagged   # one model taught by an ensemble
   python scripts/train.py --list-archs
 """
 
@@ -75,6 +76,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--ema", dest="ema_momentum", type=float, metavar="MOMENTUM",
                         help="validate, checkpoint and keep an exponential moving average of "
                              "the weights, e.g. 0.999 (default 0 = off)")
+    distill = parser.add_argument_group(
+        "distillation (a student learns from an ensemble's probabilities as well as the labels)")
+    distill.add_argument("--teacher", action="append", metavar="RUN_DIR",
+                         type=lambda path: str(Path(path).resolve()),
+                         help="a finished run, or a folder of runs such as runs/recipe-bagged; "
+                              "repeat for more. Only teacher models that never trained on the "
+                              "rows this run is judged on teach it: use --folds K with a k-fold "
+                              "teacher's --split-seed, or --full")
+    distill.add_argument("--distill-weight", type=float, metavar="W",
+                         help="share of the teacher in each training target, the rest the "
+                              "label (default 0.5)")
+    distill.add_argument("--distill-temperature", type=float, metavar="T",
+                         help="soften the teacher's probabilities as softmax(logits / T) "
+                              "(default 1)")
     model = parser.add_argument_group("model options (architectures that take them)")
     model.add_argument("--filters", help="CNN filter counts, e.g. 16,32,32 (simple_cnn: 3 "
                        "values, improved_cnn: 4)")
