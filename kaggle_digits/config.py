@@ -189,7 +189,7 @@ class TrainConfig:
     model_options: dict = field(default_factory=dict)
     pseudo_labels: str = ""
     teacher: list = field(default_factory=list)
-    distill_weight: float = 0.5
+    distill_weight: float = 0.9
     distill_temperature: float = 1.0
     versions: dict = field(default_factory=dict)  # Filled in by train(); informative only.
 
