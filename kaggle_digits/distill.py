@@ -62,7 +62,7 @@ def _runs_at(path: Path) -> list[RunDir]:
              if child.is_dir() and RunDir(child).metrics_path.is_file()] if path.is_dir() else []
     if not inner:
         raise ValueError(f"teacher {path}: not a finished run directory, nor a folder of them "
-                         f"(no metrics.json)")
+                         f"(no {run.metrics_path.name})")
     for member in inner:
         member.require_finished()
     return inner
@@ -72,7 +72,8 @@ def _models_of(run: RunDir, kind: str | None, rows: int) -> list[TeacherModel]:
     if kind == "kfold":
         fold_of_row = run.load_array("fold_of_row")
         if len(fold_of_row) != rows:
-            raise ValueError(f"teacher {run}: {len(fold_of_row)} rows in fold_of_row.npy, the "
+            raise ValueError(f"teacher {run}: {len(fold_of_row)} rows in "
+                             f"{run.array_path('fold_of_row').name}, the "
                              f"data has {rows}")
         return [TeacherModel(fold.model_path, fold_of_row == number)
                 for number, fold in enumerate(run.folds(), start=1)]
@@ -80,7 +81,8 @@ def _models_of(run: RunDir, kind: str | None, rows: int) -> list[TeacherModel]:
     if kind == "holdout":
         indices = run.load_array("val_indices")
         if len(indices) and (indices.min() < 0 or indices.max() >= rows):
-            raise ValueError(f"teacher {run}: val_indices.npy names rows outside 0..{rows - 1}")
+            raise ValueError(f"teacher {run}: {run.array_path('val_indices').name} names rows "
+                             f"outside 0..{rows - 1}")
         held_out[indices] = True
     elif kind != "full":
         raise ValueError(f"teacher {run}: a {kind!r} run; teachers are holdout, k-fold or "
