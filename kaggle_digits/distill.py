@@ -18,9 +18,8 @@ from typing import Callable
 import numpy as np
 from scipy.special import softmax
 
+from kaggle_digits.losses import NUM_CLASSES
 from kaggle_digits.rundir import RunDir
-
-NUM_CLASSES = 10
 
 
 @dataclass(frozen=True)

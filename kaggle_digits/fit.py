@@ -16,7 +16,7 @@ from kaggle_digits.batches import DigitBatches
 from kaggle_digits.callbacks import EpochTimer, InterruptAtBatchEnd, build_callbacks
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.data import DigitData
-from kaggle_digits.losses import training_accuracy, training_loss
+from kaggle_digits.losses import NUM_CLASSES, training_accuracy, training_loss
 from kaggle_digits.models import build_model
 from kaggle_digits.predict import PREDICT_BATCH_SIZE, load_keras_model, predict_probs
 from kaggle_digits.rundir import RunDir
@@ -123,7 +123,7 @@ def member_targets(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
     resumed member trains on the targets it started with."""
     if member.has_array("teacher_targets"):
         targets = member.load_array("teacher_targets")
-        if targets.shape == (len(train_idx), 10):
+        if targets.shape == (len(train_idx), NUM_CLASSES):
             return targets
     from kaggle_digits.distill import distillation_targets
 
