@@ -10,7 +10,7 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kaggle_digits.io_utils import parse_json
+from kaggle_digits.io_utils import FILE_NAME_MAX_BYTES, parse_json, temp_name_bytes
 
 LR_SCHEDULES = ("cosine", "plateau", "constant")
 STRATEGIES = ("default", "mirrored")
@@ -33,12 +33,21 @@ PRESETS = {
              "epochs": 2},
 }
 
-NAME_MAX_LENGTH = 200
+# The longest file name the toolkit makes of a run name: the temporary file through which the
+# record of its submission copy is written, after RunDir.create numbered a taken name.
+_LONGEST_DERIVED = "{name}-999.json"
+
+
+def name_max_bytes() -> int:
+    """How many bytes (UTF-8, as the file system counts them) a run, study or output name may
+    take, so that every file name made of it fits the file system's limit."""
+    return FILE_NAME_MAX_BYTES - temp_name_bytes(_LONGEST_DERIVED.format(name=""))
 
 
 def check_name(name: str, what: str = "run_name") -> str:
     """A run, study or output name that stays inside the directory it is made in: no path
-    separators, no ``.``/``..``, nothing absolute, no control characters.
+    separators, no ``.``/``..``, nothing absolute, no control characters; and short enough, in
+    bytes, for every file name made of it (checked here, before anything is trained).
 
     Raises:
         ValueError: naming ``what`` and the name received.
@@ -46,8 +55,11 @@ def check_name(name: str, what: str = "run_name") -> str:
     problem = None
     if not isinstance(name, str) or not name.strip():
         problem = "it is empty"
-    elif len(name) > NAME_MAX_LENGTH:
-        problem = f"it is longer than {NAME_MAX_LENGTH} characters"
+    elif len(os.fsencode(name)) > name_max_bytes():
+        raise ValueError(f"{what} is too long: {len(os.fsencode(name))} bytes in UTF-8, and the "
+                         f"files made of it must fit the file system's {FILE_NAME_MAX_BYTES}-"
+                         f"byte names, so at most {name_max_bytes()}. Received: "
+                         f"{what}={name!r}")
     elif "/" in name or "\\" in name or (os.altsep and os.altsep in name):
         problem = "it holds a path separator"
     elif name in (".", "..") or name.startswith("."):
@@ -198,7 +210,7 @@ class TrainConfig:
         from kaggle_digits.models import builder_defaults, get_model_spec
 
         spec = get_model_spec(self.arch)
-        values = dataclasses.asdict(self)
+        values = dataclasses.asdict(self.with_data_dir())
         # Every builder option is written down, so the saved config rebuilds the same model even
         # after a later version changes a builder's defaults.
         values["model_options"] = {**builder_defaults(self.arch), **values["model_options"]}
@@ -211,6 +223,17 @@ class TrainConfig:
         config = TrainConfig(**values)
         config.validate()
         return config
+
+    def with_data_dir(self) -> "TrainConfig":
+        """A copy whose ``data_dir`` names, as an absolute path, the directory this run reads:
+        the one given, else the default (Kaggle's input, the fetched data, else the bundled
+        sample). Resolved once, where a config is made, so that fold jobs, their assembly and a
+        later ``--resume`` from another working directory all read the same files, and the
+        saved config says where they came from."""
+        from kaggle_digits.data import resolve_data_dir
+
+        data_dir, _ = resolve_data_dir(self.data_dir)
+        return dataclasses.replace(self, data_dir=str(data_dir.absolute()))
 
     def validate(self) -> None:
         """Raises ValueError naming the first setting out of range (None = the arch default)."""
@@ -232,6 +255,8 @@ class TrainConfig:
         check_number("warmup_epochs", self.warmup_epochs, 0.0, 10_000.0)
         if self.run_name is not None:
             check_name(self.run_name)
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            raise ValueError(f"data_dir must be text. Received: data_dir={self.data_dir!r}")
         for name in ("arch", "optimizer", "strategy", "precision", "output_dir", "submissions_dir",
                      "pseudo_labels"):
             if not isinstance(getattr(self, name), str):

@@ -65,10 +65,11 @@ class DigitData:
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> tuple[Path, bool]:
     """Pick the data directory: the one given, Kaggle's input dir, the fetched data, or the sample.
 
-    Returns the directory and whether it is the bundled sample, so callers can say so loudly.
+    Returns the directory and whether it is the bundled sample (found by default or named), so
+    callers can say so loudly.
     """
     if data_dir is not None:
-        return Path(data_dir), False
+        return Path(data_dir), Path(data_dir).absolute() == SAMPLE_DATA_DIR
     for candidate in (KAGGLE_INPUT_DIR, LOCAL_DATA_DIR):
         if find_csv(candidate, "train") is not None:
             return candidate, False

@@ -69,13 +69,16 @@ def _runs_at(path: Path) -> list[RunDir]:
 
 def _models_of(run: RunDir, kind: str | None, rows: int) -> list[TeacherModel]:
     if kind == "kfold":
-        fold_of_row = run.load_array("fold_of_row")
-        if len(fold_of_row) != rows:
-            raise ValueError(f"teacher {run}: {len(fold_of_row)} rows in "
-                             f"{run.array_path('fold_of_row').name}, the "
-                             f"data has {rows}")
-        return [TeacherModel(fold.model_path, fold_of_row == number)
-                for number, fold in enumerate(run.folds(), start=1)]
+        try:
+            folds = run.fold_models()
+        except ValueError as exc:
+            raise ValueError(f"teacher {exc}") from None
+        recorded = len(run.load_array("fold_of_row"))
+        if recorded != rows:
+            raise ValueError(f"teacher {run}: {recorded} rows in "
+                             f"{run.array_path('fold_of_row').name}, the data has {rows}")
+        return [TeacherModel(fold.model_path, np.isin(np.arange(rows), fold.rows))
+                for fold in folds]
     held_out = np.zeros(rows, dtype=bool)
     if kind == "holdout":
         indices = run.load_array("val_indices")

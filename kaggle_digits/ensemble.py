@@ -25,9 +25,8 @@ import numpy as np
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.evaluation import accuracy_interval, mcnemar_exact
-from kaggle_digits.io_utils import sha256_file
 from kaggle_digits.rundir import DataMismatch, RunDir, SkippedRun, differing_files
-from kaggle_digits.submission import record_path, write_record, write_submission
+from kaggle_digits.submission import write_submission_with_record
 
 METHODS = ("mean", "vote", "weighted", "stack")
 CROSS_FIT_FOLDS = 5
@@ -81,6 +80,8 @@ def load_member(run_dir: str | os.PathLike) -> Member:
         config = run.read_config()
         kind = metrics.get("kind", "holdout")
         member = Member(run.path, kind, config, metrics, _array(run, "test_probs"))
+        if kind == "kfold":
+            run.fold_models()  # Every fold there, by number (else refused, naming the fold).
         if kind != "full":
             member.val_probs = _array(run, "val_probs")
             member.val_labels = _array(run, "val_labels")
@@ -335,10 +336,6 @@ def write_ensemble(members: list[Member], result: EnsembleResult, out_csv: str |
     Raises:
         SubmissionError: ``out_csv`` does not end in .csv (its record would overwrite it).
     """
-    out_csv = Path(out_csv)
-    record_path(out_csv)  # Refused before the CSV is written.
-    submission = write_submission(result.test_probs.argmax(axis=1), out_csv,
-                                  expected_rows=len(result.test_probs))
     record = {
         "method": result.method,
         "created": dt.datetime.now().isoformat(timespec="seconds"),
@@ -353,10 +350,10 @@ def write_ensemble(members: list[Member], result: EnsembleResult, out_csv: str |
         "notes": result.notes,
         "data_fingerprint": members[0].metrics["data_fingerprint"],
         "is_sample": any(m.metrics.get("is_sample") for m in members),
-        "submission_sha256": sha256_file(submission),
         **(extra or {}),
     }
-    return submission, write_record(submission, record)
+    return write_submission_with_record(result.test_probs.argmax(axis=1), out_csv, record,
+                                        expected_rows=len(result.test_probs))
 
 
 def retune_with_tta(members: list[Member], tta: int, log: Callable[[str], None] = print) -> None:
@@ -368,7 +365,7 @@ def retune_with_tta(members: list[Member], tta: int, log: Callable[[str], None] 
     from kaggle_digits.data import load_competition_data
     from kaggle_digits.predict import rescore_with_tta
 
-    data_dir = members[0].config.data_dir
+    data_dir = members[0].config.with_data_dir().data_dir  # Saved configs once held None.
     data = load_competition_data(data_dir)
     try:
         RunDir(members[0].run_dir).check_data(data.fingerprint)

@@ -24,6 +24,24 @@ def _process_umask() -> int:
 _FILE_MODE = 0o666 & ~_process_umask()
 
 
+# The longest file name the file systems people use take (ext4, XFS, btrfs, tmpfs, APFS), in
+# bytes of its encoding, and the length of the random part of a tempfile.mkstemp name.
+FILE_NAME_MAX_BYTES = 255
+_TEMP_RANDOM_CHARS = 8
+
+
+def _temp_affixes(final_name: str, suffix: str | None = None) -> tuple[str, str]:
+    """The prefix and suffix of the temporary file :func:`atomic_path` writes ``final_name``
+    through."""
+    return f".{final_name}.", suffix or ".tmp" + Path(final_name).suffix
+
+
+def temp_name_bytes(final_name: str) -> int:
+    """How many bytes the name of the temporary file written for ``final_name`` takes."""
+    prefix, suffix = _temp_affixes(final_name)
+    return len(os.fsencode(prefix)) + _TEMP_RANDOM_CHARS + len(os.fsencode(suffix))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only if the block succeeds.
@@ -33,9 +51,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        dir=final.parent, prefix=f".{final.name}.", suffix=suffix or ".tmp" + final.suffix
-    )
+    prefix, suffix = _temp_affixes(final.name, suffix)
+    fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=prefix, suffix=suffix)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

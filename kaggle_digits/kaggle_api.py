@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import time
 from pathlib import Path
@@ -19,6 +20,9 @@ DEFAULT_COMPETITION = "digit-recognizer"
 MAX_RATE_LIMIT_RETRIES = 3
 DEFAULT_RETRY_AFTER_S = 30.0
 MAX_RETRY_AFTER_S = 3600.0  # A Retry-After beyond an hour is damage, not advice.
+# How long one call may wait on a silent connection (the client itself sets no timeout, and a
+# server that accepts the connection and never answers would hold a submit forever).
+CALL_TIMEOUT_S = 120.0
 
 
 class KaggleApiError(RuntimeError):
@@ -45,19 +49,43 @@ def no_credentials_message() -> str:
             "and use --from-zip")
 
 
-def kaggle_credentials_present() -> bool:
-    """Whether the kaggle client will find credentials, without contacting Kaggle."""
-    if os.environ.get("KAGGLE_API_TOKEN") or (
-        os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")
-    ):
-        return True
+def _credential_files() -> list[Path]:
+    """The credential files the kaggle client would read, that exist."""
     config_dirs = [os.environ.get("KAGGLE_CONFIG_DIR"), "~/.kaggle",
                    os.path.join(os.environ.get("XDG_CONFIG_HOME") or "~/.config", "kaggle")]
-    for config_dir in filter(None, config_dirs):
-        for name in ("kaggle.json", "access_token", "access_token.txt"):
-            if Path(os.path.expanduser(config_dir), name).is_file():
-                return True
-    return False
+    return [Path(os.path.expanduser(config_dir), name) for config_dir in filter(None, config_dirs)
+            for name in ("kaggle.json", "access_token", "access_token.txt")
+            if Path(os.path.expanduser(config_dir), name).is_file()]
+
+
+def kaggle_credentials_present() -> bool:
+    """Whether the kaggle client will find credentials, without contacting Kaggle."""
+    return bool(os.environ.get("KAGGLE_API_TOKEN") or (
+        os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")) or _credential_files())
+
+
+def check_credential_files() -> None:
+    """Refuse a kaggle.json the client would misread (not JSON, or not an object whose
+    ``username`` and ``key`` are text), naming the file, before anything is sent.
+
+    Raises:
+        KaggleApiError: naming the file and what it must hold.
+    """
+    for path in _credential_files():
+        if path.name != "kaggle.json":
+            continue
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise KaggleApiError(f"{path}: not a readable Kaggle credentials file ({exc}); "
+                                 f"download a new one from https://www.kaggle.com/settings") \
+                from None
+        if not isinstance(values, dict) or not all(
+                isinstance(values.get(key), str) and values[key] for key in ("username", "key")):
+            raise KaggleApiError(f"{path}: not a Kaggle credentials file: it must be a JSON "
+                                 f"object whose \"username\" and \"key\" are text, as "
+                                 f"https://www.kaggle.com/settings (API > Create New Token) "
+                                 f"writes it")
 
 
 def warn_if_credentials_readable(log: Callable[[str], None]) -> None:
@@ -68,16 +96,49 @@ def warn_if_credentials_readable(log: Callable[[str], None]) -> None:
 
 
 def authenticated_api():
-    """An authenticated ``KaggleApi``, the client's exit(1) turned into a KaggleApiError."""
-    with contextlib.redirect_stdout(io.StringIO()):
+    """An authenticated ``KaggleApi``, the client's exit(1) turned into a KaggleApiError: "no
+    credentials" when there are none, "not accepted" when those found were refused (a
+    malformed, expired or revoked token)."""
+    check_credential_files()
+    with contextlib.redirect_stdout(io.StringIO()), call_timeout():
         try:
             from kaggle.api.kaggle_api_extended import KaggleApi
 
             api = KaggleApi()
             api.authenticate()
         except SystemExit:
-            raise KaggleApiError(no_credentials_message()) from None
+            if not kaggle_credentials_present():
+                raise KaggleApiError(no_credentials_message()) from None
+            where = ("KAGGLE_API_TOKEN" if os.environ.get("KAGGLE_API_TOKEN") else
+                     ", ".join(str(path) for path in _credential_files()) or
+                     "KAGGLE_USERNAME/KAGGLE_KEY")
+            raise KaggleApiError(f"Kaggle did not accept the credentials in {where} (a "
+                                 f"malformed, expired or revoked token); create a new one at "
+                                 f"https://www.kaggle.com/settings") from None
     return api
+
+
+@contextlib.contextmanager
+def call_timeout(seconds: float | None = None):
+    """Inside, every request the kaggle client sends without a timeout of its own (all of them:
+    the client sets none, and requests then waits forever) gives up after ``seconds`` of
+    silence (default :data:`CALL_TIMEOUT_S`). The client builds its sessions inside each call,
+    so the default is set where every session sends, for the duration of the call."""
+    import requests
+
+    limit = CALL_TIMEOUT_S if seconds is None else seconds
+    send = requests.Session.send
+
+    def send_with_timeout(session, request, **kwargs):
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = limit
+        return send(session, request, **kwargs)
+
+    requests.Session.send = send_with_timeout
+    try:
+        yield
+    finally:
+        requests.Session.send = send
 
 
 def http_status(exc) -> int | None:
@@ -133,7 +194,8 @@ def call_with_retries(call: Callable, competition: str, log: Callable[[str], Non
 
     for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
         try:
-            return call()
+            with call_timeout():
+                return call()
         except requests.exceptions.HTTPError as exc:
             if http_status(exc) == 429 and attempt < MAX_RATE_LIMIT_RETRIES:
                 wait = retry_after(exc)
@@ -142,6 +204,15 @@ def call_with_retries(call: Callable, competition: str, log: Callable[[str], Non
                 continue
             raise KaggleApiError(describe_http_error(exc, competition, action),
                                  http_status(exc)) from None
+        except requests.exceptions.Timeout:
+            raise KaggleApiError(f"the Kaggle API did not answer within {CALL_TIMEOUT_S:.0f}s")\
+                from None
         except requests.exceptions.ConnectionError as exc:
             raise KaggleApiError(f"cannot reach the Kaggle API ({type(exc).__name__}); check "
                                  f"the network or proxy settings") from None
+        except (requests.exceptions.RequestException, ValueError, KeyError) as exc:
+            # A body that is no JSON, or JSON the client cannot read (a status it does not
+            # know): Kaggle answered, but what it said is unknown.
+            raise KaggleApiError(f"the Kaggle API gave an answer that could not be read "
+                                 f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0]})"
+                                 ) from None

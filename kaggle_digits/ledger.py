@@ -18,13 +18,15 @@ import datetime as dt
 import math
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from kaggle_digits.evaluation import accuracy_interval
 from kaggle_digits.io_utils import sha256_file
+from kaggle_digits.locks import DirectoryLock, RunInUse, directory_lock
 from kaggle_digits.rundir import RunDir
-from kaggle_digits.submission import SubmissionError, read_record, record_path
+from kaggle_digits.submission import SubmissionError, find_record, read_record, record_path
 
 DEFAULT_LEDGER = Path("submissions") / "ledger.sqlite"
 SENDING = "sending"  # Written before the upload; a row left so is incomplete.
@@ -32,6 +34,14 @@ NOT_SENT = "not sent"  # Refused before Kaggle accepted it, or never reached Kag
 FINAL_STATUSES = ("COMPLETE", "ERROR", NOT_SENT)
 # How much earlier than the ledger row Kaggle's clock may date the submission it matches.
 CLOCK_SKEW = dt.timedelta(minutes=10)
+# How long a change waits for another program that holds the ledger, in all, before it says so.
+LOCK_WAIT_S = 120.0
+UNKNOWN_ORIGIN = "origin unknown"
+
+
+class LedgerError(ValueError):
+    """A ledger that cannot be read or written (damaged, or held by another program), in one
+    line that says what to do."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -101,27 +111,42 @@ def parse_score(text) -> float | None:
     return score
 
 
-def provenance(path: Path) -> dict:
-    """What the record beside a submission says of its origin: the run or ensemble, a summary
-    of its settings, and its validation accuracy with 95% interval (empty without a record)."""
+def provenance(path: Path, sent_sha256: str) -> dict:
+    """What the record of a submission says of its origin: the run or ensemble, a summary of
+    its settings, and its validation accuracy with 95% interval. Credited only when
+    ``sent_sha256``, the SHA-256 of the bytes sent, is the one the record wrote; otherwise (an
+    edited file, sent with --no-provenance) the origin is unknown and the summary says why.
+    Empty without a record."""
     try:
-        record = read_record(path)
+        record, where = read_record(path), find_record(path)
     except SubmissionError:
-        return {}
+        return {"config_summary": f"{UNKNOWN_ORIGIN} (its record is unreadable)"}
     if record is None:
         return {}
+    if record.get("submission_sha256") != sent_sha256:
+        return {"config_summary": f"{UNKNOWN_ORIGIN}: the file sent is not the one {where} "
+                                  f"describes (SHA-256 differs)"}
     if "members" in record:  # An ensemble's record.
-        archs = sorted({member.get("arch") or "?" for member in record["members"]})
+        members = record["members"] if isinstance(record["members"], list) else []
+        archs = sorted({str(member.get("arch") or "?") for member in members
+                        if isinstance(member, dict)})
         source = str(record_path(path))
-        summary = (f"{record.get('method', 'mean')} of {len(record['members'])} members "
+        summary = (f"{record.get('method', 'mean')} of {len(members)} members "
                    f"({', '.join(archs)})" + (f", tta {record['tta']}" if record.get("tta", 1)
                                               not in (None, 1) else ""))
     else:
-        source = record.get("run_dir")
+        # A run's own submission.csv is described by its metrics.json, which names no run_dir:
+        # the run is the directory that holds them.
+        source = record.get("run_dir") or (str(where.parent.resolve())
+                                           if where.name == RunDir(where.parent).metrics_path.name
+                                           else None)
         summary = _run_summary(Path(source)) if source else record.get("arch")
     accuracy, rows = record.get("val_accuracy"), record.get("val_rows")
+    if not (isinstance(accuracy, float) and 0.0 <= accuracy <= 1.0 and isinstance(rows, int)
+            and not isinstance(rows, bool) and 0 < rows < 10**9):
+        accuracy = rows = None  # An accuracy outside [0, 1] or odd row counts: not shown.
     low = high = None
-    if isinstance(accuracy, float) and isinstance(rows, int) and rows > 0:
+    if accuracy is not None:
         low, high = accuracy_interval(round(accuracy * rows), rows)
     return {"source": source, "config_summary": summary, "val_accuracy": accuracy,
             "val_ci_low": low, "val_ci_high": high, "val_rows": rows}
@@ -144,18 +169,53 @@ def _now() -> str:
 
 
 class Ledger:
-    """The ledger in one SQLite file; each method is one transaction."""
+    """The ledger in one SQLite file; each method is one transaction.
 
-    def __init__(self, path: str | os.PathLike = DEFAULT_LEDGER):
+    A file SQLite cannot read, or whose pages are damaged, is a :class:`LedgerError` when it is
+    opened (before anything is sent); a ledger another program holds is waited for up to
+    ``lock_wait_s``, then a :class:`LedgerError`."""
+
+    def __init__(self, path: str | os.PathLike = DEFAULT_LEDGER,
+                 lock_wait_s: float | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock_wait_s = LOCK_WAIT_S if lock_wait_s is None else lock_wait_s
         try:
-            self._db = sqlite3.connect(self.path, timeout=30)
-            self._db.row_factory = sqlite3.Row
+            self._db = sqlite3.connect(self.path, timeout=min(self.lock_wait_s, 30.0))
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        self._db.row_factory = sqlite3.Row
+
+        def prepare():
+            found = [line for (text,) in self._db.execute("PRAGMA quick_check(3)")
+                     for line in str(text).splitlines() if line and "***" not in line]
+            if found != ["ok"]:
+                raise sqlite3.DatabaseError(f"damaged pages: {'; '.join(found)[:300]}")
             with self._db:
                 self._db.execute(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise ValueError(f"{self.path}: not a usable submission ledger ({exc})") from None
+        self._do(prepare)
+
+    def _error(self, exc: sqlite3.Error) -> LedgerError:
+        said = " ".join(str(exc).split())  # One line, whatever SQLite said.
+        if _is_busy(exc):
+            return LedgerError(f"{self.path}: the submission ledger is held by another program "
+                               f"({said}) for over {self.lock_wait_s:.0f}s; close it (an sqlite3 "
+                               f"shell, a browser of the file) and run this again")
+        return LedgerError(f"{self.path}: not a usable submission ledger ({said}); move it "
+                           f"aside and run `python scripts/submissions.py --sync --ledger "
+                           f"{self.path}` to rebuild it from Kaggle's list")
+
+    def _do(self, change):
+        """Run ``change`` (one transaction), again while another program holds the file."""
+        deadline = time.monotonic() + self.lock_wait_s
+        while True:
+            try:
+                return change()
+            except sqlite3.Error as exc:
+                if _is_busy(exc) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                raise self._error(exc) from None
 
     def close(self) -> None:
         self._db.close()
@@ -166,62 +226,86 @@ class Ledger:
     def __exit__(self, *exc):
         self.close()
 
-    def begin(self, path: Path, message: str, competition: str) -> int:
-        """The row of a submission about to be sent (status ``sending``); returns its id."""
-        origin = provenance(path)
-        with self._db:
-            cursor = self._db.execute(
-                "INSERT INTO submissions (competition, created, file, sha256, message, source, "
-                "config_summary, val_accuracy, val_ci_low, val_ci_high, val_rows, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (competition, _now(), str(path), sha256_file(path), message,
-                 origin.get("source"), origin.get("config_summary"), origin.get("val_accuracy"),
-                 origin.get("val_ci_low"), origin.get("val_ci_high"), origin.get("val_rows"),
-                 SENDING))
-            return int(cursor.lastrowid)
+    def sending_lock(self, row_id: int) -> DirectoryLock:
+        """Held by the submit that is sending row ``row_id``, for as long as it may still be
+        sending (the kernel drops it when the process dies): sync leaves such a row alone."""
+        return directory_lock(self.path.parent / f"{self.path.name}-sending-{row_id}")
+
+    def begin(self, path: Path, message: str, competition: str) -> tuple[int, DirectoryLock]:
+        """The row of a submission about to be sent (status ``sending``), committed with its
+        sending lock already held; returns its id and that lock (release it once the upload has
+        an answer)."""
+        digest = sha256_file(path)
+        origin = provenance(path, digest)
+
+        def insert():
+            with self._db:
+                cursor = self._db.execute(
+                    "INSERT INTO submissions (competition, created, file, sha256, message, "
+                    "source, config_summary, val_accuracy, val_ci_low, val_ci_high, val_rows, "
+                    "status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (competition, _now(), str(path), digest, message, origin.get("source"),
+                     origin.get("config_summary"), origin.get("val_accuracy"),
+                     origin.get("val_ci_low"), origin.get("val_ci_high"),
+                     origin.get("val_rows"), SENDING))
+                row = int(cursor.lastrowid)
+                lock = self.sending_lock(row)
+                lock.acquire()  # Before the commit: no sync can see the row without it.
+            return row, lock
+        return self._do(insert)
 
     def sent(self, row_id: int, ref: int) -> None:
-        with self._db:
-            self._db.execute("UPDATE submissions SET kaggle_ref = ?, status = 'PENDING' "
-                             "WHERE id = ?", (int(ref), row_id))
+        self._update("UPDATE submissions SET kaggle_ref = ?, status = 'PENDING' WHERE id = ?",
+                     (int(ref), row_id))
 
     def refused(self, row_id: int, reason: str) -> None:
         """Kaggle did not take the file (quota, rules, a failed upload): nothing was spent."""
-        with self._db:
-            self._db.execute("UPDATE submissions SET status = ?, error_description = ? "
-                             "WHERE id = ?", (NOT_SENT, reason, row_id))
+        self._update("UPDATE submissions SET status = ?, error_description = ? WHERE id = ?",
+                     (NOT_SENT, reason, row_id))
 
     def scored(self, row_id: int, status: str, public_score: float | None,
                error: str | None) -> None:
-        with self._db:
-            self._db.execute("UPDATE submissions SET status = ?, public_score = ?, "
-                             "error_description = ? WHERE id = ?",
-                             (status, public_score, error, row_id))
+        self._update("UPDATE submissions SET status = ?, public_score = ?, "
+                     "error_description = ? WHERE id = ?", (status, public_score, error, row_id))
+
+    def _update(self, statement: str, values: tuple) -> None:
+        def update():
+            with self._db:
+                self._db.execute(statement, values)
+        self._do(update)
 
     def rows(self, competition: str | None = None) -> list[dict]:
         query = "SELECT * FROM submissions" + (" WHERE competition = ?" if competition else "")
-        return [dict(row) for row in self._db.execute(query + " ORDER BY id",
-                                                      (competition,) if competition else ())]
+        return self._do(lambda: [dict(row) for row in self._db.execute(
+            query + " ORDER BY id", (competition,) if competition else ())])
 
-    def sync(self, listed: list[KaggleSubmission], competition: str,
-             search_dirs: tuple[Path, ...] = (Path("submissions"),)) -> dict:
+    def sync(self, listed: list[KaggleSubmission], competition: str) -> dict:
         """Bring the ledger in line with Kaggle's list (all of it, every page).
 
-        Known refs get their status, public score and error; rows a killed submit left
-        ``sending`` are matched to the newest unclaimed Kaggle submission with the same
-        description made after them (else marked not sent); the rest are imported, their
-        origin found where a file of that name with a matching record is still here.
+        Known refs get their status, public score and error. Rows a killed submit left
+        ``sending`` are matched, in the order they were sent, to Kaggle's submissions of the
+        same file name and description made after them, oldest first (else marked not sent);
+        a row whose submit is still sending (its lock held) is left alone. The rest are
+        imported with their origin unknown: Kaggle does not say what bytes it received, and a
+        file here of the same name may have been rewritten since.
 
         Returns:
-            Counts: ``updated``, ``resolved``, ``imported``, ``not_sent``.
+            Counts: ``updated``, ``resolved``, ``imported``, ``not_sent``, ``in_flight``.
         """
-        counts = {"updated": 0, "resolved": 0, "imported": 0, "not_sent": 0}
+        return self._do(lambda: self._sync(listed, competition))
+
+    def _sync(self, listed: list[KaggleSubmission], competition: str) -> dict:
+        counts = {"updated": 0, "resolved": 0, "imported": 0, "not_sent": 0, "in_flight": 0}
+        in_flight = []
         with self._db:
             known = {row["kaggle_ref"]: row for row in self._query(competition)
                      if row["kaggle_ref"] is not None}
             unclaimed = [entry for entry in listed if entry.ref not in known]
             for row in self._query(competition):
                 if row["status"] != SENDING:
+                    continue
+                if self._still_sending(row["id"]):
+                    in_flight.append(row)
                     continue
                 match = _match_sending(row, unclaimed)
                 if match is None:
@@ -235,6 +319,12 @@ class Ledger:
                                  (match.ref, row["id"]))
                 known[match.ref] = row
                 counts["resolved"] += 1
+            for row in in_flight:
+                # What Kaggle lists of the file a submit is still sending is that submit's to
+                # record, not an outside submission to import.
+                unclaimed = [entry for entry in unclaimed
+                             if entry not in _candidates(row, unclaimed)]
+            counts["in_flight"] = len(in_flight)
             for entry in listed:
                 if entry.ref in known:
                     self._db.execute(
@@ -243,56 +333,54 @@ class Ledger:
                         (entry.status, entry.public_score, entry.error_description, entry.ref))
                     counts["updated"] += 1
             for entry in unclaimed:
-                self._import(entry, competition, search_dirs)
+                self._import(entry, competition)
                 counts["imported"] += 1
         return counts
+
+    def _still_sending(self, row_id: int) -> bool:
+        try:
+            with self.sending_lock(row_id):
+                return False
+        except RunInUse:
+            return True
 
     def _query(self, competition: str) -> list[sqlite3.Row]:
         return list(self._db.execute("SELECT * FROM submissions WHERE competition = ? "
                                      "ORDER BY id", (competition,)))
 
-    def _import(self, entry: KaggleSubmission, competition: str,
-                search_dirs: tuple[Path, ...]) -> None:
-        local, origin, digest = _find_local_file(entry.file_name, search_dirs)
+    def _import(self, entry: KaggleSubmission, competition: str) -> None:
         created = (entry.date or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
         self._db.execute(
-            "INSERT INTO submissions (competition, kaggle_ref, created, file, sha256, message, "
-            "source, config_summary, val_accuracy, val_ci_low, val_ci_high, val_rows, "
-            "public_score, status, error_description, origin) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'imported')",
-            (competition, entry.ref, created, str(local or entry.file_name or "?"), digest,
-             entry.description, origin.get("source"), origin.get("config_summary"),
-             origin.get("val_accuracy"), origin.get("val_ci_low"), origin.get("val_ci_high"),
-             origin.get("val_rows"), entry.public_score, entry.status,
-             entry.error_description))
+            "INSERT INTO submissions (competition, kaggle_ref, created, file, message, "
+            "config_summary, public_score, status, error_description, origin) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'imported')",
+            (competition, entry.ref, created, entry.file_name or "?", entry.description,
+             f"{UNKNOWN_ORIGIN}: sent from outside the toolkit, so nothing shows which bytes "
+             f"Kaggle received", entry.public_score, entry.status, entry.error_description))
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        word in str(exc).lower() for word in ("locked", "busy"))
 
 
 def _match_sending(row: sqlite3.Row, unclaimed: list[KaggleSubmission]
                    ) -> KaggleSubmission | None:
+    """The oldest unclaimed submission of the row's file name and description made after it:
+    rows are matched in the order they were sent, so two with the same message never swap."""
     created = dt.datetime.fromisoformat(row["created"])
-    candidates = [entry for entry in unclaimed if entry.description == (row["message"] or "")
-                  and (entry.date is None or entry.date >= created - CLOCK_SKEW)]
-    return max(candidates, key=lambda entry: entry.ref, default=None)
+    return min(_candidates(row, unclaimed), key=lambda entry: (entry.date or created, entry.ref),
+               default=None)
 
 
-def _find_local_file(name: str | None, search_dirs: tuple[Path, ...]
-                     ) -> tuple[Path | None, dict, str | None]:
-    """A file here with Kaggle's file name whose record names its SHA-256 (the same file),
-    its origin and that SHA-256; else ``(None, {}, None)``."""
-    if not name or Path(name).name != name:
-        return None, {}, None
-    for directory in search_dirs:
-        candidate = directory / name
-        if not candidate.is_file():
-            continue
-        digest = sha256_file(candidate)
-        try:
-            record = read_record(candidate) or {}
-        except SubmissionError:
-            continue
-        if record.get("submission_sha256") == digest:
-            return candidate, provenance(candidate), digest
-    return None, {}, None
+def _candidates(row: sqlite3.Row, unclaimed: list[KaggleSubmission]) -> list[KaggleSubmission]:
+    """Kaggle's submissions that may be the row's: the same file name and description, made
+    after it (give or take the clocks' skew)."""
+    created = dt.datetime.fromisoformat(row["created"])
+    name = Path(row["file"]).name
+    return [entry for entry in unclaimed if entry.description == (row["message"] or "")
+            and entry.file_name in (None, name)
+            and (entry.date is None or entry.date >= created - CLOCK_SKEW)]
 
 
 def gap(row: dict) -> float | None:

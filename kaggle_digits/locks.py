@@ -11,6 +11,7 @@ import fcntl
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 
 class RunInUse(ValueError):
@@ -28,9 +29,11 @@ class DirectoryLock:
 
     _held: dict[str, list] = {}  # Lock file -> [fd, depth] for the locks this process holds.
 
-    def __init__(self, directory: Path, wait_s: float = 0.0):
+    def __init__(self, directory: Path, wait_s: float = 0.0,
+                 on_wait: Callable[[str], None] | None = None):
         self.directory = Path(directory)
         self.wait_s = wait_s  # How long a taker waits for a holder that keeps it for a moment.
+        self.on_wait = on_wait  # Told the holder's pid once, when the taker starts to wait.
         self.lock_file = self.directory.parent / f".{self.directory.name}.lock"
 
     def acquire(self) -> None:
@@ -48,6 +51,9 @@ class DirectoryLock:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
                 os.close(fd)
                 if time.monotonic() < deadline:
+                    if self.on_wait is not None:
+                        self.on_wait(holder)
+                        self.on_wait = None
                     time.sleep(0.05)
                     continue
                 raise RunInUse(f"{self.directory} is in use by process {holder}; wait for it "
@@ -82,7 +88,9 @@ class DirectoryLock:
         self.release()
 
 
-def directory_lock(directory: str | os.PathLike, wait_s: float = 0.0) -> DirectoryLock:
-    """The lock of any directory that several processes may write (a recipe's, a run's);
-    ``wait_s`` > 0 waits that long for a holder before giving up."""
-    return DirectoryLock(Path(directory), wait_s)
+def directory_lock(directory: str | os.PathLike, wait_s: float = 0.0,
+                   on_wait: Callable[[str], None] | None = None) -> DirectoryLock:
+    """The lock of any directory (or file) that several processes may write (a recipe's, a
+    run's, an output's); ``wait_s`` > 0 waits that long for a holder before giving up, and
+    ``on_wait`` is told the holder when the wait begins."""
+    return DirectoryLock(Path(directory), wait_s, on_wait)

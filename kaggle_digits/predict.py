@@ -9,11 +9,17 @@ from typing import Callable
 
 import numpy as np
 
-from kaggle_digits.data import DigitData, find_csv, fingerprint_files, read_digits_csv, \
-    resolve_data_dir
+from kaggle_digits.data import (
+    NUM_CLASSES,
+    DigitData,
+    find_csv,
+    fingerprint_files,
+    read_digits_csv,
+    resolve_data_dir,
+)
 from kaggle_digits.io_utils import sha256_file
 from kaggle_digits.rundir import DataMismatch, RunDir
-from kaggle_digits.submission import record_path, write_record, write_submission
+from kaggle_digits.submission import record_path, write_submission_with_record
 from kaggle_digits.tta import predict_with_tta
 
 PREDICT_BATCH_SIZE = 1024
@@ -145,13 +151,11 @@ def predict_csv(model: str | os.PathLike, input_csv: str | os.PathLike,
     log(f"predicting {len(images):,} rows of {input_csv} with {len(models)} model(s)"
         + (f", TTA {tta} views" if tta > 1 else ""))
     probs = predict_images(models, images, tta)
-    submission = write_submission(probs.argmax(axis=1), out_csv, expected_rows=len(images))
-    write_record(submission, {
+    submission, _ = write_submission_with_record(probs.argmax(axis=1), out_csv, {
         "model": str(model), "models": [str(p) for p in model_paths(model)],
         "input": str(input_csv), "data_fingerprint": {Path(input_csv).name:
                                                       sha256_file(input_csv)},
-        "tta": tta, "submission_sha256": sha256_file(submission),
-    })
+        "tta": tta}, expected_rows=len(images))
     return probs, submission
 
 
@@ -162,17 +166,26 @@ def rescore_with_tta(run: RunDir, data: DigitData, tta: int) -> tuple[np.ndarray
     Each k-fold model predicts only the rows it did not train on, so the out-of-fold property
     survives.
     """
-    models = load_models(run.path)
+    if run.model_path.is_file():  # One model: it predicts its validation rows, if any.
+        models = [(run.model_path, run.load_array("val_indices")
+                   if run.has_array("val_indices") else None)]
+    else:  # Each fold's model predicts the rows it held out, by fold number.
+        models = [(fold.model_path, fold.rows) for fold in run.fold_models()]
     val_probs = None
-    if run.has_array("val_indices"):
-        val_indices = run.load_array("val_indices")
-        val_probs = np.zeros((len(val_indices), 10), dtype=np.float32)
-    test_probs = np.zeros((len(data.test_images), 10))
-    fold_of_row = run.load_array("fold_of_row") if run.has_array("fold_of_row") else None
-    for fold, model in enumerate(models, start=1):
+    if models[0][1] is not None:
+        val_probs = np.zeros((len(data.train_labels), NUM_CLASSES), dtype=np.float32)
+        scored = np.zeros(len(data.train_labels), dtype=bool)
+    test_probs = np.zeros((len(data.test_images), NUM_CLASSES))
+    for model_path, rows in models:
+        model = load_keras_model(model_path)
         test_probs += predict_images([model], data.test_images, tta) / len(models)
         if val_probs is not None:
-            rows = (np.arange(len(val_indices)) if fold_of_row is None
-                    else np.flatnonzero(fold_of_row[val_indices] == fold))
-            val_probs[rows] = predict_images([model], data.train_images[val_indices[rows]], tta)
+            val_probs[rows] = predict_images([model], data.train_images[rows], tta)
+            scored[rows] = True
+    if val_probs is not None:
+        val_indices = run.load_array("val_indices")
+        if not scored[val_indices].all():
+            raise ValueError(f"{run}: damaged run ({run.array_path('val_indices').name} names "
+                             f"rows that no model of it held out)")
+        val_probs = val_probs[val_indices]
     return val_probs, test_probs.astype(np.float32)

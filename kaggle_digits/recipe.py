@@ -113,6 +113,7 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
         raise ValueError(f"unknown recipe: name must be one of {', '.join(RECIPES)}{renamed}. "
                          f"Received: name={name!r}")
     check_tta(tta)
+    base = base.with_data_dir()  # Every member, fold job and assembly reads the same files.
     recipe_dir = Path(base.output_dir) / f"recipe-{name}"
     with directory_lock(recipe_dir):
         return _run_recipe_locked(name, RECIPES[name], recipe_dir, base, method, out, log,

@@ -72,6 +72,16 @@ class SkippedRun:
     reason: str
 
 
+@dataclass(frozen=True)
+class FoldModel:
+    """Fold ``number`` of a finished k-fold run: its model, and the labelled rows it was
+    validated on and so never trained on."""
+
+    number: int
+    model_path: Path
+    rows: np.ndarray  # Indices into the labelled rows.
+
+
 class RunStatus(enum.Enum):
     NEW = "new"
     IN_PROGRESS = "in progress"
@@ -348,9 +358,8 @@ class RunDir:
         """
         if self.model_path.is_file():
             return [self.model_path]
-        folds = [fold.model_path for fold in self.folds() if fold.model_path.is_file()]
-        if folds:
-            return folds
+        if self.exists and self.read_config().folds > 1:
+            return [fold.model_path for fold in self.fold_models()]
         raise ValueError(f"{self.path}: no {_MODEL} (is it a finished run directory or a .keras "
                          f"file?)")
 
@@ -403,6 +412,43 @@ class RunDir:
         numbered = [(int(match.group(1)), path) for path in self.path.glob("folds/fold*")
                     if path.is_dir() and (match := _FOLD_NAME.fullmatch(path.name))]
         return [RunDir(path) for _, path in sorted(numbered)]
+
+    def fold_models(self) -> list[FoldModel]:
+        """The models of a finished k-fold run by fold number, each with the rows it held out:
+        the one map from fold to model and rows that every consumer (distillation, TTA,
+        prediction, ensembles, tracking) asks, so that no fold is ever paired with another's
+        rows by its position in a list.
+
+        Raises:
+            ValueError: not a k-fold run, or one with a fold missing or damaged (named).
+        """
+        import zipfile
+
+        folds = self.read_config().folds
+        if folds < 2:
+            raise ValueError(f"{self.path}: not a k-fold run (folds={folds})")
+        try:
+            fold_of_row = self.load_array("fold_of_row")
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{self.path}: damaged k-fold run (fold_of_row.npy: "
+                             f"{getattr(exc, 'strerror', None) or exc})") from None
+        stray = sorted(set(np.unique(fold_of_row).tolist()) - set(range(1, folds + 1)))
+        if stray:
+            raise ValueError(f"{self.path}: damaged k-fold run (fold_of_row.npy names fold(s) "
+                             f"{stray}, the run has folds 1..{folds})")
+        models = []
+        for number in range(1, folds + 1):
+            model_path = self.fold(number).model_path
+            rows = np.flatnonzero(fold_of_row == number)
+            problem = ("its model is missing" if not model_path.is_file()
+                       else "its model is not a .keras archive" if not zipfile.is_zipfile(
+                           model_path)
+                       else "no rows are recorded for it" if not len(rows) else None)
+            if problem:
+                raise ValueError(f"{self.path}: damaged k-fold run: fold {number} of {folds} "
+                                 f"cannot be used ({problem}: {model_path})")
+            models.append(FoldModel(number, model_path, rows))
+        return models
 
     def read_fold_record(self) -> dict | None:
         try:

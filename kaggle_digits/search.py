@@ -20,8 +20,10 @@ import keras
 import pandas as pd
 
 from kaggle_digits.config import ALIASES, TrainConfig, check_name, parse_value
+from kaggle_digits.data import current_fingerprint
 from kaggle_digits.executors import Job, LocalExecutor
 from kaggle_digits.io_utils import write_json_atomic, write_text_atomic
+from kaggle_digits.locks import directory_lock
 
 KINDS = ("log", "float", "int", "choice")
 
@@ -81,6 +83,8 @@ def parse_space(text: str) -> list[Param]:
         except ValueError:
             raise ValueError(f"{name}: {kind} needs LOW:HIGH numbers. Received: {item!r}") \
                 from None
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"{name}: LOW and HIGH must be finite numbers. Received: {item!r}")
         if not low < high or (kind == "log" and low <= 0):
             raise ValueError(f"{name}: LOW must be below HIGH (and positive for log). "
                              f"Received: {item!r}")
@@ -129,23 +133,59 @@ def run_search(name: str, arch: str, base: TrainConfig, trials: int,
     Trials go to ``executor`` (default: this process, one at a time); on a Ray executor as many run
     at once as ``parallel`` says and are pruned through the driver.
     """
-    import optuna
-
     check_name(name, "name")
+    base = base.with_data_dir()  # Every trial reads the same files; the study records them.
     space = space or space_for(arch)
     search_dir = Path(out_root) / name
     search_dir.mkdir(parents=True, exist_ok=True)
+    # One command at a time per study: a second one started at once stops with one line.
+    with directory_lock(search_dir):
+        return _run_search_locked(name, arch, base, trials, space, search_dir, executor, seed,
+                                  log)
+
+
+def _open_study(name: str, search_dir: Path, seed: int):
+    """The study in ``search_dir``, created or loaded, with a sampler seeded by ``seed`` and
+    the number of trials it already holds: a repeated command continues with new parameters
+    instead of drawing the first trial's again."""
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=name, storage=f"sqlite:///{(search_dir / 'study.db').resolve()}",
-        direction="minimize", load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+    storage = f"sqlite:///{(search_dir / 'study.db').resolve()}"
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    study = optuna.create_study(study_name=name, storage=storage, direction="minimize",
+                                load_if_exists=True, pruner=pruner)
+    return optuna.load_study(study_name=name, storage=storage, pruner=pruner,
+                             sampler=optuna.samplers.TPESampler(seed=seed + len(study.trials)))
+
+
+def study_data(base: TrainConfig) -> dict:
+    """What a study's trials are judged on: the data files (by SHA-256) and the split."""
+    return {"data_fingerprint": current_fingerprint(base.data_dir),
+            "split": {"split_seed": base.split_seed, "val_split": base.val_split,
+                      "folds": base.folds, "full": base.full}}
+
+
+def _run_search_locked(name: str, arch: str, base: TrainConfig, trials: int, space: list[Param],
+                       search_dir: Path, executor, seed: int, log: Callable[[str], None]
+                       ) -> tuple[pd.DataFrame, Path]:
+    import optuna
+
+    study = _open_study(name, search_dir, seed)
     recorded_arch = study.user_attrs.get("arch")
     if recorded_arch not in (None, arch):
         raise ValueError(f"study {name} searches {recorded_arch}; use another --name. "
                          f"Received: arch={arch!r}")
+    judged_on, recorded = study_data(base), study.user_attrs.get("judged_on")
+    if recorded not in (None, judged_on):
+        changed = [key for key in ("data_fingerprint", "split")
+                   if recorded.get(key) != judged_on[key]]
+        raise ValueError(f"study {name} was run on other {' and '.join(changed) or 'data'} "
+                         f"(data files by SHA-256, split seed and validation rows); its scores "
+                         f"would not compare: use another --name, or the data and --seed it "
+                         f"was run with")
     study.set_user_attr("arch", arch)
+    study.set_user_attr("judged_on", judged_on)
     earlier = sum(trial.state.is_finished() for trial in study.trials)
     log(f"search {name}: {arch}, {len(space)} options ({', '.join(p.name for p in space)}); "
         f"{earlier} earlier trial(s), {trials} more; study in {search_dir / 'study.db'}")
@@ -157,14 +197,19 @@ def run_search(name: str, arch: str, base: TrainConfig, trials: int,
         batch = [study.ask() for _ in range(min(parallel, remaining))]
         remaining -= len(batch)
         jobs = []
-        for trial in batch:
-            params = {param.name: param.suggest(trial) for param in space}
-            run_number = trial.user_attrs.get("resumes", trial.number)
-            config = trial_config(base, arch, params, search_dir, run_number)
-            trial.set_user_attr("config", TrainConfig.to_dict(config))
-            pruning = (LocalPruning(trial) if isinstance(executor, LocalExecutor)
-                       else executor.pruning_callback(study, trial))
-            jobs.append(Job(f"trial {trial.number}", config, (pruning,)))
+        try:
+            for trial in batch:
+                params = {param.name: param.suggest(trial) for param in space}
+                run_number = trial.user_attrs.get("resumes", trial.number)
+                config = trial_config(base, arch, params, search_dir, run_number)
+                trial.set_user_attr("config", TrainConfig.to_dict(config))
+                pruning = (LocalPruning(trial) if isinstance(executor, LocalExecutor)
+                           else executor.pruning_callback(study, trial))
+                jobs.append(Job(f"trial {trial.number}", config, (pruning,)))
+        except BaseException:  # A space the architecture does not take: no trial left RUNNING.
+            for trial in batch:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
         try:
             results = executor.run(jobs, log=log, description=f"search {name}")
         except KeyboardInterrupt:

@@ -10,6 +10,7 @@ import csv
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,12 @@ from kaggle_digits.io_utils import (
     write_json_atomic,
     write_text_atomic,
 )
+from kaggle_digits.locks import directory_lock
 from kaggle_digits.rundir import RunDir
+
+# Writing a submission and its record takes well under a second; a second writer of the same
+# path waits this long for the first.
+OUTPUT_LOCK_WAIT_S = 120.0
 
 SUBMISSION_COLUMNS = ["ImageId", "Label"]
 _PLAIN_INTEGER = re.compile(r"-?[0-9]+")
@@ -76,6 +82,32 @@ def write_submission(labels: np.ndarray, path: str | os.PathLike,
         raise SubmissionError(f"{path}: " + "; ".join(problems))
     frame = pd.DataFrame({"ImageId": image_ids, "Label": labels})
     return write_text_atomic(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def write_submission_with_record(labels: np.ndarray, path: str | os.PathLike, record: dict,
+                                 expected_rows: int | None = None) -> tuple[Path, Path]:
+    """Write a submission and its record as one, under the lock of the output path: two
+    commands writing the same ``--out`` at once wait for each other, and the record names the
+    SHA-256 of the file this call wrote (hashed after it was written, under the lock, never of
+    another command's file).
+
+    Returns:
+        ``(submission, record)`` paths.
+
+    Raises:
+        SubmissionError: a path that is not a .csv, or predictions that are no submission
+            (nothing is written).
+    """
+    record_path(path)  # Refused before the CSV is written.
+
+    def say_who(holder: str) -> None:
+        print(f"waiting for {path}: process {holder} is writing it", file=sys.stderr,
+              flush=True)
+
+    with directory_lock(path, wait_s=OUTPUT_LOCK_WAIT_S, on_wait=say_who):
+        submission = write_submission(labels, path, expected_rows)
+        written = {**record, "submission_sha256": sha256_file(submission)}
+        return submission, write_record(submission, written)
 
 
 _MAX_DIGITS = 18  # Anything longer does not fit an int64, and no image id is near that.
@@ -229,7 +261,29 @@ def read_record(csv_path: str | os.PathLike) -> dict | None:
         raise SubmissionError(f"{path}: not a readable submission record ({exc})") from None
     if not isinstance(record, dict):
         raise SubmissionError(f"{path}: not a readable submission record (not a mapping)")
+    problem = _record_problem(record)
+    if problem:
+        raise SubmissionError(f"{path}: not a readable submission record ({problem})")
     return record
+
+
+def _record_problem(record: dict) -> str | None:
+    """What makes a record's figures ones no run could have written, or None."""
+    accuracy, rows = record.get("val_accuracy"), record.get("val_rows")
+    if accuracy is not None and (isinstance(accuracy, bool) or not isinstance(
+            accuracy, (int, float)) or not 0.0 <= accuracy <= 1.0):
+        return f"val_accuracy must be an accuracy in [0, 1]. Received: {accuracy!r}"
+    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 0):
+        return f"val_rows must be a count of rows. Received: {rows!r}"
+    members = record.get("members")
+    if members is not None and (not isinstance(members, list) or not members or not all(
+            isinstance(member, dict) and isinstance(member.get("run_dir"), str)
+            for member in members)):
+        return "members must be a list of members, each naming its run_dir"
+    for key in ("submission_sha256", "run_dir"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            return f"{key} must be text. Received: {record[key]!r}"
+    return None
 
 
 def publish_submission(run: RunDir, metrics: dict, submissions_dir: str | Path) -> Path:

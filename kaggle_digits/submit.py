@@ -11,6 +11,7 @@ written before the upload and completed after it.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from kaggle_digits.kaggle_api import (
     call_with_retries,
     warn_if_credentials_readable,
 )
-from kaggle_digits.ledger import DEFAULT_LEDGER, KaggleSubmission, Ledger
+from kaggle_digits.ledger import DEFAULT_LEDGER, KaggleSubmission, Ledger, LedgerError
 from kaggle_digits.rundir import differing_files
 from kaggle_digits.submission import (
     SubmissionError,
@@ -39,6 +40,7 @@ from kaggle_digits.submission import (
 REFUSED_STATUSES = (400, 401, 403, 404, 429)
 LIST_PAGE_SIZE = 20  # Kaggle's own page size for the submission list.
 MAX_LIST_PAGES = 500
+MAX_WAIT_S = 7 * 24 * 3600.0  # --poll-every and --timeout beyond a week are typos.
 
 
 class SubmitError(RuntimeError):
@@ -69,9 +71,12 @@ def check_provenance(path: Path, data_dir: str | None, log: Callable[[str], None
                           f"it, as train.py, ensemble.py and predict.py write){skip}")
     try:
         recorded = read_record(path)
+    except SubmissionError as exc:
+        raise SubmitError(f"{exc}; nothing was sent{skip}") from None
+    try:
         test_sha256 = recorded["data_fingerprint"]["test.csv"]
         csv_sha256 = recorded["submission_sha256"]
-    except (SubmissionError, KeyError, TypeError):
+    except (KeyError, TypeError):
         raise SubmitError(f"{record}: not a readable record of {path.name} (it needs "
                           f"data_fingerprint['test.csv'] and submission_sha256){skip}") from None
     if sha256_file(path) != csv_sha256:
@@ -125,6 +130,8 @@ def submit(path: str | os.PathLike, message: str, competition: str = DEFAULT_COM
     ``check_origin=False`` (``--no-provenance``) submits a file without a record, saying so.
     """
     path = Path(path)
+    if wait:
+        check_wait(poll_every_s, timeout_s)
     problems = check_submission_file(path, expected_rows=COMPETITION_TEST_ROWS)
     if problems:
         raise SubmitError(f"not submitted: {problems[0]}")
@@ -136,20 +143,26 @@ def submit(path: str | os.PathLike, message: str, competition: str = DEFAULT_COM
         log("provenance: NOT checked (--no-provenance): nothing shows which test.csv this file "
             "was predicted for")
     warn_if_credentials_readable(log)
-    try:
-        api = authenticated_api()
-        left = submissions_left(api, competition, log, sleep)
-    except KaggleApiError as exc:
-        raise SubmitError(str(exc)) from None
-    if left == 0:
-        raise SubmitError(f"no submissions left today for {competition}; Kaggle's day resets at "
-                          f"00:00 UTC, in {_until_reset()}. Nothing was sent")
+    # The ledger is opened (and checked) before Kaggle is asked anything: a damaged one must not
+    # be found after a submission was spent.
     with Ledger(ledger_path) as ledger:
-        row = ledger.begin(path, message, competition)  # Before the send: a kill leaves a trace.
-        outcome = _send(api, ledger, row, path, message, competition, log, sleep)
+        try:
+            api = authenticated_api()
+            left = submissions_left(api, competition, log, sleep)
+        except KaggleApiError as exc:
+            raise SubmitError(str(exc)) from None
+        if left == 0:
+            raise SubmitError(f"no submissions left today for {competition}; Kaggle's day "
+                              f"resets at 00:00 UTC, in {_until_reset()}. Nothing was sent")
+        # Before the send: a kill leaves a trace, and a sync sees the send is in flight.
+        row, sending = ledger.begin(path, message, competition)
+        try:
+            outcome = _send(api, ledger, row, path, message, competition, log, sleep)
+        finally:
+            sending.release()
         try:
             outcome.left_today = submissions_left(api, competition, log, sleep)
-        except KaggleApiError:
+        except (KaggleApiError, SubmitError):
             outcome.left_today = None
         if outcome.left_today is not None:
             log(f"{outcome.left_today} submission(s) left today")
@@ -157,6 +170,16 @@ def submit(path: str | os.PathLike, message: str, competition: str = DEFAULT_COM
             _wait_for_score(api, competition, outcome, poll_every_s, timeout_s, log, sleep,
                             ledger)
     return outcome
+
+
+def check_wait(poll_every_s, timeout_s) -> None:
+    """Refuse waits no clock can keep (NaN, infinite, negative; polling every 0 s), before
+    anything is sent."""
+    for option, value, low in (("--poll-every", poll_every_s, 0.1), ("--timeout", timeout_s, 0.0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not math.isfinite(value) or not low <= value <= MAX_WAIT_S:
+            raise SubmitError(f"{option} must be a number of seconds from {low:g} to "
+                              f"{MAX_WAIT_S:.0f}. Received: {option} {value!r}; nothing was sent")
 
 
 def _send(api, ledger: Ledger, row: int, path: Path, message: str, competition: str,
@@ -173,14 +196,23 @@ def _send(api, ledger: Ledger, row: int, path: Path, message: str, competition: 
             raise SubmitError(str(exc)) from None
         raise SubmitError(f"{exc}; Kaggle may or may not have taken it: `python "
                           f"scripts/submissions.py --sync` tells (ledger row {row})") from None
-    if response.message == api.COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE or not response.ref:
+    ref = getattr(response, "ref", None)
+    if not isinstance(ref, int) or isinstance(ref, bool) or not 0 < ref < 2**62:
+        ref = None
+    if response.message == api.COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE or ref is None:
         ledger.refused(row, f"upload failed: {response.message}")
         raise SubmitError(f"the upload of {path} did not complete ({response.message}); "
                           f"nothing was submitted")
-    ledger.sent(row, response.ref)
-    log(f"submitted {path} to {competition} (submission {response.ref}, ledger row {row}): "
+    try:
+        ledger.sent(row, ref)
+    except LedgerError as exc:  # Kaggle has it: say so, and how the ledger learns it.
+        raise SubmitError(f"Kaggle took {path} as submission {ref}, but the ledger "
+                          f"could not record it ({exc}); once the ledger is usable, `python "
+                          f"scripts/submissions.py --sync --ledger {ledger.path}` records it "
+                          f"(row {row})") from None
+    log(f"submitted {path} to {competition} (submission {ref}, ledger row {row}): "
         f"{response.message}")
-    return SubmitOutcome(ref=response.ref, message=response.message, ledger_id=row)
+    return SubmitOutcome(ref=ref, message=response.message, ledger_id=row)
 
 
 def kaggle_submissions(competition: str, log: Callable[[str], None] = print,

@@ -75,6 +75,7 @@ def run_study(name: str, runs: list[StudyRun], base: TrainConfig, out_root: str 
     """
     from kaggle_digits.executors import Job, JobResult, LocalExecutor, member_jobs, run_job
 
+    base = base.with_data_dir()  # Every run and fold job reads the same files.
     configs = [(label, base.override({"arch": arch, **overrides}))
                for label, arch, overrides in runs]
     fingerprint = current_fingerprint(base.data_dir)

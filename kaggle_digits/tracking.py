@@ -19,6 +19,7 @@ import csv
 import math
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from kaggle_digits.rundir import REPORT_FILES, RunDir
 
@@ -36,8 +37,49 @@ def require_mlflow() -> None:
         raise ValueError(INSTALL_HINT) from None
 
 
+def check_tracking_target(uri: str | None = None) -> None:
+    """Fail before any work when tracking could not happen at its end: MLflow missing, or a
+    database URI whose driver is not installed (found by SQLAlchemy, as MLflow's store does).
+
+    Raises:
+        ValueError: with what to install.
+    """
+    require_mlflow()
+    target = tracking_uri(uri)
+    scheme = urlsplit(target).scheme.split("+")[0]
+    if scheme not in ("sqlite", "postgresql", "mysql", "mssql"):
+        return  # A file path, an MLflow server or Databricks: nothing to load here.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(target).get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+        raise ValueError(f"tracking URI {masked(target)} cannot be used: its database driver "
+                         f"is not installed or not known ({type(exc).__name__}: "
+                         f"{_scrubbed(str(exc), target)}); install the module it names, or "
+                         f"name the driver that is installed (postgresql+psycopg2://, "
+                         f"mysql+pymysql://)") from None
+
+
 def tracking_uri(uri: str | None = None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def masked(uri: str) -> str:
+    """``uri`` with its password, if any, shown as ``***`` (for every line that prints it)."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _scrubbed(text: str, uri: str) -> str:
+    """``text`` with the password of ``uri`` masked wherever it appears (drivers echo URLs)."""
+    password = urlsplit(uri).password
+    text = text.replace(uri, masked(uri))
+    return text.replace(password, "***") if password else text
 
 
 @contextlib.contextmanager
@@ -57,8 +99,10 @@ def tracked(name: str, uri: str | None = None, tags: dict | None = None):
                               nested=mlflow.active_run() is not None) as run:
             yield run
     except MlflowException as exc:
-        raise ValueError(f"tracking to {tracking_uri(uri)} failed: "
-                         f"{(str(exc).splitlines() or ['MLflow error'])[0]}") from None
+        target = tracking_uri(uri)
+        raise ValueError(f"tracking to {masked(target)} failed: "
+                         f"{_scrubbed((str(exc).splitlines() or ['MLflow error'])[0], target)}"
+                         ) from None
 
 
 def _params(config: dict) -> dict[str, str]:
@@ -120,10 +164,15 @@ def log_run(run_dir: str | os.PathLike, uri: str | None = None) -> str:
         low_high = metrics.get("val_accuracy_ci95") or (None, None)
         final.update(val_accuracy_ci95_low=low_high[0], val_accuracy_ci95_high=low_high[1])
         mlflow.log_metrics({f"final_{key}": value for key, value in _finite(final).items()})
-        for path in [run.config_path, run.metrics_path, *run.model_paths()[:1],
+        for path in [run.config_path, run.metrics_path,
                      *(run.report_path(kind) for kind in REPORT_FILES)]:
             if path.is_file():
                 mlflow.log_artifact(str(path))
+        if run.model_path.is_file():
+            mlflow.log_artifact(str(run.model_path))
+        else:  # A k-fold run: every fold's model, under the fold's name.
+            for fold in run.fold_models():
+                mlflow.log_artifact(str(fold.model_path), artifact_path=f"folds/fold{fold.number}")
         return active.info.run_id
 
 

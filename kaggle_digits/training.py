@@ -119,12 +119,17 @@ def _resume_locked(run: RunDir, log, callbacks, data_dir, submissions_dir) -> tu
         raise ValueError(f"{run}: no resume record; the run stopped before it started training, "
                          f"start it again instead")
     started = time.perf_counter()
-    data = load_competition_data(data_dir or config.data_dir)
+    if data_dir is None and config.data_dir is None:
+        # Saved before the data directory was resolved into every config (2026-12-07): the
+        # default directory, recorded below.
+        data_dir = config.with_data_dir().data_dir
+    reads = data_dir or config.data_dir
+    data = load_competition_data(reads)
     try:
         run.check_data(data.fingerprint)
     except DataMismatch as exc:
-        raise ValueError(f"{exc}: the data in {config.data_dir} is not what this run was started "
-                         f"on; refusing to resume") from None
+        raise ValueError(f"{exc}: the data in {reads} is not what this run was started on; "
+                         f"refusing to resume") from None
     apply_determinism(config)
     if config.versions and config.versions != package_versions():
         log(f"note: package versions differ from the run's start ({config.versions}); the "

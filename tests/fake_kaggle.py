@@ -30,8 +30,12 @@ class FakeKaggle:
     "short_body" (the bundle cut short of its Content-Length, on every try), "bad_request" (400
     with a reason on CreateSubmission), "rate_limited" (429 with Retry-After on the first
     CreateSubmission), "rate_limited_poll" (the same on the first ListSubmissions),
-    "upload_fails" (500 on the file's PUT) or "scoring_error" (the submission ends in ERROR with
-    Kaggle's error description).
+    "upload_fails" (500 on the file's PUT), "scoring_error" (the submission ends in ERROR with
+    Kaggle's error description), "not_json" (CreateSubmission takes the file, then answers with
+    an HTML page) or "odd_status" (ListSubmissions gives a status the client does not know).
+
+    ``hold_create``, when set, is an Event that CreateSubmission waits for after taking the
+    file (a send in flight; a server that never answers); ``on_create`` is called there too.
     """
 
     def __init__(self, bundle: bytes = b"", mode: str = "ok"):
@@ -43,6 +47,8 @@ class FakeKaggle:
         # GetSubmissionLimits: what is left today; a submission taken uses one.
         self.limits = {"numToday": 0, "numTotal": 0, "numAllowedNow": 5, "limitedByTotal": False}
         self.rate_limited_once = False
+        self.hold_create: threading.Event | None = None
+        self.on_create = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -69,6 +75,8 @@ class FakeKaggle:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.hold_create is not None:
+            self.hold_create.set()  # Let a held answer go, so the server can stop.
         self.server.shutdown()
         self.server.server_close()
 
@@ -157,6 +165,13 @@ class FakeKaggle:
                     fake.limits["numToday"] += 1
                     fake.limits["numTotal"] += 1
                     fake.limits["numAllowedNow"] = max(fake.limits["numAllowedNow"] - 1, 0)
+                    if fake.on_create is not None:
+                        fake.on_create()
+                    if fake.hold_create is not None:
+                        fake.hold_create.wait(60)
+                    if fake.mode == "not_json":
+                        return self._send(200, b"<html>Service Unavailable</html>",
+                                          "text/html")
                     return self._json({"message": "Successfully submitted to Digit Recognizer",
                                        "ref": ref})
                 if method == "ListSubmissions":
@@ -177,7 +192,9 @@ class FakeKaggle:
                                        "fileName": submission.get("fileName"),
                                        "date": submission.get("date",
                                                               "2026-11-21T12:00:00Z"),
-                                       "status": ("ERROR" if failed else "COMPLETE" if done
+                                       "status": ("QUEUED_FOR_REVIEW"
+                                                  if fake.mode == "odd_status" else
+                                                  "ERROR" if failed else "COMPLETE" if done
                                                   else "PENDING"),
                                        **({"errorDescription": SCORING_ERROR} if failed
                                           else {"publicScore": PUBLIC_SCORE} if done else {})})

@@ -240,3 +240,38 @@ def test_the_ensemble_is_tested_against_its_best_member_on_the_same_rows(tmp_pat
     _, record = write_ensemble(members, result, tmp_path / "subs" / "ens.csv")
     assert json.loads(record.read_text())["against_best_member"]["mcnemar_p"] == \
         pytest.approx(versus["mcnemar_p"])
+
+
+@pytest.mark.slow  # Two ensemble.py processes.
+def test_two_ensembles_writing_one_out_at_once_never_mix_csv_and_record(tmp_path, labels):
+    """The second writer of the same --out waits for the first, and each record names the
+    SHA-256 of the CSV beside it (it could name the other command's)."""
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT, hold_lock
+
+    from kaggle_digits.io_utils import sha256_file
+
+    runs = three_members(tmp_path, labels)
+    out = tmp_path / "ens.csv"
+    holder = hold_lock(out)  # Another ensemble.py, in the middle of writing ens.csv.
+    try:
+        second = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "ensemble.py"),
+                                   *map(str, runs[:2]), "--out", str(out)], cwd=tmp_path,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        said = ""
+        while "waiting for" not in said and (line := second.stderr.readline()):
+            said = line
+        assert "waiting for" in said and str(out) in said  # It waits, and says for whom.
+        time.sleep(1)
+        assert second.poll() is None and not out.exists()  # Nothing written meanwhile.
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    stdout, stderr = second.communicate(timeout=120)
+    assert second.returncode == 0, stderr
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["submission_sha256"] == sha256_file(out)
+    assert len(record["members"]) == 2

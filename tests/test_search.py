@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import assert_one_line_error, hold_lock, make_tiny_data_dir, run_cli
 
 from kaggle_digits.config import TrainConfig
 from kaggle_digits.search import parse_space, run_search
@@ -109,3 +109,62 @@ def test_a_search_name_that_is_a_path_is_refused(tmp_path):
     with pytest.raises(ValueError, match="name must be a plain name, not a path"):
         run_search("../escape", "mlp", TrainConfig(), 1, out_root=tmp_path / "s")
     assert not (tmp_path / "escape").exists() and not (tmp_path / "s").exists()
+
+
+def search_args(tmp_path, data_dir, name, *extra):
+    return ("search.py", "--arch", "mlp", "--trials", "1", "--epochs", "1", "--space",
+            "lr=log:1e-3:1e-2", "--data", str(data_dir), "--out-dir", str(tmp_path / "s"),
+            "--name", name, "--parallel", "1", *extra)
+
+
+def test_the_same_search_again_draws_new_parameters_on_the_data_it_was_run_on(tmp_path,
+                                                                              tiny_data_dir):
+    """The sampler was seeded alike on every call, so a repeated command drew trial 0's
+    parameters again; and a continuation on other data or another split mixed its scores."""
+    for _ in range(2):
+        result = run_cli(*search_args(tmp_path, tiny_data_dir, "again"), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    rates = pd.read_csv(tmp_path / "s" / "again" / "summary.csv")["param:learning_rate"]
+    assert len(rates) == 2 and rates[0] != rates[1]
+
+    (tmp_path / "other").mkdir()
+    other = make_tiny_data_dir(tmp_path / "other")
+    with open(other / "test.csv", "a") as handle:
+        handle.write(",".join(["0"] * 784) + "\n")
+    result = run_cli(*search_args(tmp_path, other, "again"), cwd=tmp_path)
+    assert_one_line_error(result, "study again was run on other data_fingerprint")
+    result = run_cli(*search_args(tmp_path, tiny_data_dir, "again", "--seed", "7"),
+                     cwd=tmp_path)
+    assert_one_line_error(result, "study again was run on other split")
+    assert len(pd.read_csv(tmp_path / "s" / "again" / "summary.csv")) == 2
+
+
+def test_a_configuration_error_leaves_no_trial_running(tmp_path, tiny_data_dir):
+    import optuna
+
+    result = run_cli("search.py", "--arch", "mlp", "--trials", "1", "--space",
+                     "kernel_size=int:3:5", "--data", str(tiny_data_dir), "--out-dir",
+                     str(tmp_path / "s"), "--name", "bad", "--parallel", "1", cwd=tmp_path)
+    assert_one_line_error(result, "mlp does not take option(s) kernel_size")
+    study = optuna.load_study(study_name="bad",
+                              storage=f"sqlite:///{tmp_path / 's' / 'bad' / 'study.db'}")
+    assert [trial.state.name for trial in study.trials] == ["FAIL"]
+
+
+def test_a_second_search_of_the_same_study_at_once_is_one_line(tmp_path, tiny_data_dir):
+    (tmp_path / "s").mkdir()
+    holder = hold_lock(tmp_path / "s" / "both")  # The first search, still running.
+    try:
+        result = run_cli(*search_args(tmp_path, tiny_data_dir, "both"), cwd=tmp_path)
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    assert_one_line_error(result, "is in use by process")
+
+
+def test_a_search_space_with_infinite_bounds_is_refused(tmp_path):
+    for bad in ("lr=log:1e-4:inf", "dropout=float:-inf:0.5", "lr=log:nan:1"):
+        result = run_cli("search.py", "--arch", "mlp", "--space", bad, "--out-dir",
+                         str(tmp_path / "s"), cwd=tmp_path)
+        assert_one_line_error(result, "must be finite numbers", repr(bad))
+    assert not (tmp_path / "s").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 
 mlflow = pytest.importorskip("mlflow")
 pytestmark = pytest.mark.slow  # Real MLflow stores, trained runs.
@@ -90,3 +90,59 @@ def test_a_tracked_sweep_is_a_parent_run_with_its_runs(tmp_path, tiny_data_dir):
     assert sorted(child.data.params["epochs"] for child in children) == ["1", "2"]
     assert {"summary.md", "summary.csv"} <= {item.path for item in
                                              client.list_artifacts(parent.info.run_id)}
+
+
+def test_a_tracked_kfold_run_logs_every_folds_model(tmp_path, tiny_data_dir):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_cli("train.py", "--arch", "mlp", "--epochs", "1", "--folds", "2",
+                     "--parallel", "1", "--data", str(tiny_data_dir), "--run-name", "cv",
+                     "--output-dir", str(tmp_path / "runs"), "--submissions-dir",
+                     str(tmp_path / "subs"), "--track", "--tracking-uri", uri, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    client, run = read_back(uri, "cv")
+    for fold in ("fold1", "fold2"):
+        assert [item.path for item in client.list_artifacts(run.info.run_id, f"folds/{fold}")
+                ] == [f"folds/{fold}/model.keras"]
+    assert "model.keras" not in {item.path for item in client.list_artifacts(run.info.run_id)}
+
+
+def test_a_uri_whose_database_driver_is_missing_is_refused_before_any_work(tmp_path,
+                                                                          tiny_data_dir):
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg2") or importlib.util.find_spec("psycopg"):
+        pytest.skip("a PostgreSQL driver is installed here")
+    result = run_cli("train.py", "--arch", "mlp", "--epochs", "1", "--data", str(tiny_data_dir),
+                     "--output-dir", str(tmp_path / "runs"), "--track", "--tracking-uri",
+                     "postgresql://bob:s3cret@127.0.0.1:1/ml", cwd=tmp_path)
+    assert_one_line_error(result, "tracking URI postgresql://bob:***@127.0.0.1:1/ml",
+                          "database driver")
+    assert "s3cret" not in result.stdout + result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_failed_tracking_shows_the_ensemble_first_and_never_the_password(
+        tmp_path, tiny_data_dir, monkeypatch):
+    from conftest import tiny_config
+
+    from kaggle_digits.training import train
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    runs = [str(train(tiny_config(tmp_path, tiny_data_dir, arch="mlp", epochs=1, seed=seed),
+                      log=lambda _: None)[1]) for seed in (1, 2)]
+    out = tmp_path / "e.csv"
+    result = run_cli("ensemble.py", *runs, "--out", str(out), "--track", "--tracking-uri",
+                     "http://bob:s3cret@127.0.0.1:9/", cwd=tmp_path)
+    assert_one_line_error(result, f"the ensemble was written ({out}) but not tracked",
+                          "http://bob:***@127.0.0.1:9/")
+    assert "ensemble (mean) validation accuracy" in result.stdout and out.is_file()
+    assert "s3cret" not in result.stdout + result.stderr
+
+
+def test_uris_are_printed_masked():
+    from kaggle_digits.tracking import masked
+
+    assert masked("postgresql://bob:s3cret@db:5432/ml") == "postgresql://bob:***@db:5432/ml"
+    assert masked("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
+    assert masked("https://token:x@host/") == "https://token:***@host/"

@@ -19,17 +19,18 @@ def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_tracking(args: argparse.Namespace) -> None:
-    """Fail before any work when --track is asked for without MLflow installed."""
+    """Fail before any work when --track is asked for and could not happen at the end (MLflow
+    or the tracking URI's database driver missing)."""
     if getattr(args, "track", False):
-        from kaggle_digits.tracking import require_mlflow
+        from kaggle_digits.tracking import check_tracking_target
 
-        require_mlflow()
+        check_tracking_target(args.tracking_uri)
 
 
 def report_tracking(run_id: str, args: argparse.Namespace) -> None:
-    from kaggle_digits.tracking import tracking_uri
+    from kaggle_digits.tracking import masked, tracking_uri
 
-    uri = tracking_uri(args.tracking_uri)
+    uri = masked(tracking_uri(args.tracking_uri))
     print(f"tracked: MLflow run {run_id} in {uri} (browse: mlflow ui --backend-store-uri {uri})")
 
 

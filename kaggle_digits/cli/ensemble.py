@@ -99,10 +99,6 @@ def _ensemble(args: argparse.Namespace) -> int:
         if skipped:
             extra["skipped"] = [{"run_dir": str(s.path), "reason": s.reason} for s in skipped]
         submission, record = write_ensemble(members, result, out, extra=extra)
-    if args.track:
-        from kaggle_digits.tracking import log_ensemble
-
-        report_tracking(log_ensemble(record, submission, args.tracking_uri), args)
     print(f"{'member':48s} {'kind':8s} {'validation accuracy':>20s} {'weight':>7s}")
     for member, weight in zip(members, result.weights):
         accuracy = member_accuracy(member)
@@ -132,6 +128,14 @@ def _ensemble(args: argparse.Namespace) -> int:
     print(f"submission: {submission}\nmembers and weights: {record}")
     if any(m.metrics.get("is_sample") for m in members):
         print("NOTE: members were trained on the bundled sample; not a valid Kaggle submission.")
+    if args.track:  # Last: the ensemble is written and shown whatever tracking does.
+        from kaggle_digits.tracking import log_ensemble
+
+        try:
+            report_tracking(log_ensemble(record, submission, args.tracking_uri), args)
+        except ValueError as exc:
+            raise ValueError(f"the ensemble was written ({submission}) but not tracked: "
+                             f"{exc}") from None
     return 0
 
 
@@ -141,8 +145,8 @@ def run_recipe(name: str, data_dir: str | None, method: str, out: Path | None, e
     from kaggle_digits.recipe import run_recipe as train_recipe
 
     with executor:
-        return train_recipe(name, TrainConfig(data_dir=data_dir), method=method, out=out,
-                            executor=executor, tta=tta)
+        return train_recipe(name, TrainConfig(data_dir=data_dir).with_data_dir(),
+                            method=method, out=out, executor=executor, tta=tta)
 
 
 if __name__ == "__main__":

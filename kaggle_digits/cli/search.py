@@ -68,7 +68,7 @@ def _search(args: argparse.Namespace) -> int:
         raise ValueError(f"trials must be at least 1. Received: trials={args.trials}")
     check_tracking(args)
     base = TrainConfig(data_dir=args.data, seed=args.seed, split_seed=args.seed,
-                       epochs=args.epochs)
+                       epochs=args.epochs).with_data_dir()
     with executor_from_args(args) as executor:
         table, search_dir = run_search(args.name or args.arch, args.arch, base, args.trials,
                                        space_for(args.arch, args.space), args.out_dir,

@@ -25,15 +25,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sync", action="store_true",
                         help="first read every page of Kaggle's submission list: public scores, "
                              "statuses and error descriptions; resolves submits that were killed "
-                             "mid-send; imports submissions made outside the toolkit (their origin "
-                             "found where the file and its record are still here)")
+                             "mid-send (one still sending is left alone); imports submissions "
+                             "made outside the toolkit, their origin unknown")
     parser.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER,
                         help=f"the ledger file (default {DEFAULT_LEDGER})")
     parser.add_argument("--competition", default=DEFAULT_COMPETITION,
                         help=f"competition slug (default {DEFAULT_COMPETITION})")
-    parser.add_argument("--search-dir", type=Path, action="append", metavar="DIR",
-                        help="with --sync: where to look for the files of imported submissions "
-                             "(default submissions/; may be repeated)")
     return parser.parse_args(argv)
 
 
@@ -49,11 +46,12 @@ def _main(args: argparse.Namespace) -> int:
     with Ledger(args.ledger) as ledger:
         if args.sync:
             listed = kaggle_submissions(args.competition, log=print)
-            counts = ledger.sync(listed, args.competition,
-                                 tuple(args.search_dir or [Path("submissions")]))
+            counts = ledger.sync(listed, args.competition)
             print(f"synced {len(listed)} Kaggle submission(s): {counts['updated']} updated, "
                   f"{counts['resolved']} interrupted submit(s) resolved, {counts['not_sent']} "
-                  f"never reached Kaggle, {counts['imported']} imported")
+                  f"never reached Kaggle, {counts['imported']} imported"
+                  + (f", {counts['in_flight']} still being sent (left alone)"
+                     if counts["in_flight"] else ""))
         rows = ledger.rows(args.competition)
     print(format_table(rows))
     print(summary(rows))
@@ -75,8 +73,7 @@ def format_table(rows: list[dict]) -> str:
             if row["status"] == SENDING else row["status"]
         if row["error_description"]:
             status += f": {row['error_description']}"
-        source = row["source"] or ("(made outside the toolkit)" if row["origin"] == "imported"
-                                   else "–")
+        source = row["source"] or row["config_summary"] or "–"
         lines.append(
             f"| {row['id']} | {row['kaggle_ref'] or '–'} | {row['created'][:16]} | "
             f"{Path(row['file']).name} | {source} | {_percent(row['val_accuracy'])}{interval} | "

@@ -56,8 +56,6 @@ def _submit(args: argparse.Namespace) -> int:
                      check_origin=not args.no_provenance, ledger_path=args.ledger)
     if outcome.public_score is not None:
         print(f"public score: {outcome.public_score}")
-    if outcome.left_today is not None:
-        print(f"{outcome.left_today} submission(s) left today")
     return 0
 
 

@@ -67,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
     from kaggle_digits.sweep import format_markdown, parse_grid, run_study
 
     base = TrainConfig(data_dir=args.data, seed=args.seed, split_seed=args.seed,
-                       val_split=args.val_split)
+                       val_split=args.val_split).with_data_dir()
     check_tracking(args)
     if args.study:
         name, runs = args.study, STUDIES[args.study][1]

@@ -203,7 +203,8 @@ def _train(args: argparse.Namespace) -> int:
     changes = dict(PRESETS[args.preset]) if args.preset else {}
     changes.update({key: value for key, value in vars(args).items()
                     if value is not None and key not in NOT_SETTINGS})
-    config = config.override(changes)  # --dropout and the other flags by the same names.
+    # --dropout and the other flags by the same names; the data directory resolved once, here.
+    config = config.override(changes).with_data_dir()
     config.run_name = args.run_name  # A repeat gets a directory of its own.
     config.versions = {}  # A repeat records the versions it runs with.
     if config.folds > 1 and _folds_as_jobs(args):
