@@ -19,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from kaggle_digits.config import TrainConfig
-from kaggle_digits.executors import make_executor
-from kaggle_digits.recipe import run_recipe
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.orchestration.executors import make_executor
+from kaggle_digits.ensembles.recipe import run_recipe
 
 
 def measure(way: str, recipe: str, data_dir: str, out: Path) -> dict:
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
                              "(--parallel 2), ray")
     args = parser.parse_args(argv)
     if args.members:
-        from kaggle_digits.recipe import RECIPES, Recipe
+        from kaggle_digits.ensembles.recipe import RECIPES, Recipe
 
         args.recipe = f"bench{args.members}"
         RECIPES[args.recipe] = Recipe(f"{args.members} improved_cnn models of 5 epochs", tuple(

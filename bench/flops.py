@@ -161,7 +161,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     options, images_per_s = {}, args.images_per_s
     if args.run:
-        from kaggle_digits.rundir import RunDir
+        from kaggle_digits.runs.rundir import RunDir
 
         run = RunDir(args.run)
         config, metrics = run.read_config(), run.read_metrics()

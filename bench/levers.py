@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_digits.data import load_competition_data
-from kaggle_digits.ensemble import combine, load_members
-from kaggle_digits.evaluation import format_accuracy, mcnemar_exact
-from kaggle_digits.rundir import RunDir
-from kaggle_digits.splits import stratified_folds
+from kaggle_digits.data.load import load_competition_data
+from kaggle_digits.ensembles.combine import combine, load_members
+from kaggle_digits.evaluation.metrics import format_accuracy, mcnemar_exact
+from kaggle_digits.runs.rundir import RunDir
+from kaggle_digits.data.splits import stratified_folds
 
 
 def finished_folds(run: RunDir) -> dict[int, dict]:

@@ -45,7 +45,7 @@ def child(arch: str, precision: str, batch: int, rows: int, options: dict) -> fl
     import keras
     import numpy as np
 
-    from kaggle_digits.losses import training_loss
+    from kaggle_digits.models.losses import training_loss
     from kaggle_digits.models import build_model
 
     keras.utils.set_random_seed(0)
@@ -90,7 +90,7 @@ Point = tuple[str, int, bool, str]
 
 def variant_options(variant: str) -> dict:
     """Builder options of a variant written ``key=value+key=value`` (``stem=space_to_depth``)."""
-    from kaggle_digits.config import parse_value
+    from kaggle_digits.training.config import parse_value
 
     options = {}
     for part in filter(None, variant.split("+")):

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_digits.ensemble import combine, load_members
-from kaggle_digits.evaluation import format_accuracy, mcnemar_exact
-from kaggle_digits.rundir import RunDir
+from kaggle_digits.ensembles.combine import combine, load_members
+from kaggle_digits.evaluation.metrics import format_accuracy, mcnemar_exact
+from kaggle_digits.runs.rundir import RunDir
 
 
 def correct(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -25,9 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-from kaggle_digits import docs
-from kaggle_digits.evaluation import format_accuracy
-from kaggle_digits.rundir import RunDir
+from kaggle_digits.orchestration import docs
+from kaggle_digits.evaluation.metrics import format_accuracy
+from kaggle_digits.runs.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/, not the root, on the path.
@@ -145,7 +145,7 @@ def ensemble_target(name: str, command: str, ensemble: dict) -> tuple[str, str, 
 def measure_targets(args) -> int:
     """Every target on one machine in one session, one dated row each."""
     from bench.throughput import measure_throughput  # TensorFlow: not for --help (7 s).
-    from kaggle_digits.data import load_competition_data
+    from kaggle_digits.data.load import load_competition_data
 
     data_dir = ROOT / "data" / "sample" if args.quick else Path(args.data)
     epochs = ["--epochs", "2"] if args.quick else []

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 import kaggle_digits  # noqa: F401  Sets the TensorFlow environment before Keras loads.
-from kaggle_digits.batches import DigitBatches
+from kaggle_digits.data.batches import DigitBatches
 
 
 class TimedBatches(DigitBatches):

@@ -14,7 +14,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # TensorFlow's native start-up lines are kept off the terminal (KAGGLE_DIGITS_VERBOSE=1 shows them).
-from kaggle_digits.runtime import quiet_tensorflow_start  # noqa: E402
+from kaggle_digits.training.runtime import quiet_tensorflow_start  # noqa: E402
 
 quiet_tensorflow_start()
 

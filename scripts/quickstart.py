@@ -77,7 +77,7 @@ def install(requirement: str) -> None:
 
 def main_job() -> None:
     sys.path.insert(0, str(ROOT))
-    from kaggle_digits.kaggle_api import kaggle_credentials_present
+    from kaggle_digits.submission.kaggle_api import kaggle_credentials_present
 
     if kaggle_credentials_present():
         run(VENV_PYTHON, "scripts/fetch.py")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kaggle_digits.io_utils import sha256_file
+from kaggle_digits.runs.io import sha256_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +40,7 @@ RUN_FILES = {"config.json", "history.csv", "model.keras", "metrics.json", "val_p
 
 def tiny_config(tmp_path: Path, data_dir: Path, **overrides):
     """A TrainConfig for a run of seconds on the tiny data, writing into tmp_path."""
-    from kaggle_digits.config import TrainConfig
+    from kaggle_digits.training.config import TrainConfig
 
     values = dict(data_dir=str(data_dir), epochs=2, batch_size=32,
                   output_dir=str(tmp_path / "runs"), submissions_dir=str(tmp_path / "subs"))
@@ -182,7 +182,7 @@ def pytest_collection_modifyitems(items):
 
 def hold_lock(directory: Path) -> subprocess.Popen:
     """Another process holding a directory's lock until its stdin closes."""
-    code = ("import sys; from kaggle_digits.locks import directory_lock\n"
+    code = ("import sys; from kaggle_digits.runs.locks import directory_lock\n"
             f"with directory_lock({str(directory)!r}):\n"
             "    print('held', flush=True); sys.stdin.read()")
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from conftest import digit_images
 
-from kaggle_digits.augment import EpochAugmenter, augment_epoch, build_augmenter
+from kaggle_digits.data.augment import EpochAugmenter, augment_epoch, build_augmenter
 
 
 def test_augmenter_moves_ink_only_a_little():
@@ -78,7 +78,7 @@ def test_the_worker_leaves_when_its_trainer_is_killed_outright():
     from conftest import ROOT, wait_until_gone
 
     code = ("import time, numpy as np\n"
-            "from kaggle_digits.augment import EpochAugmenter\n"
+            "from kaggle_digits.data.augment import EpochAugmenter\n"
             "augmenter = EpochAugmenter(np.zeros((8, 28, 28, 1), np.uint8), seed=0, epochs=3,\n"
             "                           in_process=False)\n"
             "augmenter.images_for(0)\n"
@@ -102,7 +102,7 @@ def test_a_worker_that_cannot_start_is_an_error_not_a_hang():
     from conftest import ROOT
 
     script = ("import numpy as np\n"
-              "from kaggle_digits.augment import EpochAugmenter\n"
+              "from kaggle_digits.data.augment import EpochAugmenter\n"
               "EpochAugmenter(np.zeros((200, 28, 28, 1), np.uint8), seed=1, epochs=2,\n"
               "               in_process=False).images_for(0)\n")  # 157 KB: over a pipe's 64.
     result = subprocess.run([sys.executable, "-"], input=script, cwd=ROOT, text=True,

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from kaggle_digits.augment import augment_epoch
-from kaggle_digits.batches import DigitBatches
+from kaggle_digits.data.augment import augment_epoch
+from kaggle_digits.data.batches import DigitBatches
 from conftest import digit_images
 
 

@@ -69,8 +69,8 @@ def test_a_lever_is_judged_on_the_folds_both_runs_finished(tmp_path, tiny_data_d
     from conftest import tiny_config
 
     from bench.levers import main
-    from kaggle_digits.executors import Job, LocalExecutor, run_job
-    from kaggle_digits.rundir import RunDir
+    from kaggle_digits.orchestration.executors import Job, LocalExecutor, run_job
+    from kaggle_digits.runs.rundir import RunDir
 
     def fold_job(name, fold, **overrides):
         config = tiny_config(tmp_path, tiny_data_dir, arch="mlp", folds=2, epochs=2,

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from kaggle_digits.callbacks import InterruptAtBatchEnd
+from kaggle_digits.training.callbacks import InterruptAtBatchEnd
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import matplotlib.image
 import pytest
 from conftest import run_cli
 
-from kaggle_digits.compare import compare_runs, format_markdown, write_comparison
+from kaggle_digits.evaluation.compare import compare_runs, format_markdown, write_comparison
 
 
 def make_run(root, name, accuracy, arch="simple_cnn", **extra):
@@ -65,8 +65,8 @@ def test_script_fails_when_nothing_is_comparable(tmp_path, contents):
 
 @pytest.mark.slow
 def test_real_runs_get_intervals_and_a_paired_test_against_the_best(tmp_path, tiny_data_dir):
-    from kaggle_digits.config import TrainConfig
-    from kaggle_digits.training import train
+    from kaggle_digits.training.config import TrainConfig
+    from kaggle_digits.training.run import train
 
     runs = [train(TrainConfig(arch="mlp", data_dir=str(tiny_data_dir), epochs=epochs,
                               output_dir=str(tmp_path / "runs"),
@@ -85,8 +85,8 @@ def test_runs_with_the_same_folder_name_are_told_apart(tmp_path, tiny_data_dir):
     runs (p = 1 shown where the real p-value was tiny)."""
     import numpy as np
 
-    from kaggle_digits.evaluation import mcnemar_exact
-    from kaggle_digits.rundir import RunDir
+    from kaggle_digits.evaluation.metrics import mcnemar_exact
+    from kaggle_digits.runs.rundir import RunDir
 
     labels = np.arange(400) % 10
     good = np.eye(10)[labels]

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 from conftest import PIXELS, ROOT, digit_frame, write_csv
 
-from kaggle_digits import data, splits
-from kaggle_digits.data import DataError, read_digits_csv
+from kaggle_digits.data import load as data
+
+from kaggle_digits.data import splits
+from kaggle_digits.data.load import DataError, read_digits_csv
 
 
 def test_reads_train_and_test_into_uint8_images(tmp_path):

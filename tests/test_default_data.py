@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from kaggle_digits import recipe
-from kaggle_digits.config import TrainConfig
-from kaggle_digits.rundir import RunDir
-from kaggle_digits.submission import check_submission_file
+from kaggle_digits.ensembles import recipe
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.runs.rundir import RunDir
+from kaggle_digits.submission.files import check_submission_file
 from conftest import make_tiny_data_dir, run_cli
 
 
@@ -30,7 +30,7 @@ def test_a_config_records_the_default_data_directory_it_will_read(fetched, monke
     assert config.data_dir == str(fetched / "data" / "digit-recognizer")
     assert TrainConfig(arch="mlp").resolved().data_dir == config.data_dir
     monkeypatch.chdir(fetched / "data")  # Nothing there: the bundled sample, named as such.
-    from kaggle_digits.data import SAMPLE_DATA_DIR, resolve_data_dir
+    from kaggle_digits.data.load import SAMPLE_DATA_DIR, resolve_data_dir
 
     assert TrainConfig().with_data_dir().data_dir == str(SAMPLE_DATA_DIR)
     assert resolve_data_dir(str(SAMPLE_DATA_DIR)) == (SAMPLE_DATA_DIR, True)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli, tiny_config
 
-from kaggle_digits.config import TrainConfig
-from kaggle_digits.distill import soft_targets
-from kaggle_digits.fit import member_targets
-from kaggle_digits.losses import DigitAccuracy, SoftTargetCrossentropy, training_loss
-from kaggle_digits.rundir import RunDir
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.training.distill import soft_targets
+from kaggle_digits.training.fit import member_targets
+from kaggle_digits.models.losses import DigitAccuracy, SoftTargetCrossentropy, training_loss
+from kaggle_digits.runs.rundir import RunDir
 
 
 def test_soft_targets_mix_label_and_softened_teacher():
@@ -55,7 +55,7 @@ def test_settings_are_checked_where_they_are_read(tmp_path):
 
 
 def test_a_resumed_member_trains_on_the_targets_it_started_with(tmp_path, tiny_data_dir):
-    from kaggle_digits.data import load_competition_data
+    from kaggle_digits.data.load import load_competition_data
 
     data = load_competition_data(tiny_data_dir)
     member = RunDir(tmp_path / "member")

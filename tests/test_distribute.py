@@ -15,8 +15,8 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-from kaggle_digits.config import TrainConfig
-from kaggle_digits.training import train
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.training.run import train
 metrics, run_dir = train(TrainConfig(arch="simple_cnn", data_dir=sys.argv[1], epochs=2,
                                      batch_size=32, strategy="mirrored",
                                      output_dir=sys.argv[2], submissions_dir=sys.argv[3]))

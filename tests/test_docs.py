@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_cli, run_script
 
-from kaggle_digits.docs import DOC_FILES, architecture_table, render_all
+from kaggle_digits.orchestration.docs import DOC_FILES, architecture_table, render_all
 from kaggle_digits.models import get_model_spec, list_models
 
 
@@ -67,7 +67,7 @@ def test_console_entry_points_are_the_scripts():
 
 
 def test_targets_table_keeps_the_latest_row_of_each_target(tmp_path):
-    from kaggle_digits.docs import targets_table
+    from kaggle_digits.orchestration.docs import targets_table
 
     head = ("| date | machine | TF / Keras | data | target | goal | measured | met |\n"
             "|---|---|---|---|---|---|---|---|\n")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli
 
-from kaggle_digits.config import TrainConfig
-from kaggle_digits.ensemble import EnsembleError, combine, load_members
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.ensembles.combine import EnsembleError, combine, load_members
 
 FINGERPRINT = {"train.csv": "aaa", "test.csv": "bbb"}
 
@@ -101,7 +101,7 @@ def test_a_failed_member_is_an_error_unless_skipped_by_name(tmp_path, labels):
 def test_finished_is_finished_whatever_a_kill_left_beside_it(tmp_path, labels):
     """metrics.json and a FAILED marker (a Ctrl-C between the two): the run is finished, for
     the ensemble as for the recipe, and its leftovers are tidied."""
-    from kaggle_digits.rundir import RunDir, RunStatus
+    from kaggle_digits.runs.rundir import RunDir, RunStatus
 
     runs = three_members(tmp_path, labels)
     (runs[1] / "FAILED").write_text("KeyboardInterrupt: interrupted\n")
@@ -223,7 +223,7 @@ def test_every_combiner_beats_its_best_member_on_validation_and_test_rows(method
 
 
 def test_the_ensemble_is_tested_against_its_best_member_on_the_same_rows(tmp_path, labels):
-    from kaggle_digits.ensemble import against_best_member, write_ensemble
+    from kaggle_digits.ensembles.combine import against_best_member, write_ensemble
 
     members = load_members(three_members(tmp_path, labels))
     result = combine(members, "mean")
@@ -252,7 +252,7 @@ def test_two_ensembles_writing_one_out_at_once_never_mix_csv_and_record(tmp_path
 
     from conftest import ROOT, hold_lock
 
-    from kaggle_digits.io_utils import sha256_file
+    from kaggle_digits.runs.io import sha256_file
 
     runs = three_members(tmp_path, labels)
     out = tmp_path / "ens.csv"

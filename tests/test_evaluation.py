@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from kaggle_digits.evaluation import classification_scores
+from kaggle_digits.evaluation.metrics import classification_scores
 
 
 def test_scores_match_a_hand_computed_case():
@@ -22,7 +22,7 @@ def test_wrong_shape_is_refused():
 
 
 def test_accuracy_interval_is_the_exact_binomial_one():
-    from kaggle_digits.evaluation import accuracy_interval, format_accuracy
+    from kaggle_digits.evaluation.metrics import accuracy_interval, format_accuracy
 
     low, high = accuracy_interval(8376, 8400)  # 99.71%: 24 errors in 8,400
     assert 0.9957 < low < 0.9971 < high < 0.9982
@@ -31,7 +31,7 @@ def test_accuracy_interval_is_the_exact_binomial_one():
 
 
 def test_mcnemar_counts_only_disagreements():
-    from kaggle_digits.evaluation import mcnemar_exact
+    from kaggle_digits.evaluation.metrics import mcnemar_exact
 
     first = np.array([True] * 90 + [False] * 10)
     second = first.copy()

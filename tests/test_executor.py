@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from conftest import ROOT, RUN_FILES, hold_lock, restore_ctrl_c, run_cli, wait_until_gone
 
-from kaggle_digits.config import TrainConfig
-from kaggle_digits.data import load_competition_data
-from kaggle_digits.executors import Job, LocalExecutor, make_executor
-from kaggle_digits.executors.ray_executor import RayExecutor, remove_abandoned_work_dirs
-from kaggle_digits.rundir import RunDir
-from kaggle_digits.submission import check_submission_file
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.data.load import load_competition_data
+from kaggle_digits.orchestration.executors import Job, LocalExecutor, make_executor
+from kaggle_digits.orchestration.executors.ray_executor import RayExecutor, remove_abandoned_work_dirs
+from kaggle_digits.runs.rundir import RunDir
+from kaggle_digits.submission.files import check_submission_file
 
 pytestmark = pytest.mark.slow  # Ray, child processes.
 # The Ray tests share one worker and so one local Ray instance (under --dist loadgroup): two
@@ -46,7 +46,7 @@ def test_a_job_failing_for_its_own_reason_is_reported_and_the_others_go_on(tmp_p
 ENDLESS_JOBS = """
 import os, sys, time
 from types import SimpleNamespace
-from kaggle_digits.executors import local
+from kaggle_digits.orchestration.executors import local
 
 def endless(job, log=print):
     print(os.getpid(), flush=True)
@@ -160,7 +160,7 @@ def test_recipe_on_a_local_ray_instance_matches_a_local_run(ray_local, tmp_path,
                                                             monkeypatch):
     """A 2-fold member, whose folds are Ray jobs of their own (a plain job on Ray is the good
     job of the next test)."""
-    from kaggle_digits import recipe
+    from kaggle_digits.ensembles import recipe
 
     monkeypatch.setitem(recipe.RECIPES, "tiny", recipe.Recipe("a 2-fold MLP", [
         ("b", "mlp", {"seed": 2, "epochs": 2, "folds": 2})]))
@@ -197,7 +197,7 @@ def test_a_bad_job_on_ray_is_reported_and_the_others_go_on(ray_local, tmp_path, 
 
 @on_the_ray_worker
 def test_search_trials_run_in_parallel_on_ray(ray_local, tmp_path, tiny_data_dir):
-    from kaggle_digits.search import parse_space, run_search
+    from kaggle_digits.orchestration.search import parse_space, run_search
 
     base = TrainConfig(data_dir=str(tiny_data_dir), epochs=2, batch_size=32)
     table, search_dir = run_search("ray", "mlp", base, 2, parse_space("lr=log:1e-3:3e-3"),

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 from conftest import run_cli
 
-from kaggle_digits.explore import plot_class_distribution, plot_sample_grid
+from kaggle_digits.data.explore import plot_class_distribution, plot_sample_grid
 
 
 def test_sample_grid_and_distribution_pictures(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from conftest import assert_one_line_error, run_script
 from fake_kaggle import DOWNLOAD_PATH, FakeKaggle
 
-from kaggle_digits.fetch import FetchError, fetch
+from kaggle_digits.data.fetch import FetchError, fetch
 
 FILES = {
     "train.csv": b"label,pixel0\n1,0\n",
@@ -130,7 +130,7 @@ def test_from_zip_cli_reports_a_missing_file(tmp_path):
 
 
 def test_world_readable_kaggle_json_is_warned_about(tmp_path, isolated_env, monkeypatch):
-    from kaggle_digits.kaggle_api import warn_if_credentials_readable
+    from kaggle_digits.submission.kaggle_api import warn_if_credentials_readable
 
     config_dir = Path(isolated_env["KAGGLE_CONFIG_DIR"])
     config_dir.mkdir(parents=True)
@@ -220,7 +220,7 @@ def test_directory_entries_are_skipped(tmp_path):
 def test_force_killed_between_files_is_fetched_again(tmp_path, monkeypatch):
     """--force replaces three files; a kill after the first leaves a mix that the next fetch
     must not call complete."""
-    import kaggle_digits.fetch as fetch_module
+    import kaggle_digits.data.fetch as fetch_module
 
     bundle = tmp_path / "digit-recognizer.zip"
     bundle.write_bytes(make_zip(FILES))

@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, make_tiny_data_dir, run_cli, tiny_config
 
-from kaggle_digits.data import load_competition_data
-from kaggle_digits.predict import rescore_with_tta
-from kaggle_digits.rundir import RunDir
+from kaggle_digits.data.load import load_competition_data
+from kaggle_digits.evaluation.predict import rescore_with_tta
+from kaggle_digits.runs.rundir import RunDir
 
 pytestmark = pytest.mark.slow  # A 3-fold run, shared by the module.
 
 
 @pytest.fixture(scope="module")
 def kfold_run(tmp_path_factory):
-    from kaggle_digits.training import train
+    from kaggle_digits.training.run import train
 
     tmp_path = tmp_path_factory.mktemp("folds")
     data_dir = make_tiny_data_dir(tmp_path)

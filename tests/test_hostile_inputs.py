@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from conftest import PIXELS, make_tiny_data_dir
 
-from kaggle_digits.config import TrainConfig
-from kaggle_digits.data import DataError
-from kaggle_digits.training import train
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.data.load import DataError
+from kaggle_digits.training.run import train
 
 HEADER = "label," + ",".join(PIXELS)
 
@@ -131,7 +131,7 @@ def test_gzip_file_named_csv_is_read(tmp_path):
 @pytest.mark.parametrize("ids, needle", [([2, 1, 3], "line 2"), ([1, 1, 3], "line 3")],
                          ids=["shuffled ImageIds", "duplicate ImageIds"])
 def test_hostile_submission_is_located_and_not_submitted(ids, needle, tmp_path):
-    from kaggle_digits.submission import check_submission_file
+    from kaggle_digits.submission.files import check_submission_file
 
     path = tmp_path / "sub.csv"
     pd.DataFrame({"ImageId": ids, "Label": [1, 2, 3]}).to_csv(path, index=False)
@@ -141,7 +141,7 @@ def test_hostile_submission_is_located_and_not_submitted(ids, needle, tmp_path):
 
 @pytest.mark.parametrize("cell", [str(2**64), "9" * 40, "-" + "9" * 19])
 def test_a_submission_number_beyond_a_machine_integer_is_located(cell, tmp_path):
-    from kaggle_digits.submission import check_submission_file
+    from kaggle_digits.submission.files import check_submission_file
 
     path = tmp_path / "sub.csv"
     path.write_text(f"ImageId,Label\n1,1\n{cell},2\n")

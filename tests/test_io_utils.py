@@ -4,7 +4,7 @@ import stat
 import numpy as np
 import pytest
 
-from kaggle_digits.io_utils import atomic_path, load_npy, save_npy_atomic, write_text_atomic
+from kaggle_digits.runs.io import atomic_path, load_npy, save_npy_atomic, write_text_atomic
 
 
 def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path):
@@ -43,7 +43,7 @@ def test_arrays_round_trip_without_pickle(tmp_path):
 def test_disk_full_midway_leaves_neither_a_partial_file_nor_a_temporary(tmp_path):
     import errno
 
-    from kaggle_digits.io_utils import atomic_path
+    from kaggle_digits.runs.io import atomic_path
 
     (tmp_path / "probs.npy").write_bytes(b"previous complete file")
     with pytest.raises(OSError, match="No space left"):
@@ -80,7 +80,7 @@ def test_a_failed_write_names_the_file_it_was_writing(tmp_path, monkeypatch):
     ('{"val_rows": 1e999}', "too large"),
 ])
 def test_records_refuse_numbers_no_record_holds(text, problem):
-    from kaggle_digits.io_utils import parse_json
+    from kaggle_digits.runs.io import parse_json
 
     with pytest.raises(ValueError, match=problem):
         parse_json(text)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from conftest import hold_lock, run_cli, tiny_config
 
-from kaggle_digits import recipe
-from kaggle_digits.config import TrainConfig
-from kaggle_digits.executors import Job, LocalExecutor
-from kaggle_digits.kfold import train_fold
-from kaggle_digits.rundir import RunDir
+from kaggle_digits.ensembles import recipe
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.orchestration.executors import Job, LocalExecutor
+from kaggle_digits.training.kfold import train_fold
+from kaggle_digits.runs.rundir import RunDir
 
 
 def kfold_config(tmp_path, data_dir, **overrides):
@@ -101,7 +101,7 @@ def test_train_cli_trains_folds_side_by_side_and_resumes_the_unfinished_ones(tmp
 @pytest.mark.slow  # Several fits.
 def test_a_recipe_member_whose_folds_all_trained_is_assembled_on_the_next_run(
         tmp_path, tiny_data_dir, monkeypatch):
-    from kaggle_digits import training
+    from kaggle_digits.training import run as training
 
     monkeypatch.setitem(recipe.RECIPES, "folds-tiny", recipe.Recipe("one 2-fold MLP", (
         ("mlp-kfold2", "mlp", {"folds": 2, "epochs": 1}),)))

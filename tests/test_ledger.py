@@ -15,9 +15,9 @@ from conftest import (
 )
 from fake_kaggle import PUBLIC_SCORE, SCORING_ERROR, FakeKaggle
 
-from kaggle_digits.io_utils import sha256_file
-from kaggle_digits.ledger import Ledger, parse_score
-from kaggle_digits.submit import SubmitError, submit
+from kaggle_digits.runs.io import sha256_file
+from kaggle_digits.submission.ledger import Ledger, parse_score
+from kaggle_digits.submission.submit import SubmitError, submit
 
 
 def with_origin(path, run_dir, accuracy=0.9964, rows=8400):

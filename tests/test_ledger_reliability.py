@@ -22,9 +22,11 @@ from conftest import (
 )
 from fake_kaggle import FakeKaggle
 
-from kaggle_digits import kaggle_api, ledger as ledger_module
-from kaggle_digits.io_utils import sha256_file
-from kaggle_digits.ledger import Ledger
+from kaggle_digits.submission import kaggle_api
+
+from kaggle_digits.submission import ledger as ledger_module
+from kaggle_digits.runs.io import sha256_file
+from kaggle_digits.submission.ledger import Ledger
 
 
 def ledger_rows(path):

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 from conftest import run_cli, tiny_config
 
-from kaggle_digits.io_utils import sha256_file
-from kaggle_digits.training import train
+from kaggle_digits.runs.io import sha256_file
+from kaggle_digits.training.run import train
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_a_model_is_traced_once_for_every_batch_size_and_matches_keras_predict(t
     import numpy as np
     import tensorflow as tf
 
-    from kaggle_digits.predict import PREDICT_BATCH_SIZE, load_keras_model, predict_probs
+    from kaggle_digits.evaluation.predict import PREDICT_BATCH_SIZE, load_keras_model, predict_probs
 
     model = load_keras_model(tiny_run[0] / "model.keras")
     traces = []

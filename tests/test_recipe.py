@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from kaggle_digits import recipe
-from kaggle_digits.config import TrainConfig
-from kaggle_digits.rundir import RunDir
-from kaggle_digits.submission import check_submission_file
+from kaggle_digits.ensembles import recipe
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.runs.rundir import RunDir
+from kaggle_digits.submission.files import check_submission_file
 
 
 @pytest.mark.slow
@@ -111,7 +111,7 @@ def test_a_member_that_failed_after_its_last_epoch_is_resumed(tmp_path, tiny_dat
                                                              monkeypatch):
     import errno
 
-    import kaggle_digits.training as training
+    import kaggle_digits.training.run as training
 
     base = two_mlps(monkeypatch, tmp_path, tiny_data_dir)
     real_write = training.write_submission
@@ -140,7 +140,7 @@ def test_second_round_trains_on_the_first_rounds_confident_test_predictions(
         tmp_path, tiny_data_dir, monkeypatch, capsys):
     import numpy as np
 
-    from kaggle_digits.ensemble import combine, load_members
+    from kaggle_digits.ensembles.combine import combine, load_members
 
     monkeypatch.setitem(recipe.RECIPES, "tiny", recipe.Recipe(
         "two MLPs, then one on pseudo-labels",
@@ -203,9 +203,9 @@ def test_a_member_finished_beside_a_stale_failed_marker_is_reused_and_counted(
 DRIVER = """
 import sys, time
 from pathlib import Path
-from kaggle_digits import recipe
+from kaggle_digits.ensembles import recipe
 from kaggle_digits.cli import ensemble
-from kaggle_digits.executors import local
+from kaggle_digits.orchestration.executors import local
 
 recipe.RECIPES["tiny"] = recipe.Recipe("two tiny MLPs", [
     ("a", "mlp", {"seed": 1, "epochs": 1}), ("b", "mlp", {"seed": 2, "epochs": 1})])

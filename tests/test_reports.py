@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from kaggle_digits.plots import most_confused_pairs
-from kaggle_digits.reports import write_run_report
+from kaggle_digits.evaluation.plots import most_confused_pairs
+from kaggle_digits.evaluation.reports import write_run_report
 
 
 def hand_case():
@@ -54,8 +54,8 @@ def test_most_confused_pairs_are_ordered_by_count():
 
 
 def test_report_script_regenerates_a_run_and_refuses_changed_data(tmp_path, tiny_data_dir):
-    from kaggle_digits.config import TrainConfig
-    from kaggle_digits.training import train
+    from kaggle_digits.training.config import TrainConfig
+    from kaggle_digits.training.run import train
 
     _, run_dir = train(TrainConfig(arch="simple_cnn", data_dir=str(tiny_data_dir), epochs=1,
                                    output_dir=str(tmp_path / "runs"),

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from conftest import ROOT, hold_lock
 
-from kaggle_digits.config import TrainConfig, check_name
-from kaggle_digits.executors import Job
-from kaggle_digits.locks import RunInUse
-from kaggle_digits.rundir import DataMismatch, RunDir, RunStatus, differing_files
+from kaggle_digits.training.config import TrainConfig, check_name
+from kaggle_digits.orchestration.executors import Job
+from kaggle_digits.runs.locks import RunInUse
+from kaggle_digits.runs.rundir import DataMismatch, RunDir, RunStatus, differing_files
 
 
 def test_lifecycle_from_new_to_finished(tmp_path):

@@ -12,7 +12,7 @@ def test_tensorflows_start_up_lines_are_shown_when_asked_for():
 
 
 def test_bfloat16_instructions_are_read_from_the_cpu_flags():
-    from kaggle_digits.runtime import cpu_has_native_bfloat16
+    from kaggle_digits.training.runtime import cpu_has_native_bfloat16
 
     zen3 = "processor\t: 0\nflags\t\t: fpu sse2 avx fma avx2\n"
     sapphire_rapids = "flags\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"

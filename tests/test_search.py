@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from conftest import assert_one_line_error, hold_lock, make_tiny_data_dir, run_cli
 
-from kaggle_digits.config import TrainConfig
-from kaggle_digits.search import parse_space, run_search
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.orchestration.search import parse_space, run_search
 
 pytestmark = pytest.mark.slow  # Optuna studies of trained trials.
 
@@ -73,7 +73,7 @@ def test_search_cli_end_to_end(tmp_path, tiny_data_dir):
 def test_an_interrupted_trial_is_told_and_its_run_continues_next_time(tmp_path, tiny_data_dir,
                                                                        monkeypatch):
     """A Ctrl-C'd trial stayed RUNNING forever and its half-trained run was abandoned."""
-    from kaggle_digits import search
+    from kaggle_digits.orchestration import search
 
     real_epoch_end = search.LocalPruning.on_epoch_end
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from conftest import digit_frame, run_cli, write_csv
 
-from kaggle_digits.submission import (
+from kaggle_digits.submission.files import (
     SubmissionError,
     check_submission_file,
     verdict,

@@ -15,7 +15,7 @@ from conftest import (
 from fake_kaggle import PUBLIC_SCORE, SCORING_ERROR, FakeKaggle
 
 
-from kaggle_digits.submit import SubmitError, submit
+from kaggle_digits.submission.submit import SubmitError, submit
 
 
 def submit_args(path, *extra):

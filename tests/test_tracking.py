@@ -44,9 +44,9 @@ def test_a_tracked_run_logs_params_epochs_and_artifacts(tmp_path, tiny_data_dir)
 def test_a_tracked_ensemble_logs_its_record_and_members(tmp_path, tiny_data_dir):
     from conftest import tiny_config
 
-    from kaggle_digits.ensemble import combine, load_members, write_ensemble
-    from kaggle_digits.tracking import log_ensemble
-    from kaggle_digits.training import train
+    from kaggle_digits.ensembles.combine import combine, load_members, write_ensemble
+    from kaggle_digits.orchestration.tracking import log_ensemble
+    from kaggle_digits.training.run import train
 
     runs = [train(tiny_config(tmp_path, tiny_data_dir, arch="mlp", epochs=1, seed=seed),
                   log=lambda _: None)[1] for seed in (1, 2)]
@@ -125,7 +125,7 @@ def test_a_failed_tracking_shows_the_ensemble_first_and_never_the_password(
         tmp_path, tiny_data_dir, monkeypatch):
     from conftest import tiny_config
 
-    from kaggle_digits.training import train
+    from kaggle_digits.training.run import train
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
@@ -141,7 +141,7 @@ def test_a_failed_tracking_shows_the_ensemble_first_and_never_the_password(
 
 
 def test_uris_are_printed_masked():
-    from kaggle_digits.tracking import masked
+    from kaggle_digits.orchestration.tracking import masked
 
     assert masked("postgresql://bob:s3cret@db:5432/ml") == "postgresql://bob:***@db:5432/ml"
     assert masked("sqlite:///mlflow.db") == "sqlite:///mlflow.db"

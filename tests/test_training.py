@@ -9,14 +9,14 @@ import pytest
 from conftest import (RUN_FILES, make_tiny_data_dir, run_cli, tiny_config,
                       write_csv)
 
-from kaggle_digits.config import TrainConfig
-from kaggle_digits.rundir import RunDir
-from kaggle_digits.runtime import cpu_has_native_bfloat16
-from kaggle_digits.splits import stratified_split
-from kaggle_digits.io_utils import load_npy
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.runs.rundir import RunDir
+from kaggle_digits.training.runtime import cpu_has_native_bfloat16
+from kaggle_digits.data.splits import stratified_split
+from kaggle_digits.runs.io import load_npy
 from kaggle_digits.models import builder_defaults, list_models
-from kaggle_digits.submission import check_submission_file
-from kaggle_digits.training import train
+from kaggle_digits.submission.files import check_submission_file
+from kaggle_digits.training.run import train
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +206,7 @@ def test_bad_data_fails_before_a_run_directory_exists(tmp_path, tiny_data_dir):
     frame = pd.read_csv(tiny_data_dir / "train.csv")
     frame.loc[5, "pixel10"] = 300
     write_csv(tiny_data_dir / "train.csv", frame)
-    from kaggle_digits.data import DataError
+    from kaggle_digits.data.load import DataError
 
     with pytest.raises(DataError, match="line 7, column 'pixel10'"):
         train(tiny_config(tmp_path, tiny_data_dir), log=lambda _: None)

@@ -16,15 +16,15 @@ import pandas as pd
 import pytest
 from conftest import ROOT, START_UP_LINES, restore_ctrl_c, run_cli, tiny_config
 
-from kaggle_digits.compare import compare_runs
-from kaggle_digits.config import TrainConfig
-from kaggle_digits.rundir import RunDir
-from kaggle_digits.ensemble import EnsembleError, combine, load_members
-from kaggle_digits.io_utils import load_npy
-from kaggle_digits.fit import build_learning_rate
-from kaggle_digits.predict import load_models, predict_images, predict_probs
-from kaggle_digits.submission import check_submission_file
-from kaggle_digits.training import resume, train
+from kaggle_digits.evaluation.compare import compare_runs
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.runs.rundir import RunDir
+from kaggle_digits.ensembles.combine import EnsembleError, combine, load_members
+from kaggle_digits.runs.io import load_npy
+from kaggle_digits.training.fit import build_learning_rate
+from kaggle_digits.evaluation.predict import load_models, predict_images, predict_probs
+from kaggle_digits.submission.files import check_submission_file
+from kaggle_digits.training.run import resume, train
 
 
 def quiet(_):
@@ -181,7 +181,7 @@ def test_kill_between_checkpoint_and_state_resumes_consistently(tmp_path, tiny_d
                                                                  monkeypatch):
     """A kill after epoch 3's checkpoint is on disk but before state.json names it: the resumed
     run must continue from epoch 2's consistent pair (model, optimizer step, schedule)."""
-    import kaggle_digits.rundir as rundir
+    import kaggle_digits.runs.rundir as rundir
 
     real_write = rundir.write_json_atomic
 
@@ -231,9 +231,9 @@ DISK_FULL = OSError(28, "No space left on device")
                                      "Ctrl-C while predicting the test rows",
                                      "k-fold fold dies before its fold record"])
 def test_a_failure_after_the_last_epoch_resumes(failure, tmp_path, tiny_data_dir, monkeypatch):
-    import kaggle_digits.fit as fit
-    import kaggle_digits.rundir as rundir
-    import kaggle_digits.training as training
+    import kaggle_digits.training.fit as fit
+    import kaggle_digits.runs.rundir as rundir
+    import kaggle_digits.training.run as training
 
     folds = 1
     if failure.startswith("disk full"):
@@ -424,7 +424,7 @@ def test_disk_full_during_a_run_marks_it_failed_and_leaves_no_submission(
         tmp_path, tiny_data_dir, monkeypatch):
     import errno
 
-    import kaggle_digits.training as training
+    import kaggle_digits.training.run as training
 
     def full_disk(labels, path, expected_rows=None):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
@@ -461,7 +461,7 @@ def test_pseudo_labelled_test_rows_are_trained_on_but_never_validated(tmp_path, 
     # k-fold: every fold adds the same test rows (a split's training rows are tested through
     # the recipe's second round in test_recipe.py).
     folds = 2
-    import kaggle_digits.fit as fit
+    import kaggle_digits.training.fit as fit
 
     batches = []
 

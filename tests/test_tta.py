@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from kaggle_digits.tta import MAX_TTA, TTA_VIEWS, check_tta, predict_with_tta, view
+from kaggle_digits.evaluation.tta import MAX_TTA, TTA_VIEWS, check_tta, predict_with_tta, view
 
 
 def digits(count=300):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kaggle_digits.docs import render_all
-from kaggle_digits.io_utils import write_text_atomic
+from kaggle_digits.orchestration.docs import render_all
+from kaggle_digits.runs.io import write_text_atomic
 
 
 def main(argv=None) -> int:

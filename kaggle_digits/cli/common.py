@@ -22,13 +22,13 @@ def check_tracking(args: argparse.Namespace) -> None:
     """Fail before any work when --track is asked for and could not happen at the end (MLflow
     or the tracking URI's database driver missing)."""
     if getattr(args, "track", False):
-        from kaggle_digits.tracking import check_tracking_target
+        from kaggle_digits.orchestration.tracking import check_tracking_target
 
         check_tracking_target(args.tracking_uri)
 
 
 def report_tracking(run_id: str, args: argparse.Namespace) -> None:
-    from kaggle_digits.tracking import masked, tracking_uri
+    from kaggle_digits.orchestration.tracking import masked, tracking_uri
 
     uri = masked(tracking_uri(args.tracking_uri))
     print(f"tracked: MLflow run {run_id} in {uri} (browse: mlflow ui --backend-store-uri {uri})")
@@ -44,7 +44,7 @@ def os_error_text(exc: OSError) -> str:
 def add_executor_arguments(parser: argparse.ArgumentParser, title: str = "where the fits run"
                            ) -> None:
     group = parser.add_argument_group(title)
-    from kaggle_digits.executors import default_parallel
+    from kaggle_digits.orchestration.executors import default_parallel
 
     group.add_argument("--executor", choices=("local", "ray"), default="local",
                        help="local (default): on this machine, --parallel fits at a time; ray: "
@@ -68,16 +68,16 @@ def add_executor_arguments(parser: argparse.ArgumentParser, title: str = "where 
 
 def executor_from_args(args: argparse.Namespace):
     """The executor the options name (raises ValueError for Ray missing or bad values)."""
-    from kaggle_digits.executors import make_executor
+    from kaggle_digits.orchestration.executors import make_executor
 
     return make_executor(args.executor, args.ray_address, args.cpus_per_job, args.gpus_per_job,
                          parallel=args.parallel)
 
 
 # The package's errors that mean "the user can fix this", besides ValueError and its kind.
-_USER_ERRORS = (("kaggle_digits.fetch", "FetchError"),
-                ("kaggle_digits.kaggle_api", "KaggleApiError"),
-                ("kaggle_digits.submit", "SubmitError"))
+_USER_ERRORS = (("kaggle_digits.data.fetch", "FetchError"),
+                ("kaggle_digits.submission.kaggle_api", "KaggleApiError"),
+                ("kaggle_digits.submission.submit", "SubmitError"))
 
 
 def _user_errors() -> tuple[type, ...]:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from kaggle_digits.cli.common import run_command
-from kaggle_digits.compare import compare_runs, format_markdown, write_comparison
+from kaggle_digits.evaluation.compare import compare_runs, format_markdown, write_comparison
 
 
 def main(argv=None) -> int:

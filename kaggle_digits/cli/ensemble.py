@@ -22,8 +22,8 @@ from kaggle_digits.cli.common import (
     report_tracking,
     run_command,
 )
-from kaggle_digits.evaluation import format_accuracy
-from kaggle_digits.ensemble import (
+from kaggle_digits.evaluation.metrics import format_accuracy
+from kaggle_digits.ensembles.combine import (
     METHODS,
     against_best_member,
     combine,
@@ -68,7 +68,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from kaggle_digits.recipe import RECIPES
+    from kaggle_digits.ensembles.recipe import RECIPES
 
     if args.list_recipes:
         for name, recipe in RECIPES.items():
@@ -129,7 +129,7 @@ def _ensemble(args: argparse.Namespace) -> int:
     if any(m.metrics.get("is_sample") for m in members):
         print("NOTE: members were trained on the bundled sample; not a valid Kaggle submission.")
     if args.track:  # Last: the ensemble is written and shown whatever tracking does.
-        from kaggle_digits.tracking import log_ensemble
+        from kaggle_digits.orchestration.tracking import log_ensemble
 
         try:
             report_tracking(log_ensemble(record, submission, args.tracking_uri), args)
@@ -141,8 +141,8 @@ def _ensemble(args: argparse.Namespace) -> int:
 
 def run_recipe(name: str, data_dir: str | None, method: str, out: Path | None, executor,
                tta: int):
-    from kaggle_digits.config import TrainConfig
-    from kaggle_digits.recipe import run_recipe as train_recipe
+    from kaggle_digits.training.config import TrainConfig
+    from kaggle_digits.ensembles.recipe import run_recipe as train_recipe
 
     with executor:
         return train_recipe(name, TrainConfig(data_dir=data_dir).with_data_dir(),

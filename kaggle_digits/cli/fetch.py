@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from kaggle_digits.cli.common import run_command
-from kaggle_digits.fetch import DEFAULT_COMPETITION, fetch
+from kaggle_digits.data.fetch import DEFAULT_COMPETITION, fetch
 
 
 def parse_args(argv=None) -> argparse.Namespace:

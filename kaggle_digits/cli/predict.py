@@ -32,8 +32,8 @@ def main(argv=None) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from kaggle_digits.predict import default_input, predict_csv
-    from kaggle_digits.tta import check_tta
+    from kaggle_digits.evaluation.predict import default_input, predict_csv
+    from kaggle_digits.evaluation.tta import check_tta
 
     check_tta(args.tta)
     input_csv = args.input or default_input(args.model)

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from kaggle_digits.cli.common import run_command
-from kaggle_digits.data import DataError
-from kaggle_digits.reports import regenerate_report
+from kaggle_digits.data.load import DataError
+from kaggle_digits.evaluation.reports import regenerate_report
 
 
 def main(argv=None) -> int:

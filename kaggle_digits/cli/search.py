@@ -23,7 +23,7 @@ from kaggle_digits.cli.common import (
 
 def parse_args(argv=None) -> argparse.Namespace:
     from kaggle_digits.models import list_models
-    from kaggle_digits.search import SEARCH_SPACES
+    from kaggle_digits.orchestration.search import SEARCH_SPACES
 
     spaces = "; ".join(f"{arch}: {space}" for arch, space in SEARCH_SPACES.items())
     parser = argparse.ArgumentParser(
@@ -61,8 +61,8 @@ def main(argv=None) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from kaggle_digits.config import TrainConfig
-    from kaggle_digits.search import run_search, space_for
+    from kaggle_digits.training.config import TrainConfig
+    from kaggle_digits.orchestration.search import run_search, space_for
 
     if args.trials < 1:
         raise ValueError(f"trials must be at least 1. Received: trials={args.trials}")
@@ -74,7 +74,7 @@ def _search(args: argparse.Namespace) -> int:
                                        space_for(args.arch, args.space), args.out_dir,
                                        executor, seed=args.seed)
     if args.track:
-        from kaggle_digits.tracking import log_study
+        from kaggle_digits.orchestration.tracking import log_study
 
         runs = sorted((search_dir / "runs").glob("trial-*"))
         report_tracking(log_study(f"search-{search_dir.name}", runs, [

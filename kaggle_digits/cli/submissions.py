@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from kaggle_digits.cli.common import run_command
-from kaggle_digits.kaggle_api import DEFAULT_COMPETITION
-from kaggle_digits.ledger import DEFAULT_LEDGER, SENDING, best_public, gap
+from kaggle_digits.submission.kaggle_api import DEFAULT_COMPETITION
+from kaggle_digits.submission.ledger import DEFAULT_LEDGER, SENDING, best_public, gap
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,8 +40,8 @@ def main(argv=None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from kaggle_digits.ledger import Ledger
-    from kaggle_digits.submit import kaggle_submissions
+    from kaggle_digits.submission.ledger import Ledger
+    from kaggle_digits.submission.submit import kaggle_submissions
 
     with Ledger(args.ledger) as ledger:
         if args.sync:

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from kaggle_digits.cli.common import run_command
-from kaggle_digits.kaggle_api import DEFAULT_COMPETITION
-from kaggle_digits.ledger import DEFAULT_LEDGER
+from kaggle_digits.submission.kaggle_api import DEFAULT_COMPETITION
+from kaggle_digits.submission.ledger import DEFAULT_LEDGER
 
 
 def main(argv=None) -> int:
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from kaggle_digits.submit import submit
+    from kaggle_digits.submission.submit import submit
 
     outcome = submit(args.file, args.message, args.competition, data_dir=args.data,
                      wait=args.wait, poll_every_s=args.poll_every, timeout_s=args.timeout,

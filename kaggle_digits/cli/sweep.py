@@ -20,7 +20,7 @@ from kaggle_digits.cli.common import (
     executor_from_args,
     report_tracking,
 )
-from kaggle_digits.sweep import STUDIES
+from kaggle_digits.orchestration.sweep import STUDIES
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -63,8 +63,8 @@ def main(argv=None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kaggle_digits.config import TrainConfig
-    from kaggle_digits.sweep import format_markdown, parse_grid, run_study
+    from kaggle_digits.training.config import TrainConfig
+    from kaggle_digits.orchestration.sweep import format_markdown, parse_grid, run_study
 
     base = TrainConfig(data_dir=args.data, seed=args.seed, split_seed=args.seed,
                        val_split=args.val_split).with_data_dir()
@@ -77,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
         table, sweep_dir = run_study(name, runs, base, out_root=args.out_dir,
                                      executor=executor)
     if args.track:
-        from kaggle_digits.tracking import log_study
+        from kaggle_digits.orchestration.tracking import log_study
 
         run_dirs = [Path(path) for path in table.get("run_dir", []) if isinstance(path, str)
                     and path]

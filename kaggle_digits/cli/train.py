@@ -29,7 +29,7 @@ from kaggle_digits.cli.common import (
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from kaggle_digits.config import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, PRESETS, STRATEGIES
+    from kaggle_digits.training.config import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, PRESETS, STRATEGIES
     from kaggle_digits.models import list_models
 
     parser = argparse.ArgumentParser(
@@ -174,9 +174,9 @@ RESUME_OPTIONS = ("data_dir", "submissions_dir", "track", "tracking_uri", *NOT_S
 
 
 def _train(args: argparse.Namespace) -> int:
-    from kaggle_digits.config import PRESETS, TrainConfig
-    from kaggle_digits.rundir import RunDir
-    from kaggle_digits.training import resume, train
+    from kaggle_digits.training.config import PRESETS, TrainConfig
+    from kaggle_digits.runs.rundir import RunDir
+    from kaggle_digits.training.run import resume, train
 
     check_tracking(args)
     if args.resume:
@@ -188,7 +188,7 @@ def _train(args: argparse.Namespace) -> int:
                              f"--data, --submissions-dir and where the folds run (--parallel, "
                              f"--executor) may be given with it. Received: {flags}")
         if _folds_as_jobs(args):
-            from kaggle_digits.parallel_folds import resume_kfold_with
+            from kaggle_digits.training.parallel_folds import resume_kfold_with
 
             with executor_from_args(args) as executor:
                 metrics, run_dir = resume_kfold_with(executor, args.resume,
@@ -208,7 +208,7 @@ def _train(args: argparse.Namespace) -> int:
     config.run_name = args.run_name  # A repeat gets a directory of its own.
     config.versions = {}  # A repeat records the versions it runs with.
     if config.folds > 1 and _folds_as_jobs(args):
-        from kaggle_digits.parallel_folds import train_kfold_with
+        from kaggle_digits.training.parallel_folds import train_kfold_with
 
         with executor_from_args(args) as executor:
             metrics, run_dir = train_kfold_with(executor, config)
@@ -227,8 +227,8 @@ def _folds_as_jobs(args: argparse.Namespace) -> bool:
 
 def _finish(metrics, run_dir, args: argparse.Namespace) -> int:
     """Print where a finished run's outputs went, and track it if asked."""
-    from kaggle_digits.evaluation import format_accuracy
-    from kaggle_digits.rundir import RunDir
+    from kaggle_digits.evaluation.metrics import format_accuracy
+    from kaggle_digits.runs.rundir import RunDir
 
     if metrics["val_accuracy"] is None:
         print(f"\nfull-data fit: {metrics['train_rows']} rows, {metrics['epochs_run']} epochs, "
@@ -251,7 +251,7 @@ def _finish(metrics, run_dir, args: argparse.Namespace) -> int:
         print(f"submit with:         kaggle competitions submit -c digit-recognizer "
               f"-f {metrics['submission']} -m \"{description}\"")
     if args.track:
-        from kaggle_digits.tracking import log_run
+        from kaggle_digits.orchestration.tracking import log_run
 
         try:
             report_tracking(log_run(run_dir, args.tracking_uri), args)

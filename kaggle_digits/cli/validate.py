@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 
 from kaggle_digits.cli.common import run_command
-from kaggle_digits.data import (
+from kaggle_digits.data.load import (
     COMPETITION_TEST_ROWS,
     find_csv,
     read_digits_csv,
     resolve_data_dir,
 )
-from kaggle_digits.submission import verdict
+from kaggle_digits.submission.files import verdict
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -1,6 +1,6 @@
 """Model registry; importing this package registers every built-in architecture."""
 
-from kaggle_digits import losses  # noqa: F401  (registers the custom loss for loading runs)
+from kaggle_digits.models import losses  # noqa: F401  (registers the custom loss for loading runs)
 from kaggle_digits.models import cnn, sequence, transfer  # noqa: F401  (registers the models)
 from kaggle_digits.models.registry import (
     ModelSpec,

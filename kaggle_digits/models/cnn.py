@@ -12,7 +12,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from kaggle_digits.data import IMAGE_SIDE
+from kaggle_digits.data.load import IMAGE_SIDE
 from kaggle_digits.models.common import pixel_input, probs_head
 from kaggle_digits.models.registry import register_model
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kaggle_digits.data import IMAGE_SIDE, NUM_CLASSES
+from kaggle_digits.data.load import IMAGE_SIDE, NUM_CLASSES
 
 INPUT_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kaggle_digits.data import IMAGE_SIDE, NUM_PIXELS
+from kaggle_digits.data.load import IMAGE_SIDE, NUM_PIXELS
 from kaggle_digits.models.common import pixel_input, probs_head
 from kaggle_digits.models.registry import register_model
 

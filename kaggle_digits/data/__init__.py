@@ -1,0 +1,1 @@
+"""Data in: the competition files fetched, loaded and checked, split, augmented, batched."""

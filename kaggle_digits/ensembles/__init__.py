@@ -1,0 +1,1 @@
+"""Ensembles: combining finished runs, and named recipes that train and combine them."""

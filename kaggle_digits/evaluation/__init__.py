@@ -1,0 +1,1 @@
+"""Evaluation: scores, predictions (with TTA), reports, pictures, comparisons."""

@@ -1,0 +1,1 @@
+"""Orchestration beside training: executors, sweeps, searches, tracking, progress, docs."""

@@ -1,0 +1,1 @@
+"""The run directory and what guards it: file names, atomic writes, locks."""
