@@ -13,6 +13,14 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+
+class UserError(ValueError):
+    """Something the user can fix (a bad option, file or answer from outside, a run in use):
+    every command prints it as one ``error:`` line and exits 2. Any other exception is a bug
+    and keeps its traceback. A ValueError, so that callers that catch bad values catch it."""
+
+
 # TensorFlow's native start-up lines are kept off the terminal (KAGGLE_DIGITS_VERBOSE=1 shows them).
 from kaggle_digits.training.runtime import quiet_tensorflow_start  # noqa: E402
 

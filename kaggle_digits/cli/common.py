@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from typing import Callable
+
+from kaggle_digits import UserError
 
 
 def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,44 +70,38 @@ def add_executor_arguments(parser: argparse.ArgumentParser, title: str = "where 
 
 
 def executor_from_args(args: argparse.Namespace):
-    """The executor the options name (raises ValueError for Ray missing or bad values)."""
+    """The executor the options name (raises UserError for Ray missing or bad values)."""
     from kaggle_digits.orchestration.executors import make_executor
 
     return make_executor(args.executor, args.ray_address, args.cpus_per_job, args.gpus_per_job,
                          parallel=args.parallel)
 
 
-# The package's errors that mean "the user can fix this", besides ValueError and its kind.
-_USER_ERRORS = (("kaggle_digits.data.fetch", "FetchError"),
-                ("kaggle_digits.submission.kaggle_api", "KaggleApiError"),
-                ("kaggle_digits.submission.submit", "SubmitError"))
-
-
-def _user_errors() -> tuple[type, ...]:
-    """ValueError and the package's refusal errors, from the modules already loaded (one not
-    loaded cannot have raised), so no command imports the submit path just to catch it."""
-    loaded = [getattr(sys.modules[module], name) for module, name in _USER_ERRORS
-              if module in sys.modules]
-    return (ValueError, *loaded)
+BUG_LINE = ("error: this is a bug in kaggle-digits, not something you did ({kind}); please report "
+            "it with the traceback above, the command you ran and the run directory it was "
+            "working on, if any")
 
 
 def run_command(body: Callable[[], int], interrupted: str = "interrupted",
                 hint: str | None = None) -> int:
-    """Run a command's work the way every CLI here ends: what the user can fix (bad input, a
-    refusal, a full disk) is one line on stderr and exit 2; Ctrl-C is exit 130 with what was
-    kept (the exception's message, else ``interrupted``) and ``hint``, what to run next.
-    Anything else is a bug and keeps its traceback."""
+    """Run a command's work the way every CLI here ends: what the user can fix (a
+    :class:`~kaggle_digits.UserError`, or a full disk) is one line on stderr and exit 2;
+    Ctrl-C is exit 130 with what was kept (the exception's message, else ``interrupted``) and
+    ``hint``, what to run next. Anything else is a bug: its traceback, then one line saying so
+    and what to attach, exit 1."""
     try:
         return body()
     except KeyboardInterrupt as exc:
         # str(): an exception is always true, and a bare Ctrl-C's message is empty.
         print(f"\n{str(exc) or interrupted}" + (f"\n{hint}" if hint else ""), file=sys.stderr)
         return 130
-    except Exception as exc:
-        if isinstance(exc, _user_errors()):
-            print(f"error: {exc}", file=sys.stderr)
-        elif isinstance(exc, OSError):  # Disk full, unwritable output directory, ...
-            print(f"error: {os_error_text(exc)}", file=sys.stderr)
-        else:
-            raise
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # Disk full, unwritable output directory, ...
+        print(f"error: {os_error_text(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        traceback.print_exc()
+        print(BUG_LINE.format(kind=type(exc).__name__), file=sys.stderr)
+        return 1

@@ -14,6 +14,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from kaggle_digits import UserError
 from kaggle_digits.cli.common import (
     add_executor_arguments,
     add_tracking_arguments,
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
 
 def _ensemble(args: argparse.Namespace) -> int:
     if bool(args.recipe) == bool(args.run_dirs):
-        raise ValueError("give run directories or --recipe NAME (not both)")
+        raise UserError("give run directories or --recipe NAME (not both)")
     check_tracking(args)
     if args.recipe:  # Without --out: submissions/recipe-<name>-<method>.csv.
         members, result, submission, record = run_recipe(args.recipe, args.data,
@@ -133,8 +134,8 @@ def _ensemble(args: argparse.Namespace) -> int:
 
         try:
             report_tracking(log_ensemble(record, submission, args.tracking_uri), args)
-        except ValueError as exc:
-            raise ValueError(f"the ensemble was written ({submission}) but not tracked: "
+        except UserError as exc:
+            raise UserError(f"the ensemble was written ({submission}) but not tracked: "
                              f"{exc}") from None
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kaggle_digits import UserError
 from kaggle_digits.cli.common import (
     add_executor_arguments,
     add_tracking_arguments,
@@ -65,7 +66,7 @@ def _search(args: argparse.Namespace) -> int:
     from kaggle_digits.orchestration.search import run_search, space_for
 
     if args.trials < 1:
-        raise ValueError(f"trials must be at least 1. Received: trials={args.trials}")
+        raise UserError(f"trials must be at least 1. Received: trials={args.trials}")
     check_tracking(args)
     base = TrainConfig(data_dir=args.data, seed=args.seed, split_seed=args.seed,
                        epochs=args.epochs).with_data_dir()

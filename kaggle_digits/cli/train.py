@@ -18,6 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from kaggle_digits import UserError
 from kaggle_digits.cli.common import (
     add_executor_arguments,
     add_tracking_arguments,
@@ -184,7 +185,7 @@ def _train(args: argparse.Namespace) -> int:
                         if value not in (None, False) and key not in ("resume", *RESUME_OPTIONS))
         if others:
             flags = ", ".join("--" + key.replace("_", "-") for key in others)
-            raise ValueError(f"--resume continues {args.resume} as it was configured; only "
+            raise UserError(f"--resume continues {args.resume} as it was configured; only "
                              f"--data, --submissions-dir and where the folds run (--parallel, "
                              f"--executor) may be given with it. Received: {flags}")
         if _folds_as_jobs(args):
@@ -213,7 +214,7 @@ def _train(args: argparse.Namespace) -> int:
         with executor_from_args(args) as executor:
             metrics, run_dir = train_kfold_with(executor, config)
     elif args.executor != "local":
-        raise ValueError("--executor ray spreads the folds of --folds K; a single run trains "
+        raise UserError("--executor ray spreads the folds of --folds K; a single run trains "
                          "here (leave --executor out)")
     else:
         metrics, run_dir = train(config)
@@ -255,8 +256,8 @@ def _finish(metrics, run_dir, args: argparse.Namespace) -> int:
 
         try:
             report_tracking(log_run(run_dir, args.tracking_uri), args)
-        except ValueError as exc:
-            raise ValueError(f"the run finished ({run_dir}) but was not tracked: {exc}") \
+        except UserError as exc:
+            raise UserError(f"the run finished ({run_dir}) but was not tracked: {exc}") \
                 from None
     return 0
 

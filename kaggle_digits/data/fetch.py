@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from kaggle_digits import UserError
 from kaggle_digits.runs.io import fsync_path
 from kaggle_digits.submission.kaggle_api import (
     DEFAULT_COMPETITION,
@@ -33,7 +34,7 @@ MAX_UNPACKED_BYTES = 2 * 1024**3
 INCOMPLETE_MARKER = ".fetch-incomplete"
 
 
-class FetchError(RuntimeError):
+class FetchError(UserError):
     """A fetch that cannot complete; the message is one line that says what to do."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kaggle_digits import UserError
 from kaggle_digits.runs.io import sha256_file
 
 IMAGE_SIDE = 28
@@ -36,7 +37,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A data file that cannot be used; the message says where and why in one line."""
 
     def __init__(self, path: str | os.PathLike, message: str, line: int | None = None,

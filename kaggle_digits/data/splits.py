@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from kaggle_digits import UserError
 from kaggle_digits.data.load import NUM_CLASSES, DigitData
 
 
@@ -19,7 +20,7 @@ def encode_pseudo_labels(labels: np.ndarray, keep: np.ndarray) -> str:
 def check_pseudo_labels(data: DigitData, pseudo_labels: str) -> None:
     """Refuse pseudo-labels made for a test.csv with another number of rows."""
     if pseudo_labels and len(pseudo_labels) != len(data.test_images):
-        raise ValueError(f"{data.test_path}: the pseudo-labels are for {len(pseudo_labels)} test "
+        raise UserError(f"{data.test_path}: the pseudo-labels are for {len(pseudo_labels)} test "
                          f"rows, this test.csv has {len(data.test_images)}")
 
 
@@ -51,12 +52,12 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int
     from sklearn.model_selection import train_test_split
 
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be between 0 and 1. Received: val_fraction={val_fraction}")
+        raise UserError(f"val_fraction must be between 0 and 1. Received: val_fraction={val_fraction}")
     counts = np.bincount(labels, minlength=NUM_CLASSES)
     present = counts[counts > 0]
     if present.min() < 2:
         rare = [str(d) for d in np.flatnonzero((counts > 0) & (counts < 2))]
-        raise ValueError(f"cannot stratify: digit(s) {', '.join(rare)} appear only once")
+        raise UserError(f"cannot stratify: digit(s) {', '.join(rare)} appear only once")
     indices = np.arange(len(labels))
     train_idx, val_idx = train_test_split(indices, test_size=val_fraction, stratify=labels,
                                           random_state=seed)
@@ -70,7 +71,7 @@ def stratified_folds(labels: np.ndarray, folds: int, seed: int
 
     counts = np.bincount(labels, minlength=NUM_CLASSES)
     if counts[counts > 0].min() < folds:
-        raise ValueError(f"cannot make {folds} stratified folds: the rarest digit has only "
+        raise UserError(f"cannot make {folds} stratified folds: the rarest digit has only "
                          f"{counts[counts > 0].min()} rows")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return [(np.sort(train), np.sort(val))

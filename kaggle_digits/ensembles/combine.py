@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from kaggle_digits import UserError
 from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.evaluation.metrics import accuracy_interval, mcnemar_exact
 from kaggle_digits.runs.rundir import DataMismatch, RunDir, SkippedRun, differing_files
@@ -35,7 +36,7 @@ TWIN_FIELDS = ("arch", "model_options", "batch_size", "learning_rate", "lr_sched
                "optimizer", "seed", "warmup_epochs", "tta")
 
 
-class EnsembleError(ValueError):
+class EnsembleError(UserError):
     """Runs that cannot be combined, with the reason."""
 
 
@@ -86,9 +87,9 @@ def load_member(run_dir: str | os.PathLike) -> Member:
             member.val_probs = _array(run, "val_probs")
             member.val_labels = _array(run, "val_labels")
             if "data_fingerprint" not in metrics or not isinstance(metrics.get("split"), dict):
-                raise ValueError(f"{run}: damaged run ({run.metrics_path.name} lacks its data "
+                raise UserError(f"{run}: damaged run ({run.metrics_path.name} lacks its data "
                                  f"or split record)")
-    except ValueError as exc:
+    except UserError as exc:
         raise EnsembleError(str(exc)) from None
     return member
 
@@ -97,9 +98,9 @@ def _array(run: RunDir, kind: str) -> np.ndarray:
     try:
         return run.load_array(kind)
     except FileNotFoundError:
-        raise ValueError(f"{run}: damaged run ({run.array_path(kind).name} is missing)") from None
+        raise UserError(f"{run}: damaged run ({run.array_path(kind).name} is missing)") from None
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{run}: damaged run ({run.array_path(kind).name} is unreadable: "
+        raise UserError(f"{run}: damaged run ({run.array_path(kind).name} is unreadable: "
                          f"{exc})") from None
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from kaggle_digits import UserError
 from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.data.load import current_fingerprint
 from kaggle_digits.data.splits import encode_pseudo_labels
@@ -86,7 +87,7 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-class RecipeIncomplete(ValueError):
+class RecipeIncomplete(UserError):
     """Members that failed for reasons of their own; the finished ones are kept for next time."""
 
 
@@ -110,7 +111,7 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
     if name not in RECIPES:
         renamed = (" (the recipe once named default is `pseudo`; `make ensemble` runs `bagged`)"
                    if name == "default" else "")
-        raise ValueError(f"unknown recipe: name must be one of {', '.join(RECIPES)}{renamed}. "
+        raise UserError(f"unknown recipe: name must be one of {', '.join(RECIPES)}{renamed}. "
                          f"Received: name={name!r}")
     check_tta(tta)
     base = base.with_data_dir()  # Every member, fold job and assembly reads the same files.

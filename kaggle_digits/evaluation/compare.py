@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kaggle_digits import UserError
 from kaggle_digits.evaluation.metrics import accuracy_interval, mcnemar_exact
 from kaggle_digits.runs.io import atomic_path, write_text_atomic
 from kaggle_digits.runs.rundir import RunDir, RunStatus, SkippedRun
@@ -25,15 +26,15 @@ def run_summary(run_dir: str | os.PathLike) -> dict:
     """
     run = RunDir(run_dir)
     if not run.path.is_dir():
-        raise ValueError("not a directory")
+        raise UserError("not a directory")
     if run.status is RunStatus.FAILED:
-        raise ValueError(f"failed run ({run.failure_reason()})")
+        raise UserError(f"failed run ({run.failure_reason()})")
     try:
         metrics = run.read_metrics()
-    except ValueError as exc:
-        raise ValueError(str(exc).removeprefix(f"{run}: ")) from None
+    except UserError as exc:
+        raise UserError(str(exc).removeprefix(f"{run}: ")) from None
     if metrics.get("val_accuracy") is None:
-        raise ValueError("no validation score (a full-data run)")
+        raise UserError("no validation score (a full-data run)")
     return {
         "run": run.name,
         "arch": metrics.get("arch"),
@@ -92,7 +93,7 @@ def compare_runs(run_dirs) -> tuple[pd.DataFrame, list[SkippedRun]]:
         try:
             rows.append(run_summary(run_dir))
             paths.append(Path(run_dir))
-        except ValueError as exc:
+        except UserError as exc:
             skipped.append(SkippedRun(Path(run_dir), str(exc)))
     names = [row["run"] for row in rows]
     for row, path in zip(rows, paths):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kaggle_digits import UserError
 from kaggle_digits.data.load import NUM_CLASSES
 
 
@@ -15,7 +16,7 @@ def classification_scores(labels: np.ndarray, probs: np.ndarray) -> dict[str, fl
     from sklearn.metrics import accuracy_score, log_loss
 
     if probs.ndim != 2 or probs.shape != (len(labels), NUM_CLASSES):
-        raise ValueError(f"probs must have shape ({len(labels)}, {NUM_CLASSES}). Received: "
+        raise UserError(f"probs must have shape ({len(labels)}, {NUM_CLASSES}). Received: "
                          f"shape={probs.shape}")
     return {
         "accuracy": float(accuracy_score(labels, probs.argmax(axis=1))),
@@ -50,7 +51,7 @@ def mcnemar_exact(first_correct: np.ndarray, second_correct: np.ndarray) -> dict
 
     first, second = np.asarray(first_correct, bool), np.asarray(second_correct, bool)
     if first.shape != second.shape:
-        raise ValueError(f"both runs must be scored on the same rows. Received: "
+        raise UserError(f"both runs must be scored on the same rows. Received: "
                          f"{first.shape} and {second.shape}")
     only_first, only_second = int(np.sum(first & ~second)), int(np.sum(~first & second))
     discordant = only_first + only_second

@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from kaggle_digits import UserError
 from kaggle_digits.data.load import (
     NUM_CLASSES,
     DigitData,
@@ -75,7 +76,7 @@ def model_paths(path: str | os.PathLike) -> list[Path]:
     path = Path(path)
     if path.is_file():
         if path.suffix != ".keras":
-            raise ValueError(f"{path}: not a .keras model file")
+            raise UserError(f"{path}: not a .keras model file")
         return [path]
     return RunDir(path).model_paths()
 
@@ -95,14 +96,14 @@ def load_keras_model(model_path: str | os.PathLike):
 
     model_path = Path(model_path)
     if not model_path.is_file():
-        raise ValueError(f"{model_path}: cannot load the model (file not found)")
+        raise UserError(f"{model_path}: cannot load the model (file not found)")
     if not zipfile.is_zipfile(model_path):
-        raise ValueError(f"{model_path}: cannot load the model (not a .keras archive: the file "
+        raise UserError(f"{model_path}: cannot load the model (not a .keras archive: the file "
                          f"is corrupt or truncated)")
     try:
         return keras.models.load_model(model_path, safe_mode=True)
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{model_path}: cannot load the model "
+        raise UserError(f"{model_path}: cannot load the model "
                          f"({(str(exc).splitlines() or [type(exc).__name__])[0]})") from None
 
 
@@ -130,12 +131,12 @@ def default_input(model: str | os.PathLike) -> Path:
         data_dir = run.read_config().data_dir
     test_csv = find_csv(data_dir or resolve_data_dir(None)[0], "test")
     if test_csv is None:
-        raise ValueError("no test.csv found; give one with --input")
+        raise UserError("no test.csv found; give one with --input")
     if run.finished and test_csv.name == "test.csv":
         try:
             run.check_data(fingerprint_files([test_csv]), names=("test.csv",))
         except DataMismatch:
-            raise ValueError(f"{test_csv} is not the test.csv {model} was made with (SHA-256 "
+            raise UserError(f"{test_csv} is not the test.csv {model} was made with (SHA-256 "
                              f"mismatch); pass --input to predict a different file on "
                              f"purpose") from None
     return test_csv
@@ -185,7 +186,7 @@ def rescore_with_tta(run: RunDir, data: DigitData, tta: int) -> tuple[np.ndarray
     if val_probs is not None:
         val_indices = run.load_array("val_indices")
         if not scored[val_indices].all():
-            raise ValueError(f"{run}: damaged run ({run.array_path('val_indices').name} names "
+            raise UserError(f"{run}: damaged run ({run.array_path('val_indices').name} names "
                              f"rows that no model of it held out)")
         val_probs = val_probs[val_indices]
     return val_probs, test_probs.astype(np.float32)

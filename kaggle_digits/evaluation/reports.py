@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
+from kaggle_digits import UserError
 from kaggle_digits.data.load import NUM_CLASSES, fingerprint_files, find_csv, read_digits_csv
 from kaggle_digits.runs.io import parse_json, write_json_atomic, write_text_atomic
 from kaggle_digits.runs.rundir import DataMismatch, RunDir
@@ -162,16 +163,16 @@ def regenerate_report(run_dir: str | os.PathLike) -> list[Path]:
     missing = [kind for kind in ("val_probs", "val_labels", "val_indices")
                if not run.has_array(kind)]
     if missing:
-        raise ValueError(f"{run}: no validation predictions ({', '.join(missing)}): a "
+        raise UserError(f"{run}: no validation predictions ({', '.join(missing)}): a "
                          f"full-data run has no validation report")
     config = run.read_config()
     train_path = find_csv(config.data_dir, "train")
     if train_path is None:
-        raise ValueError(f"{run}: its data directory {config.data_dir} has no train.csv")
+        raise UserError(f"{run}: its data directory {config.data_dir} has no train.csv")
     try:
         run.check_data(fingerprint_files([train_path]), names=(train_path.name,))
     except DataMismatch:
-        raise ValueError(f"{train_path} differs from the train.csv this run was trained on "
+        raise UserError(f"{train_path} differs from the train.csv this run was trained on "
                          f"(SHA-256 mismatch); refusing to pair its images with the run's "
                          f"labels") from None
     images, _ = read_digits_csv(train_path, labelled=True)

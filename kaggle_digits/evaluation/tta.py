@@ -13,6 +13,8 @@ import albumentations as A
 import cv2
 import numpy as np
 
+from kaggle_digits import UserError
+
 # (dx, dy, degrees), identity first; --tta N uses the first N.
 TTA_VIEWS = ((0, 0, 0.0), (1, 0, 0.0), (-1, 0, 0.0), (0, 1, 0.0), (0, -1, 0.0), (0, 0, 8.0),
              (0, 0, -8.0), (1, 1, 0.0), (-1, -1, 0.0), (1, -1, 0.0), (-1, 1, 0.0))
@@ -22,7 +24,7 @@ _CHANNELS_PER_CALL = 256
 
 def check_tta(views: int) -> int:
     if not 1 <= views <= MAX_TTA:
-        raise ValueError(f"tta must be between 1 (off) and {MAX_TTA}. Received: tta={views}")
+        raise UserError(f"tta must be between 1 (off) and {MAX_TTA}. Received: tta={views}")
     return views
 
 

@@ -12,6 +12,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
+from kaggle_digits import UserError
 from kaggle_digits.data.load import IMAGE_SIDE
 from kaggle_digits.models.common import pixel_input, probs_head
 from kaggle_digits.models.registry import register_model
@@ -30,7 +31,7 @@ def _parse_filters(filters: Sequence[int] | str, count: int) -> list[int]:
         filters = [int(part) for part in filters.replace("-", ",").split(",") if part]
     filters = [int(f) for f in filters]
     if len(filters) != count or any(f <= 0 for f in filters):
-        raise ValueError(f"expected {count} positive filter counts. Received: filters={filters}")
+        raise UserError(f"expected {count} positive filter counts. Received: filters={filters}")
     return filters
 
 
@@ -49,13 +50,13 @@ def simple_cnn(filters: Sequence[int] | str = (32, 64, 64), kernel_size: int = 3
     reason."""
     first, second, third = _parse_filters(filters, 3)
     if padding not in ("valid", "same"):
-        raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}")
+        raise UserError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}")
     shrink = kernel_size - 1 if padding == "valid" else 0
     side = (IMAGE_SIDE - shrink - 1) // stride + 1
     for _ in range(2):  # A pool, then the next convolution.
         side = side // 2 - shrink
     if side < 1:
-        raise ValueError(f"kernel_size={kernel_size} with stride={stride} and {padding} padding "
+        raise UserError(f"kernel_size={kernel_size} with stride={stride} and {padding} padding "
                          f"shrinks the 28x28 image to nothing before the third convolution; use "
                          f"a smaller kernel or stride, or padding='same'")
     inputs, x = pixel_input()
@@ -133,10 +134,10 @@ def improved_cnn(filters: Sequence[int] | str = (16, 32, 32, 64), kernel_size: i
     42,000 out-of-fold on one split, -20 on another, -7 in their bag; BENCHMARKS.md).
     """
     if stem not in IMPROVED_CNN_STEMS:
-        raise ValueError(f"stem must be one of {', '.join(IMPROVED_CNN_STEMS)}. "
+        raise UserError(f"stem must be one of {', '.join(IMPROVED_CNN_STEMS)}. "
                          f"Received: stem={stem!r}")
     if stem_norm not in IMPROVED_CNN_STEM_NORMS:
-        raise ValueError(f"stem_norm must be one of {', '.join(IMPROVED_CNN_STEM_NORMS)}. "
+        raise UserError(f"stem_norm must be one of {', '.join(IMPROVED_CNN_STEM_NORMS)}. "
                          f"Received: stem_norm={stem_norm!r}")
     stem_bn = stem_norm == "batch"
     stem_filters, mid_a, mid_b, top = _parse_filters(filters, 4)

@@ -8,6 +8,8 @@ from typing import Callable
 
 import keras
 
+from kaggle_digits import UserError
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -27,7 +29,7 @@ def register_model(name: str, description: str, **train_defaults):
 
     def decorator(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
         if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is already registered")
+            raise UserError(f"model {name!r} is already registered")
         defaults = dict(train_defaults)
         defaults.setdefault("label_smoothing", 0.0)  # Plain cross-entropy unless a design asks.
         _REGISTRY[name] = ModelSpec(name, builder, description, defaults)
@@ -44,7 +46,7 @@ def get_model_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown architecture; choose one of: {', '.join(list_models())}. "
+        raise UserError(f"unknown architecture; choose one of: {', '.join(list_models())}. "
                          f"Received: arch={name!r}") from None
 
 
@@ -74,7 +76,7 @@ def build_model(name: str, precision: str = "float32", **hyperparameters) -> ker
     accepted = model_options(name)
     unknown = sorted(set(hyperparameters) - set(accepted))
     if unknown:
-        raise ValueError(f"{name} does not take option(s) {', '.join(unknown)}; it takes: "
+        raise UserError(f"{name} does not take option(s) {', '.join(unknown)}; it takes: "
                          f"{', '.join(accepted)}. Received: "
                          f"{', '.join(f'{key}={hyperparameters[key]!r}' for key in unknown)}")
     builder = get_model_spec(name).builder

@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kaggle_digits import UserError
 from kaggle_digits.data.load import IMAGE_SIDE, NUM_PIXELS
 from kaggle_digits.models.common import pixel_input, probs_head
 from kaggle_digits.models.registry import register_model
@@ -102,7 +103,7 @@ def transformer(d_model: int = 64, num_heads: int = 4, mlp_units: int = 128,
     """Seed report 000 section 8: a small encoder over the 28 image rows (post-norm, as in
     Vaswani et al. 2017), flattened into a dense classifier."""
     if d_model % num_heads:
-        raise ValueError(f"d_model must be divisible by num_heads. Received: d_model={d_model}, "
+        raise UserError(f"d_model must be divisible by num_heads. Received: d_model={d_model}, "
                          f"num_heads={num_heads}")
     inputs, x = pixel_input()
     x = layers.Dense(d_model, name="project")(row_sequence(x))

@@ -13,6 +13,7 @@ from typing import Callable
 import keras
 from keras import layers
 
+from kaggle_digits import UserError
 from kaggle_digits.models.common import INPUT_SHAPE, probs_head
 from kaggle_digits.models.registry import register_model
 
@@ -22,7 +23,7 @@ from kaggle_digits.models.registry import register_model
 CAFFE_MEANS = [103.939, 116.779, 123.68]
 
 
-class WeightsUnavailableError(ValueError):
+class WeightsUnavailableError(UserError):
     """ImageNet weights could not be downloaded (offline) and are not in the Keras cache."""
 
 
@@ -37,7 +38,7 @@ def _resolve_weights(weights: str | None) -> str | None:
         return "imagenet"
     path = Path(weights)
     if not path.is_file():
-        raise ValueError(f"weights must be 'imagenet', 'none' or a weights file. Received: "
+        raise UserError(f"weights must be 'imagenet', 'none' or a weights file. Received: "
                          f"weights={weights!r} (no such file)")
     return str(path)
 
@@ -65,7 +66,7 @@ def build_transfer_model(name: str, constructor: Callable[..., keras.Model], caf
     practice when a small data set would otherwise overwrite their ImageNet statistics.
     """
     if image_size < 32:
-        raise ValueError(f"image_size must be at least 32 for keras.applications bases. "
+        raise UserError(f"image_size must be at least 32 for keras.applications bases. "
                          f"Received: image_size={image_size}")
     base = _load_base(name, constructor, _resolve_weights(weights), image_size)
     base.trainable = fine_tune > 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from kaggle_digits import UserError
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 DOC_FILES = (ROOT / "README.md", ROOT / "docs" / "usage.md", ROOT / "docs" / "scale-out.md",
@@ -51,7 +53,7 @@ def targets_table(benchmarks: Path = BENCHMARKS) -> str:
     """
     text = benchmarks.read_text()
     if TARGETS_TITLE not in text:
-        raise ValueError(f"{benchmarks}: no '{TARGETS_TITLE}' table")
+        raise UserError(f"{benchmarks}: no '{TARGETS_TITLE}' table")
     table = text.split(TARGETS_TITLE, 1)[1].strip().split("\n\n", 1)[0].splitlines()
     latest = {}
     for line in table[2:]:
@@ -91,7 +93,7 @@ def render_all(files: tuple[Path, ...] = DOC_FILES) -> dict[Path, str]:
     texts = {path: path.read_text() for path in files}
     for name in SECTIONS:
         if not any(_pattern(name).search(text) for text in texts.values()):
-            raise ValueError(f"no doc file has the generated section {name!r}. Received: no "
+            raise UserError(f"no doc file has the generated section {name!r}. Received: no "
                              f"'<!-- {name}:begin -->' ... '<!-- {name}:end -->' markers in "
                              f"{', '.join(path.name for path in files)}")
     return {path: render(text) for path, text in texts.items()}

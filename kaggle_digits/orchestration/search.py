@@ -19,6 +19,7 @@ from typing import Callable
 import keras
 import pandas as pd
 
+from kaggle_digits import UserError
 from kaggle_digits.training.config import ALIASES, TrainConfig, check_name, parse_value
 from kaggle_digits.data.load import current_fingerprint
 from kaggle_digits.orchestration.executors import Job, LocalExecutor
@@ -72,7 +73,7 @@ def parse_space(text: str) -> list[Param]:
         kind, _, rest = spec.partition(":")
         name = ALIASES.get(name, name)
         if kind not in KINDS or not rest:
-            raise ValueError(f"search items look like name=log:LOW:HIGH, name=float:LOW:HIGH, "
+            raise UserError(f"search items look like name=log:LOW:HIGH, name=float:LOW:HIGH, "
                              f"name=int:LOW:HIGH or name=choice:A|B. Received: {item!r}")
         if kind == "choice":
             params.append(Param(name, kind, choices=tuple(parse_value(v)
@@ -81,12 +82,12 @@ def parse_space(text: str) -> list[Param]:
         try:
             low, high = (float(v) for v in rest.split(":"))
         except ValueError:
-            raise ValueError(f"{name}: {kind} needs LOW:HIGH numbers. Received: {item!r}") \
+            raise UserError(f"{name}: {kind} needs LOW:HIGH numbers. Received: {item!r}") \
                 from None
         if not (math.isfinite(low) and math.isfinite(high)):
-            raise ValueError(f"{name}: LOW and HIGH must be finite numbers. Received: {item!r}")
+            raise UserError(f"{name}: LOW and HIGH must be finite numbers. Received: {item!r}")
         if not low < high or (kind == "log" and low <= 0):
-            raise ValueError(f"{name}: LOW must be below HIGH (and positive for log). "
+            raise UserError(f"{name}: LOW must be below HIGH (and positive for log). "
                              f"Received: {item!r}")
         params.append(Param(name, kind, low, high))
     return params
@@ -174,13 +175,13 @@ def _run_search_locked(name: str, arch: str, base: TrainConfig, trials: int, spa
     study = _open_study(name, search_dir, seed)
     recorded_arch = study.user_attrs.get("arch")
     if recorded_arch not in (None, arch):
-        raise ValueError(f"study {name} searches {recorded_arch}; use another --name. "
+        raise UserError(f"study {name} searches {recorded_arch}; use another --name. "
                          f"Received: arch={arch!r}")
     judged_on, recorded = study_data(base), study.user_attrs.get("judged_on")
     if recorded not in (None, judged_on):
         changed = [key for key in ("data_fingerprint", "split")
                    if recorded.get(key) != judged_on[key]]
-        raise ValueError(f"study {name} was run on other {' and '.join(changed) or 'data'} "
+        raise UserError(f"study {name} was run on other {' and '.join(changed) or 'data'} "
                          f"(data files by SHA-256, split seed and validation rows); its scores "
                          f"would not compare: use another --name, or the data and --seed it "
                          f"was run with")

@@ -15,6 +15,7 @@ from typing import Callable
 
 import pandas as pd
 
+from kaggle_digits import UserError
 from kaggle_digits.training.config import ALIASES, TrainConfig, parse_value
 from kaggle_digits.data.load import current_fingerprint
 from kaggle_digits.runs.io import write_text_atomic
@@ -55,7 +56,7 @@ def parse_grid(grid: str, arch: str) -> list[StudyRun]:
     for item in grid.split():
         key, sep, values = item.partition("=")
         if not sep or not values:
-            raise ValueError(f"grid items look like name=value1,value2. Received: {item!r}")
+            raise UserError(f"grid items look like name=value1,value2. Received: {item!r}")
         axes.append([(ALIASES.get(key, key), parse_value(v)) for v in values.split(",")])
     runs = []
     for combination in itertools.product(*axes):

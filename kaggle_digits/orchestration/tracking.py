@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from kaggle_digits import UserError
 from kaggle_digits.runs.rundir import REPORT_FILES, RunDir
 
 EXPERIMENT = "kaggle-digits"
@@ -34,7 +35,7 @@ def require_mlflow() -> None:
     try:
         import mlflow  # noqa: F401
     except ImportError:
-        raise ValueError(INSTALL_HINT) from None
+        raise UserError(INSTALL_HINT) from None
 
 
 def check_tracking_target(uri: str | None = None) -> None:
@@ -55,7 +56,7 @@ def check_tracking_target(uri: str | None = None) -> None:
     try:
         make_url(target).get_dialect().import_dbapi()
     except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
-        raise ValueError(f"tracking URI {masked(target)} cannot be used: its database driver "
+        raise UserError(f"tracking URI {masked(target)} cannot be used: its database driver "
                          f"is not installed or not known ({type(exc).__name__}: "
                          f"{_scrubbed(str(exc), target)}); install the module it names, or "
                          f"name the driver that is installed (postgresql+psycopg2://, "
@@ -100,7 +101,7 @@ def tracked(name: str, uri: str | None = None, tags: dict | None = None):
             yield run
     except MlflowException as exc:
         target = tracking_uri(uri)
-        raise ValueError(f"tracking to {masked(target)} failed: "
+        raise UserError(f"tracking to {masked(target)} failed: "
                          f"{_scrubbed((str(exc).splitlines() or ['MLflow error'])[0], target)}"
                          ) from None
 

@@ -13,6 +13,8 @@ from typing import Iterator
 
 import numpy as np
 
+from kaggle_digits import UserError
+
 
 def _process_umask() -> int:
     mask = os.umask(0)
@@ -120,12 +122,12 @@ JSON_INTEGER_LIMIT = 2**62
 def _json_integer(text: str) -> int:
     value = int(text)
     if abs(value) > JSON_INTEGER_LIMIT:
-        raise ValueError(f"the number {text[:24]}{'...' if len(text) > 24 else ''} is too large")
+        raise UserError(f"the number {text[:24]}{'...' if len(text) > 24 else ''} is too large")
     return value
 
 
 def _json_constant(name: str):
-    raise ValueError(f"{name} is not a number a record may hold")
+    raise UserError(f"{name} is not a number a record may hold")
 
 
 def parse_json(text: str):
@@ -138,7 +140,7 @@ def parse_json(text: str):
     def number(text: str) -> float:
         value = float(text)
         if value in (float("inf"), float("-inf")):
-            raise ValueError(f"the number {text[:24]} is too large")
+            raise UserError(f"the number {text[:24]} is too large")
         return value
 
     return json.loads(text, parse_int=_json_integer, parse_constant=_json_constant,

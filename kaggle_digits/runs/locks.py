@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from kaggle_digits import UserError
 
-class RunInUse(ValueError):
+
+class RunInUse(UserError):
     """Another process holds the lock of a run (or recipe) directory."""
 
 

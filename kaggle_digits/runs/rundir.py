@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kaggle_digits import UserError
 from kaggle_digits.training.config import TrainConfig, check_name
 from kaggle_digits.runs.io import (
     atomic_path,
@@ -89,7 +90,7 @@ class RunStatus(enum.Enum):
     FINISHED = "finished"
 
 
-class DataMismatch(ValueError):
+class DataMismatch(UserError):
     """Files that are not the ones a run recorded (by SHA-256)."""
 
 
@@ -222,9 +223,9 @@ class RunDir:
     def require_finished(self) -> None:
         """Raises ValueError naming why the run cannot be read as finished."""
         if self.status is RunStatus.FAILED:
-            raise ValueError(f"{self.path}: a failed run ({self.failure_reason()})")
+            raise UserError(f"{self.path}: a failed run ({self.failure_reason()})")
         if self.status is not RunStatus.FINISHED:
-            raise ValueError(f"{self.path}: not a finished run (no {_METRICS})")
+            raise UserError(f"{self.path}: not a finished run (no {_METRICS})")
 
     # Config, state, metrics ------------------------------------------------------------------
 
@@ -245,7 +246,7 @@ class RunDir:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{self.path}: {_STATE} is unreadable ({exc}); start the run "
+            raise UserError(f"{self.path}: {_STATE} is unreadable ({exc}); start the run "
                              f"again") from None
 
     def write_state(self, state: dict) -> None:
@@ -259,10 +260,10 @@ class RunDir:
         try:
             return parse_json(self.metrics_path.read_text())
         except FileNotFoundError:
-            raise ValueError(f"{self.path}: no {_METRICS} (unfinished, or not a run "
+            raise UserError(f"{self.path}: no {_METRICS} (unfinished, or not a run "
                              f"directory)") from None
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{self.path}: unreadable {_METRICS} ({exc})") from None
+            raise UserError(f"{self.path}: unreadable {_METRICS} ({exc})") from None
 
     def write_metrics(self, metrics: dict) -> None:
         """The run's last write: from here on it is finished."""
@@ -283,7 +284,7 @@ class RunDir:
                 self.check_data(fingerprint)
             except DataMismatch:
                 changed.append("data files")
-            except ValueError:
+            except UserError:
                 pass  # No readable record of its data: it is retrained as unfinished anyway.
         return changed
 
@@ -323,7 +324,7 @@ class RunDir:
             return None
         path = self.path / name
         if not path.is_file():
-            raise ValueError(f"{self.path}: {_STATE} names {name}, which is missing; the run "
+            raise UserError(f"{self.path}: {_STATE} names {name}, which is missing; the run "
                              f"directory was changed by hand, start the run again")
         return path
 
@@ -360,7 +361,7 @@ class RunDir:
             return [self.model_path]
         if self.exists and self.read_config().folds > 1:
             return [fold.model_path for fold in self.fold_models()]
-        raise ValueError(f"{self.path}: no {_MODEL} (is it a finished run directory or a .keras "
+        raise UserError(f"{self.path}: no {_MODEL} (is it a finished run directory or a .keras "
                          f"file?)")
 
     @property
@@ -426,15 +427,15 @@ class RunDir:
 
         folds = self.read_config().folds
         if folds < 2:
-            raise ValueError(f"{self.path}: not a k-fold run (folds={folds})")
+            raise UserError(f"{self.path}: not a k-fold run (folds={folds})")
         try:
             fold_of_row = self.load_array("fold_of_row")
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{self.path}: damaged k-fold run (fold_of_row.npy: "
+            raise UserError(f"{self.path}: damaged k-fold run (fold_of_row.npy: "
                              f"{getattr(exc, 'strerror', None) or exc})") from None
         stray = sorted(set(np.unique(fold_of_row).tolist()) - set(range(1, folds + 1)))
         if stray:
-            raise ValueError(f"{self.path}: damaged k-fold run (fold_of_row.npy names fold(s) "
+            raise UserError(f"{self.path}: damaged k-fold run (fold_of_row.npy names fold(s) "
                              f"{stray}, the run has folds 1..{folds})")
         models = []
         for number in range(1, folds + 1):
@@ -445,7 +446,7 @@ class RunDir:
                            model_path)
                        else "no rows are recorded for it" if not len(rows) else None)
             if problem:
-                raise ValueError(f"{self.path}: damaged k-fold run: fold {number} of {folds} "
+                raise UserError(f"{self.path}: damaged k-fold run: fold {number} of {folds} "
                                  f"cannot be used ({problem}: {model_path})")
             models.append(FoldModel(number, model_path, rows))
         return models
@@ -456,7 +457,7 @@ class RunDir:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{self.path}: unreadable {_FOLD_RECORD} ({exc})") from None
+            raise UserError(f"{self.path}: unreadable {_FOLD_RECORD} ({exc})") from None
 
     def write_fold_record(self, record: dict) -> None:
         write_json_atomic(self.path / _FOLD_RECORD, record)
@@ -467,6 +468,6 @@ class RunDir:
         for member in [self, *self.folds()]:
             try:
                 total += (member.read_state() or {}).get("epochs_done", 0)
-            except ValueError:
+            except UserError:
                 pass
         return total

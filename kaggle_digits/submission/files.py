@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kaggle_digits import UserError
 from kaggle_digits.data.load import COMPETITION_TEST_ROWS, NUM_CLASSES
 from kaggle_digits.runs.io import (
     atomic_path,
@@ -35,7 +36,7 @@ SUBMISSION_COLUMNS = ["ImageId", "Label"]
 _PLAIN_INTEGER = re.compile(r"-?[0-9]+")
 
 
-class SubmissionError(ValueError):
+class SubmissionError(UserError):
     """A submission that Kaggle would reject or score wrongly."""
 
 

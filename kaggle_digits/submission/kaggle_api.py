@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from kaggle_digits import UserError
+
 DEFAULT_COMPETITION = "digit-recognizer"
 MAX_RATE_LIMIT_RETRIES = 3
 DEFAULT_RETRY_AFTER_S = 30.0
@@ -25,7 +27,7 @@ MAX_RETRY_AFTER_S = 3600.0  # A Retry-After beyond an hour is damage, not advice
 CALL_TIMEOUT_S = 120.0
 
 
-class KaggleApiError(RuntimeError):
+class KaggleApiError(UserError):
     """A call Kaggle refused or that could not reach it, in one line that says what to do.
 
     ``status`` is the HTTP status when Kaggle answered (None when it could not be reached, in

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kaggle_digits import UserError
 from kaggle_digits.evaluation.metrics import accuracy_interval
 from kaggle_digits.runs.io import sha256_file
 from kaggle_digits.runs.locks import DirectoryLock, RunInUse, directory_lock
@@ -39,7 +40,7 @@ LOCK_WAIT_S = 120.0
 UNKNOWN_ORIGIN = "origin unknown"
 
 
-class LedgerError(ValueError):
+class LedgerError(UserError):
     """A ledger that cannot be read or written (damaged, or held by another program), in one
     line that says what to do."""
 
@@ -87,7 +88,7 @@ class KaggleSubmission:
         accuracy, a missing ref): numbers from outside are checked where they are read."""
         ref = getattr(submission, "ref", None)
         if isinstance(ref, bool) or not isinstance(ref, int) or not 0 < ref < 2**62:
-            raise ValueError(f"Kaggle listed a submission without a usable ref ({ref!r})")
+            raise UserError(f"Kaggle listed a submission without a usable ref ({ref!r})")
         date = getattr(submission, "date", None)
         if date is not None and date.tzinfo is None:
             date = date.replace(tzinfo=dt.timezone.utc)
@@ -105,9 +106,9 @@ def parse_score(text) -> float | None:
     try:
         score = float(text)
     except (TypeError, ValueError):
-        raise ValueError(f"Kaggle gave a public score that is not a number: {text!r}") from None
+        raise UserError(f"Kaggle gave a public score that is not a number: {text!r}") from None
     if not math.isfinite(score) or not 0.0 <= score <= 1.0:
-        raise ValueError(f"Kaggle gave a public score outside 0-1: {text!r}")
+        raise UserError(f"Kaggle gave a public score outside 0-1: {text!r}")
     return score
 
 
@@ -155,7 +156,7 @@ def provenance(path: Path, sent_sha256: str) -> dict:
 def _run_summary(run_dir: Path) -> str | None:
     try:
         config = RunDir(run_dir).read_config()
-    except ValueError:
+    except UserError:
         return None
     kind = f"{config.folds}-fold" if config.folds > 1 else "full data" if config.full else \
         f"holdout {config.val_split:g}"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from kaggle_digits import UserError
 from kaggle_digits.data.load import COMPETITION_TEST_ROWS, find_csv, resolve_data_dir
 from kaggle_digits.runs.io import sha256_file
 from kaggle_digits.submission.kaggle_api import (
@@ -43,7 +44,7 @@ MAX_LIST_PAGES = 500
 MAX_WAIT_S = 7 * 24 * 3600.0  # --poll-every and --timeout beyond a week are typos.
 
 
-class SubmitError(RuntimeError):
+class SubmitError(UserError):
     """Why nothing was (or could be confirmed to be) submitted, in one line."""
 
 

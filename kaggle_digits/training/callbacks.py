@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kaggle_digits import UserError
 from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.runs.rundir import RunDir
 
@@ -146,7 +147,7 @@ class EMAWeightsBetweenEpochs(keras.callbacks.SwapEMAWeights):
         self._ema_weights_in_model = resumed
 
 
-class TrainingDiverged(ValueError):
+class TrainingDiverged(UserError):
     """The training loss became NaN or infinite: the run cannot learn from here."""
 
 

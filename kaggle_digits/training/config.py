@@ -10,6 +10,7 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kaggle_digits import UserError
 from kaggle_digits.runs.io import FILE_NAME_MAX_BYTES, parse_json, temp_name_bytes
 
 LR_SCHEDULES = ("cosine", "plateau", "constant")
@@ -56,7 +57,7 @@ def check_name(name: str, what: str = "run_name") -> str:
     if not isinstance(name, str) or not name.strip():
         problem = "it is empty"
     elif len(os.fsencode(name)) > name_max_bytes():
-        raise ValueError(f"{what} is too long: {len(os.fsencode(name))} bytes in UTF-8, and the "
+        raise UserError(f"{what} is too long: {len(os.fsencode(name))} bytes in UTF-8, and the "
                          f"files made of it must fit the file system's {FILE_NAME_MAX_BYTES}-"
                          f"byte names, so at most {name_max_bytes()}. Received: "
                          f"{what}={name!r}")
@@ -67,7 +68,7 @@ def check_name(name: str, what: str = "run_name") -> str:
     elif any(ord(char) < 32 for char in name):
         problem = "it holds a control character"
     if problem:
-        raise ValueError(f"{what} must be a plain name, not a path ({problem}). Received: "
+        raise UserError(f"{what} must be a plain name, not a path ({problem}). Received: "
                          f"{what}={name!r}")
     return name
 
@@ -88,9 +89,9 @@ AUGMENT_RANGES = {"rotate_deg": (0.0, 180.0), "shift_fraction": (0.0, 0.5),
 def check_integer(name: str, value, low: int, high: int) -> None:
     """Raises ValueError unless ``value`` is a whole number (not a bool) in ``[low, high]``."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number. Received: {name}={value!r}")
+        raise UserError(f"{name} must be a whole number. Received: {name}={value!r}")
     if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}. Received: {name}={value}")
+        raise UserError(f"{name} must be between {low} and {high}. Received: {name}={value}")
 
 
 def check_number(name: str, value, low: float, high: float, *, low_open: bool = False,
@@ -98,11 +99,11 @@ def check_number(name: str, value, low: float, high: float, *, low_open: bool = 
     """Raises ValueError unless ``value`` is a finite number in the interval (NaN and inf are
     refused here, where they are read, not after epochs of NaN loss)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number. Received: {name}={value!r}")
+        raise UserError(f"{name} must be a finite number. Received: {name}={value!r}")
     if value < low or value > high or (low_open and value == low) or \
             (high_open and value == high):
         interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be in {interval}. Received: {name}={value}")
+        raise UserError(f"{name} must be in {interval}. Received: {name}={value}")
 
 
 # Short names people type (grids, search spaces), mapped to TrainConfig fields or builder options.
@@ -243,7 +244,7 @@ class TrainConfig:
         for name in BOOLEAN_FIELDS:
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool):
-                raise ValueError(f"{name} must be true or false. Received: {name}={value!r}")
+                raise UserError(f"{name} must be true or false. Received: {name}={value!r}")
         if self.learning_rate is not None:
             check_number("learning_rate", self.learning_rate, 0.0, 100.0, low_open=True)
         if self.label_smoothing is not None:
@@ -256,32 +257,32 @@ class TrainConfig:
         if self.run_name is not None:
             check_name(self.run_name)
         if self.data_dir is not None and not isinstance(self.data_dir, str):
-            raise ValueError(f"data_dir must be text. Received: data_dir={self.data_dir!r}")
+            raise UserError(f"data_dir must be text. Received: data_dir={self.data_dir!r}")
         for name in ("arch", "optimizer", "strategy", "precision", "output_dir", "submissions_dir",
                      "pseudo_labels"):
             if not isinstance(getattr(self, name), str):
-                raise ValueError(f"{name} must be text. Received: {name}={getattr(self, name)!r}")
+                raise UserError(f"{name} must be text. Received: {name}={getattr(self, name)!r}")
         if not isinstance(self.model_options, dict):
-            raise ValueError(f"model_options must be a mapping of builder options. Received: "
+            raise UserError(f"model_options must be a mapping of builder options. Received: "
                              f"model_options={self.model_options!r}")
         if self.lr_schedule is not None and self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}. Received: "
+            raise UserError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}. Received: "
                              f"lr_schedule={self.lr_schedule!r}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: "
+            raise UserError(f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: "
                              f"optimizer={self.optimizer!r}")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}. Received: "
+            raise UserError(f"precision must be one of {', '.join(PRECISIONS)}. Received: "
                              f"precision={self.precision!r}")
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}. Received: "
+            raise UserError(f"strategy must be one of {', '.join(STRATEGIES)}. Received: "
                              f"strategy={self.strategy!r}")
         if self.folds > 1 and self.full:
-            raise ValueError(f"folds and full exclude each other: k-fold validates every row, a "
+            raise UserError(f"folds and full exclude each other: k-fold validates every row, a "
                              f"full-data run validates none. Received: folds={self.folds}, "
                              f"full={self.full}")
         if self.full and self.lr_schedule == "plateau":
-            raise ValueError(f"a full-data run has no validation loss to watch; use "
+            raise UserError(f"a full-data run has no validation loss to watch; use "
                              f"--lr-schedule cosine or constant. Received: "
                              f"lr_schedule={self.lr_schedule!r}, full=True")
         from kaggle_digits.evaluation.tta import check_tta
@@ -289,16 +290,16 @@ class TrainConfig:
         check_tta(self.tta)
         if not isinstance(self.teacher, list) or not all(
                 isinstance(path, str) and path for path in self.teacher):
-            raise ValueError(f"teacher must be a list of run directories. Received: "
+            raise UserError(f"teacher must be a list of run directories. Received: "
                              f"teacher={self.teacher!r}")
         check_number("distill_weight", self.distill_weight, 0.0, 1.0, low_open=True)
         check_number("distill_temperature", self.distill_temperature, 0.0, 100.0, low_open=True)
         if self.teacher and self.pseudo_labels:
-            raise ValueError("teacher and pseudo_labels exclude each other: a teacher's soft "
+            raise UserError("teacher and pseudo_labels exclude each other: a teacher's soft "
                              "targets are made for labelled rows only")
         stray = sorted(set(self.pseudo_labels) - set(".0123456789"))
         if stray:
-            raise ValueError(f"pseudo_labels must hold one digit or '.' per test row. Received "
+            raise UserError(f"pseudo_labels must hold one digit or '.' per test row. Received "
                              f"other characters: {stray}")
 
     def override(self, changes: dict) -> "TrainConfig":
@@ -334,7 +335,7 @@ class TrainConfig:
             else:
                 unknown.append(key)
         if unknown:
-            raise ValueError(f"{arch} does not take option(s) {', '.join(unknown)}: neither a "
+            raise UserError(f"{arch} does not take option(s) {', '.join(unknown)}: neither a "
                              f"training setting nor an option of {arch} (options: "
                              f"{', '.join(sorted(options))})")
         config = TrainConfig(**values)
@@ -353,7 +354,7 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown config field(s) {', '.join(unknown)}; a config holds "
+            raise UserError(f"unknown config field(s) {', '.join(unknown)}; a config holds "
                              f"{', '.join(sorted(known))}. Received: "
                              f"{', '.join(f'{key}={values[key]!r}' for key in unknown)}")
         config = cls(**values)
@@ -371,7 +372,7 @@ class TrainConfig:
         try:
             return cls.from_dict(parse_json(path.read_text()))
         except (OSError, json.JSONDecodeError, ValueError, TypeError) as exc:
-            raise ValueError(f"{path}: not a usable training config ({exc})") from None
+            raise UserError(f"{path}: not a usable training config ({exc})") from None
 
 
 def package_versions() -> dict[str, str]:

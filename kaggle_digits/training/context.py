@@ -7,6 +7,7 @@ from typing import Callable
 
 import keras
 
+from kaggle_digits import UserError
 from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.data.load import DigitData, data_report, load_competition_data, resolve_data_dir
 from kaggle_digits.training.distill import check_teachers
@@ -47,7 +48,7 @@ def check_split(config: TrainConfig, data: DigitData) -> None:
         elif not config.full:
             stratified_split(data.train_labels, config.val_split, config.split_seed)
     except ValueError as exc:
-        raise ValueError(f"{config.data_dir}: train.csv: {exc}") from None
+        raise UserError(f"{config.data_dir}: train.csv: {exc}") from None
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 from scipy.special import softmax
 
+from kaggle_digits import UserError
 from kaggle_digits.models.losses import NUM_CLASSES
 from kaggle_digits.runs.rundir import RunDir
 
@@ -46,7 +47,7 @@ def teacher_models(paths: list[str], fingerprint: dict[str, str], rows: int
             differs = sorted(name for name, digest in fingerprint.items()
                              if name in recorded and recorded[name] != digest)
             if differs or not set(fingerprint) & set(recorded):
-                raise ValueError(f"teacher {run}: trained on other data than this run "
+                raise UserError(f"teacher {run}: trained on other data than this run "
                                  f"({', '.join(differs) or 'no fingerprint recorded'} differ)")
             models += _models_of(run, metrics.get("kind"), rows)
     return models
@@ -60,7 +61,7 @@ def _runs_at(path: Path) -> list[RunDir]:
     inner = [RunDir(child) for child in sorted(path.iterdir())
              if child.is_dir() and RunDir(child).metrics_path.is_file()] if path.is_dir() else []
     if not inner:
-        raise ValueError(f"teacher {path}: not a finished run directory, nor a folder of them "
+        raise UserError(f"teacher {path}: not a finished run directory, nor a folder of them "
                          f"(no {run.metrics_path.name})")
     for member in inner:
         member.require_finished()
@@ -71,11 +72,11 @@ def _models_of(run: RunDir, kind: str | None, rows: int) -> list[TeacherModel]:
     if kind == "kfold":
         try:
             folds = run.fold_models()
-        except ValueError as exc:
-            raise ValueError(f"teacher {exc}") from None
+        except UserError as exc:
+            raise UserError(f"teacher {exc}") from None
         recorded = len(run.load_array("fold_of_row"))
         if recorded != rows:
-            raise ValueError(f"teacher {run}: {recorded} rows in "
+            raise UserError(f"teacher {run}: {recorded} rows in "
                              f"{run.array_path('fold_of_row').name}, the data has {rows}")
         return [TeacherModel(fold.model_path, np.isin(np.arange(rows), fold.rows))
                 for fold in folds]
@@ -83,11 +84,11 @@ def _models_of(run: RunDir, kind: str | None, rows: int) -> list[TeacherModel]:
     if kind == "holdout":
         indices = run.load_array("val_indices")
         if len(indices) and (indices.min() < 0 or indices.max() >= rows):
-            raise ValueError(f"teacher {run}: {run.array_path('val_indices').name} names rows "
+            raise UserError(f"teacher {run}: {run.array_path('val_indices').name} names rows "
                              f"outside 0..{rows - 1}")
         held_out[indices] = True
     elif kind != "full":
-        raise ValueError(f"teacher {run}: a {kind!r} run; teachers are holdout, k-fold or "
+        raise UserError(f"teacher {run}: a {kind!r} run; teachers are holdout, k-fold or "
                          f"full-data runs")
     return [TeacherModel(run.model_path, held_out)]
 
@@ -123,7 +124,7 @@ def check_teachers(config, labels: np.ndarray, fingerprint: dict[str, str]) -> N
 def _usable(config, models: list[TeacherModel], judged: np.ndarray) -> list[TeacherModel]:
     usable = [model for model in models if model.held_out[judged].all()]
     if not usable:
-        raise ValueError(
+        raise UserError(
             f"no model of teacher {', '.join(config.teacher)} left out all {len(judged)} rows "
             f"this fit is judged on, so its score would learn their labels through the teacher; "
             f"train the student with --folds K --split-seed S as a k-fold teacher run was, or "

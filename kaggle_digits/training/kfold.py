@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from kaggle_digits import UserError
 from kaggle_digits.training.config import TrainConfig, package_versions
 from kaggle_digits.evaluation.metrics import classification_scores
 from kaggle_digits.training.fit import distribution_scope, fit_member
@@ -77,7 +78,7 @@ def train_fold(config: TrainConfig, number: int, log: Callable[[str], None] = pr
     """
     config = config.resolved()
     if config.folds < 2 or not 1 <= number <= config.folds or not config.run_name:
-        raise ValueError(f"fold jobs need a named k-fold run and a fold in 1..folds. Received: "
+        raise UserError(f"fold jobs need a named k-fold run and a fold in 1..folds. Received: "
                          f"folds={config.folds}, fold={number}, run_name={config.run_name!r}")
     data, is_sample = load_run_data(config, log)
     run = open_kfold_run(config, data.fingerprint, is_sample)
@@ -103,7 +104,7 @@ def open_kfold_run(config: TrainConfig, fingerprint: dict[str, str], is_sample: 
     with run.lock(wait_s=RUN_LOCK_WAIT_S):
         changed = run.changed_settings(config, fingerprint)
         if changed:
-            raise ValueError(f"{run} holds a k-fold run with other settings "
+            raise UserError(f"{run} holds a k-fold run with other settings "
                              f"({', '.join(changed)}); move it away or use another name")
         if not run.exists:
             run.path.mkdir(parents=True, exist_ok=True)

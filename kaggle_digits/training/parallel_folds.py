@@ -7,6 +7,7 @@ import contextlib
 from pathlib import Path
 from typing import Callable
 
+from kaggle_digits import UserError
 from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.orchestration.executors import fold_jobs
 from kaggle_digits.training.kfold import open_kfold_run
@@ -64,7 +65,7 @@ def _folds_then_assembly(executor, run: RunDir, config: TrainConfig, log, data_d
             f"--resume {run}") from None
     failed = [result for result in results if result.error]
     if failed:
-        raise ValueError("; ".join(f"{r.job.label} failed: {r.error}" for r in failed)
+        raise UserError("; ".join(f"{r.job.label} failed: {r.error}" for r in failed)
                          + f". The finished folds are kept: python scripts/train.py --resume "
                            f"{run}")
     return resume(run.path, log=log, data_dir=data_dir, submissions_dir=submissions_dir)

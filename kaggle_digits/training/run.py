@@ -17,6 +17,7 @@ from typing import Callable
 import keras
 import numpy as np
 
+from kaggle_digits import UserError
 from kaggle_digits.training.config import TrainConfig, package_versions
 from kaggle_digits.data.load import format_data_report, load_competition_data
 from kaggle_digits.evaluation.metrics import accuracy_interval, classification_scores, format_accuracy
@@ -104,7 +105,7 @@ def resume(run_dir: str | Path, log: Callable[[str], None] = print, callbacks: t
     """
     run = RunDir(run_dir)
     if not run.exists:
-        raise ValueError(f"{run}: not a run directory (no {run.config_path.name})")
+        raise UserError(f"{run}: not a run directory (no {run.config_path.name})")
     with run.lock():
         return _resume_locked(run, log, callbacks, data_dir, submissions_dir)
 
@@ -112,11 +113,11 @@ def resume(run_dir: str | Path, log: Callable[[str], None] = print, callbacks: t
 def _resume_locked(run: RunDir, log, callbacks, data_dir, submissions_dir) -> tuple[dict, Path]:
     if run.finished:
         run.tidy()
-        raise ValueError(f"{run}: this run already finished; nothing to resume")
+        raise UserError(f"{run}: this run already finished; nothing to resume")
     config = run.read_config()
     recorded = run.read_state()
     if recorded is None:
-        raise ValueError(f"{run}: no resume record; the run stopped before it started training, "
+        raise UserError(f"{run}: no resume record; the run stopped before it started training, "
                          f"start it again instead")
     started = time.perf_counter()
     if data_dir is None and config.data_dir is None:
@@ -128,7 +129,7 @@ def _resume_locked(run: RunDir, log, callbacks, data_dir, submissions_dir) -> tu
     try:
         run.check_data(data.fingerprint)
     except DataMismatch as exc:
-        raise ValueError(f"{exc}: the data in {reads} is not what this run was started on; "
+        raise UserError(f"{exc}: the data in {reads} is not what this run was started on; "
                          f"refusing to resume") from None
     apply_determinism(config)
     if config.versions and config.versions != package_versions():

@@ -3,6 +3,7 @@ tasks (:mod:`.ray_executor`, loaded only when asked for)."""
 
 from __future__ import annotations
 
+from kaggle_digits import UserError
 from kaggle_digits.orchestration.executors.jobs import Job, JobResult, fold_jobs, member_jobs, run_job
 from kaggle_digits.orchestration.executors.local import LocalExecutor, default_parallel
 
@@ -24,5 +25,5 @@ def make_executor(name: str = "local", ray_address: str | None = None, cpus_per_
         from kaggle_digits.orchestration.executors.ray_executor import RayExecutor
 
         return RayExecutor(ray_address, cpus_per_job, gpus_per_job, max_retries)
-    raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}. Received: "
+    raise UserError(f"executor must be one of {', '.join(EXECUTORS)}. Received: "
                      f"executor={name!r}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from kaggle_digits import UserError
 from kaggle_digits.training.config import TrainConfig, check_name
 from kaggle_digits.runs.rundir import RunDir
 
@@ -102,7 +103,7 @@ def run_job(job: Job, log: Callable[[str], None] = print, data_dir: str | None =
         with run.lock():
             changed = run.changed_settings(job.config) if run.finished else []
             if changed:
-                raise ValueError(f"{run} holds a finished run with other settings "
+                raise UserError(f"{run} holds a finished run with other settings "
                                  f"({', '.join(changed)}); move it away or use another name")
             if run.finished:
                 run.tidy()
@@ -114,7 +115,7 @@ def run_job(job: Job, log: Callable[[str], None] = print, data_dir: str | None =
                 if run.path.exists():
                     shutil.rmtree(run.path)
                 metrics, _ = train(job.config, log=log, callbacks=job.callbacks)
-    except ValueError as exc:  # Bad config, bad data, weights offline, in use: its own fault.
+    except UserError as exc:  # Bad config, bad data, weights offline, in use: its own fault.
         log(f"[{job.label}] failed: {exc}")
         return JobResult(job, error=str(exc))
     return JobResult(job, metrics=metrics)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
+from kaggle_digits import UserError
 from kaggle_digits.orchestration.executors.jobs import Job, JobResult, run_job
 from kaggle_digits.orchestration.progress import RunProgress
 from kaggle_digits.training.runtime import leave_with_parent
@@ -36,7 +37,7 @@ class LocalExecutor:
 
     def __init__(self, parallel: int = 1):
         if parallel < 1:
-            raise ValueError(f"parallel must be at least 1. Received: parallel={parallel}")
+            raise UserError(f"parallel must be at least 1. Received: parallel={parallel}")
         self.parallel = parallel
 
     def close(self) -> None:

@@ -29,6 +29,7 @@ from typing import Callable
 
 import keras
 
+from kaggle_digits import UserError
 from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.data.load import competition_files, fingerprint_files, resolve_data_dir
 from kaggle_digits.orchestration.executors.jobs import Job, JobResult, run_job
@@ -124,10 +125,10 @@ class RayExecutor:
         try:
             import ray  # noqa: F401
         except ImportError:
-            raise ValueError("--executor ray needs Ray: pip install 'kaggle-digits[cluster]' "
+            raise UserError("--executor ray needs Ray: pip install 'kaggle-digits[cluster]' "
                              "(or python scripts/quickstart.py --test, which installs it)") from None
         if cpus_per_job <= 0:
-            raise ValueError(f"cpus_per_job must be positive. Received: "
+            raise UserError(f"cpus_per_job must be positive. Received: "
                              f"cpus_per_job={cpus_per_job}")
         self.address, self.cpus_per_job, self.gpus_per_job = address, cpus_per_job, gpus_per_job
         self.max_retries, self.on_snapshot = max_retries, on_snapshot
