@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 
 import numpy as np
 import pytest
@@ -110,7 +111,7 @@ def test_a_recipe_member_whose_folds_all_trained_is_assembled_on_the_next_run(
     finish = training._finish
 
     def disk_full(*args, **kwargs):
-        raise ValueError("no space left for the submission")
+        raise OSError(errno.ENOSPC, "No space left on device", "subs/mlp-kfold2.csv")
 
     monkeypatch.setattr(training, "_finish", disk_full)
     with pytest.raises(recipe.RecipeIncomplete, match="could not be assembled from its folds"):

@@ -73,6 +73,16 @@ class SkippedRun:
     reason: str
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: its directory is marked FAILED and the message says how to resume."""
+
+    def __init__(self, run_dir: Path, epochs_done: int):
+        self.run_dir = run_dir
+        super().__init__(f"interrupted after {epochs_done} completed epoch(s); the run is saved "
+                         f"and marked FAILED until resumed with:\n  python scripts/train.py "
+                         f"--resume {run_dir}")
+
+
 @dataclass(frozen=True)
 class FoldModel:
     """Fold ``number`` of a finished k-fold run: its model, and the labelled rows it was
@@ -208,6 +218,28 @@ class RunDir:
         needs)."""
         if not self.finished:
             write_text_atomic(self.path / _FAILED, reason.rstrip("\n") + "\n")
+
+    @contextlib.contextmanager
+    def failure_guard(self, part: str = ""):
+        """The one guard of everything that trains into this run (a whole run, one fold, the
+        folds on an executor): if the block raises, the run is marked FAILED and stays
+        resumable while its state record is there. A Ctrl-C is raised again as
+        :class:`RunInterrupted`, whose message says how to resume; a run that finished inside
+        the block (a kill after metrics.json) stays finished. ``part`` names the part that
+        failed (``"fold 2"``)."""
+        where = f"{part}: " if part else ""
+        try:
+            yield
+        except KeyboardInterrupt:
+            if self.finished:
+                self.tidy()
+                raise
+            self.mark_failed(f"KeyboardInterrupt: {where}interrupted; resume with python "
+                             f"scripts/train.py --resume {self}")
+            raise RunInterrupted(self.path, self.epochs_done()) from None
+        except BaseException as exc:
+            self.mark_failed(f"{type(exc).__name__}: {where}{exc}")
+            raise
 
     def tidy(self) -> None:
         """Of a finished run, remove what a kill after metrics.json may have left: checkpoints,

@@ -86,15 +86,8 @@ def train_fold(config: TrainConfig, number: int, log: Callable[[str], None] = pr
     with distribution_scope(config, log):
         context = RunContext(config, data, run, is_sample, time.perf_counter(), log,
                              callbacks=tuple(callbacks))
-        try:
+        with run.failure_guard(f"fold {number}"):
             return fold_outputs(context, number, folds)[0]
-        except KeyboardInterrupt:
-            run.mark_failed(f"KeyboardInterrupt: fold {number} interrupted; it resumes with "
-                            f"the run: python scripts/train.py --resume {run}")
-            raise
-        except BaseException as exc:
-            run.mark_failed(f"{type(exc).__name__}: fold {number}: {exc}")
-            raise
 
 
 def open_kfold_run(config: TrainConfig, fingerprint: dict[str, str], is_sample: bool) -> RunDir:

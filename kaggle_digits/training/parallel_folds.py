@@ -54,15 +54,8 @@ def _folds_then_assembly(executor, run: RunDir, config: TrainConfig, log, data_d
     jobs = fold_jobs(run.name, config)
     log(f"{run}: {len(jobs)} of {config.folds} folds to train, each a job of its own on the "
         f"{executor.name} executor")
-    try:
+    with run.failure_guard():
         results = executor.run(jobs, log=log, description=run.name)
-    except KeyboardInterrupt:
-        run.mark_failed(f"KeyboardInterrupt: interrupted; resume with python scripts/train.py "
-                        f"--resume {run}")
-        raise KeyboardInterrupt(
-            f"interrupted after {run.epochs_done()} completed epoch(s) over the folds; the run "
-            f"is saved and marked FAILED until resumed with:\n  python scripts/train.py "
-            f"--resume {run}") from None
     failed = [result for result in results if result.error]
     if failed:
         raise UserError("; ".join(f"{r.job.label} failed: {r.error}" for r in failed)

@@ -44,16 +44,6 @@ from kaggle_digits.data.splits import stratified_folds, stratified_split, with_p
 from kaggle_digits.submission.files import publish_submission, write_submission
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run: its directory is marked FAILED and the message says how to resume."""
-
-    def __init__(self, run_dir: Path, epochs_done: int):
-        self.run_dir = run_dir
-        super().__init__(f"interrupted after {epochs_done} completed epoch(s); the run is saved "
-                         f"and marked FAILED until resumed with:\n  python scripts/train.py "
-                         f"--resume {run_dir}")
-
-
 def train(config: TrainConfig, log: Callable[[str], None] = print,
           callbacks: tuple = ()) -> tuple[dict, Path]:
     """Train as ``config`` says (one split, k folds, or all rows) and write its run directory.
@@ -65,9 +55,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print,
 
     Raises:
         DataError: bad input data (before anything is written).
-        ValueError: an invalid configuration or model options, or unavailable pretrained
+        UserError: an invalid configuration or model options, or unavailable pretrained
             weights (before anything is written).
-        KeyboardInterrupt: after marking the run FAILED with the command that resumes it.
+        RunInterrupted: Ctrl-C, after marking the run FAILED (its message says how to resume).
     """
     config = config.resolved()
     started = time.perf_counter()
@@ -154,18 +144,8 @@ def _run_guarded(context: RunContext) -> tuple[dict, Path]:
     its state record is there). After metrics.json the run is finished, whatever comes."""
     run = context.run
     context.log(format_data_report(context.report))
-    try:
+    with run.failure_guard():
         metrics = _run_kfold(context) if context.config.folds > 1 else _run_single(context)
-    except KeyboardInterrupt:
-        if run.finished:
-            run.tidy()
-            raise
-        run.mark_failed(f"KeyboardInterrupt: interrupted; resume with python scripts/train.py "
-                        f"--resume {run}")
-        raise TrainingInterrupted(run.path, run.epochs_done()) from None
-    except BaseException as exc:
-        run.mark_failed(f"{type(exc).__name__}: {exc}")
-        raise
     run.tidy()
     return metrics, run.path
 

@@ -115,7 +115,9 @@ def run_job(job: Job, log: Callable[[str], None] = print, data_dir: str | None =
                 if run.path.exists():
                     shutil.rmtree(run.path)
                 metrics, _ = train(job.config, log=log, callbacks=job.callbacks)
-    except UserError as exc:  # Bad config, bad data, weights offline, in use: its own fault.
+    except (UserError, OSError) as exc:  # Bad config or data, weights offline, in use, disk
+        # full: the job's own failure, as a command would report it; the others go on. Any
+        # other exception is a bug and stops the command with its traceback.
         log(f"[{job.label}] failed: {exc}")
         return JobResult(job, error=str(exc))
     return JobResult(job, metrics=metrics)
