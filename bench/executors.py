@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from kaggle_digits.training.config import TrainConfig
-from kaggle_digits.orchestration.executors import make_executor
+from kaggle_digits.orchestration.executors import ExecutorOptions, make_executor
 from kaggle_digits.ensembles.recipe import run_recipe
 
 
@@ -28,8 +28,8 @@ def measure(way: str, recipe: str, data_dir: str, out: Path) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     base = TrainConfig(data_dir=data_dir, output_dir=str(out / "runs"),
                        submissions_dir=str(out / "subs"))
-    executor = make_executor("ray" if way == "ray" else "local", cpus_per_job=1,
-                             parallel=2 if way == "local2" else 1)
+    executor = make_executor("ray" if way == "ray" else "local", ExecutorOptions(
+        cpus_per_job=1, parallel=2 if way == "local2" else 1))
     started = time.perf_counter()
     with executor:
         members, result, _, _ = run_recipe(recipe, base, log=lambda _: None, executor=executor)

@@ -74,3 +74,34 @@ def test_configs_saved_before_each_later_option_rebuild_the_net_they_had(tmp_pat
         write_json_atomic(tmp_path / "config.json",
                           TrainConfig(arch="improved_cnn", model_options=saved).to_dict())
         assert RunDir(tmp_path).read_config().resolved().model_options == expected
+
+
+def test_every_config_field_has_a_role():
+    """Which settings a reused run or a full-data run's twin must share are derived from each
+    field's role; a field added without one would fall through every such question."""
+    import dataclasses
+
+    from kaggle_digits.training.config import ROLES
+
+    unclassified = [f.name for f in dataclasses.fields(TrainConfig)
+                    if f.metadata.get("role") not in ROLES]
+    assert unclassified == []
+
+
+def test_the_named_option_groups_are_what_the_parsers_add():
+    """train.py tells settings from the options that only say where fits run or whether they
+    are tracked by these names; a group's new option must join its name list."""
+    import argparse
+
+    from kaggle_digits.cli.common import (
+        EXECUTOR_OPTIONS,
+        TRACKING_OPTIONS,
+        add_executor_arguments,
+        add_tracking_arguments,
+    )
+
+    for add, names in ((add_tracking_arguments, TRACKING_OPTIONS),
+                       (add_executor_arguments, EXECUTOR_OPTIONS)):
+        parser = argparse.ArgumentParser()
+        add(parser)
+        assert tuple(vars(parser.parse_args([]))) == names

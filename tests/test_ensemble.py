@@ -275,3 +275,16 @@ def test_two_ensembles_writing_one_out_at_once_never_mix_csv_and_record(tmp_path
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["submission_sha256"] == sha256_file(out)
     assert len(record["members"]) == 2
+
+
+@pytest.mark.parametrize("change", [dict(label_smoothing=0.2), dict(ema_momentum=0.99),
+                                    dict(rotate_deg=15.0), dict(teacher=["runs/t"]),
+                                    dict(pseudo_labels="1.")])
+def test_a_full_run_trained_differently_has_no_twin(change, tmp_path, labels):
+    """The twin key was an allow-list that lacked these: a full-data run was "validated" by a
+    held-out run trained differently."""
+    runs = three_members(tmp_path, labels)
+    full = make_run(tmp_path, "full0", None, noisy_member(np.arange(50) % 10, 0.9, 7), labels,
+                    kind="full", seed=0, full=True, epochs=15, **change)
+    members = load_members([*runs, full])
+    assert members[-1].twin is None

@@ -73,7 +73,7 @@ def test_search_cli_end_to_end(tmp_path, tiny_data_dir):
 def test_an_interrupted_trial_is_told_and_its_run_continues_next_time(tmp_path, tiny_data_dir,
                                                                        monkeypatch):
     """A Ctrl-C'd trial stayed RUNNING forever and its half-trained run was abandoned."""
-    from kaggle_digits.orchestration import search
+    from kaggle_digits.orchestration.executors import pruning as search
 
     real_epoch_end = search.LocalPruning.on_epoch_end
 

@@ -11,6 +11,12 @@ from typing import Callable
 from kaggle_digits import UserError
 
 
+# The options the two groups below add, by their names on the parsed arguments (a test holds
+# them against the parser).
+TRACKING_OPTIONS = ("track", "tracking_uri")
+EXECUTOR_OPTIONS = ("executor", "parallel", "ray_address", "cpus_per_job", "gpus_per_job")
+
+
 def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("tracking (optional extra: pip install -e '.[track]')")
     group.add_argument("--track", action="store_true",
@@ -47,9 +53,9 @@ def os_error_text(exc: OSError) -> str:
 def add_executor_arguments(parser: argparse.ArgumentParser, title: str = "where the fits run"
                            ) -> None:
     group = parser.add_argument_group(title)
-    from kaggle_digits.orchestration.executors import default_parallel
+    from kaggle_digits.orchestration.executors import default_parallel, list_executors
 
-    group.add_argument("--executor", choices=("local", "ray"), default="local",
+    group.add_argument("--executor", choices=list_executors(), default="local",
                        help="local (default): on this machine, --parallel fits at a time; ray: "
                             "as Ray tasks, results brought back as ordinary run directories "
                             "here")
@@ -71,10 +77,11 @@ def add_executor_arguments(parser: argparse.ArgumentParser, title: str = "where 
 
 def executor_from_args(args: argparse.Namespace):
     """The executor the options name (raises UserError for Ray missing or bad values)."""
-    from kaggle_digits.orchestration.executors import make_executor
+    from kaggle_digits.orchestration.executors import ExecutorOptions, make_executor
 
-    return make_executor(args.executor, args.ray_address, args.cpus_per_job, args.gpus_per_job,
-                         parallel=args.parallel)
+    return make_executor(args.executor, ExecutorOptions(
+        parallel=args.parallel, ray_address=args.ray_address, cpus_per_job=args.cpus_per_job,
+        gpus_per_job=args.gpus_per_job))
 
 
 BUG_LINE = ("error: this is a bug in kaggle-digits, not something you did ({kind}); please report "

@@ -25,9 +25,9 @@ from kaggle_digits.cli.common import (
 )
 from kaggle_digits.evaluation.metrics import format_accuracy
 from kaggle_digits.ensembles.combine import (
-    METHODS,
     against_best_member,
     combine,
+    list_methods,
     load_members,
     member_accuracy,
     retune_with_tta,
@@ -52,7 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "members are reused, interrupted ones resumed); see --list-recipes")
     parser.add_argument("--list-recipes", action="store_true", help="list recipes and exit")
     parser.add_argument("--data", help="data directory for --recipe (default as train.py)")
-    parser.add_argument("--method", choices=METHODS, default="mean", help="default mean")
+    parser.add_argument("--method", choices=list_methods(), default="mean", help="default mean")
     parser.add_argument("--skip-missing", action="store_true",
                         help="leave out failed, unfinished or damaged runs with a warning "
                              "naming each (default: they are an error)")

@@ -40,8 +40,10 @@ def _predict(args: argparse.Namespace) -> int:
     probs, submission = predict_csv(args.model, input_csv, args.out, tta=args.tta)
     import numpy as np
 
+    from kaggle_digits.data.load import NUM_CLASSES
+
     counts = ", ".join(f"{digit}:{n}" for digit, n in
-                       enumerate(np.bincount(probs.argmax(axis=1), minlength=10)))
+                       enumerate(np.bincount(probs.argmax(axis=1), minlength=NUM_CLASSES)))
     print(f"predicted digits: {counts}")
     print(f"submission: {submission}")
     return 0

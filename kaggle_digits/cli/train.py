@@ -20,6 +20,8 @@ from pathlib import Path
 
 from kaggle_digits import UserError
 from kaggle_digits.cli.common import (
+    EXECUTOR_OPTIONS,
+    TRACKING_OPTIONS,
     add_executor_arguments,
     add_tracking_arguments,
     check_tracking,
@@ -166,12 +168,14 @@ def main(argv=None) -> int:
                        interrupted="interrupted before training started; nothing to resume")
 
 
-# Options that are not training settings (the rest are, by their TrainConfig or builder names).
-NOT_SETTINGS = ("list_archs", "config", "resume", "preset", "track", "tracking_uri", "executor",
-                "parallel", "ray_address", "cpus_per_job", "gpus_per_job")
-# Options that say where a resumed run reads its data and copies its submission; every other
-# option would change what the run learns, and a resumed run continues as it was configured.
-RESUME_OPTIONS = ("data_dir", "submissions_dir", "track", "tracking_uri", *NOT_SETTINGS[6:])
+# What this command does with its options: the rest are training settings, by their TrainConfig
+# or builder names.
+COMMAND_OPTIONS = ("list_archs", "config", "resume", "preset")
+NOT_SETTINGS = (*COMMAND_OPTIONS, *TRACKING_OPTIONS, *EXECUTOR_OPTIONS)
+# What a resumed run may be given: where it reads its data and copies its submission, where its
+# folds run and whether it is tracked. Every other option would change what the run learns, and
+# a resumed run continues as it was configured.
+RESUME_OPTIONS = ("data_dir", "submissions_dir", *TRACKING_OPTIONS, *EXECUTOR_OPTIONS)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -24,16 +24,15 @@ from typing import Callable
 import numpy as np
 
 from kaggle_digits import UserError
-from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.training.config import TrainConfig, fields_with_role
 from kaggle_digits.evaluation.metrics import accuracy_interval, mcnemar_exact
 from kaggle_digits.runs.rundir import DataMismatch, RunDir, SkippedRun, differing_files
 from kaggle_digits.submission.files import write_submission_with_record
 
-METHODS = ("mean", "vote", "weighted", "stack")
 CROSS_FIT_FOLDS = 5
-# Settings that make two runs the same model up to the rows they were trained on.
-TWIN_FIELDS = ("arch", "model_options", "batch_size", "learning_rate", "lr_schedule", "augment",
-               "optimizer", "seed", "warmup_epochs", "tta")
+# Settings that make two runs the same model up to the rows they were trained on and for how
+# long: everything a run learns from (a new field of that role joins by default).
+TWIN_FIELDS = fields_with_role("learns")
 
 
 class EnsembleError(UserError):
@@ -200,56 +199,122 @@ class EnsembleResult:
     val_labels: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class Stacks:
+    """What a combiner sees: every member's test probabilities, and the validation
+    probabilities of the members that have them (``scored``: themselves or a twin)."""
+
+    members: list[Member]
+    scored: list[Member]
+    test: np.ndarray  # (members, test rows, classes)
+    val: np.ndarray | None  # (scored members, validation rows, classes)
+    labels: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Combined:
+    test_probs: np.ndarray
+    val_probs: np.ndarray | None  # Never from a combiner fitted on the rows it scores.
+    weights: np.ndarray | None  # One per member; None when there is no single weight.
+    source: str  # Where the weights come from, in words.
+
+
+_METHODS: dict[str, Callable[[Stacks], Combined]] = {}
+
+
+def register_method(name: str):
+    """Register ``combiner(stacks) -> Combined`` as ensemble method ``name`` (``--method``)."""
+    def register(combiner: Callable[[Stacks], Combined]):
+        if name in _METHODS:
+            raise ValueError(f"ensemble method {name!r} is registered twice")
+        _METHODS[name] = combiner
+        return combiner
+    return register
+
+
+def list_methods() -> list[str]:
+    return list(_METHODS)
+
+
 def combine(members: list[Member], method: str = "mean") -> EnsembleResult:
     """The ensemble's test probabilities and its honest validation accuracy."""
-    if method not in METHODS:
-        raise EnsembleError(f"method must be one of {', '.join(METHODS)}. Received: {method!r}")
+    if method not in _METHODS:
+        raise EnsembleError(f"method must be one of {', '.join(_METHODS)}. Received: "
+                            f"{method!r}")
     notes = []
-    scored = [m for m in members if m.validation_source is not None]
-    unscored = [m for m in members if m.validation_source is None]
     for member in members:
         if member.kind == "full":
             notes.append(f"{member.name}: full-data run; " + (
                 f"validated through its held-out twin {member.twin.name}" if member.twin else
                 "no held-out twin among the members, so it counts with equal weight and stays "
                 "out of the validation estimate"))
-    if method == "stack" and unscored:
+    scored = [m for m in members if m.validation_source is not None]
+    stacks = Stacks(members, scored, np.stack([m.test_probs for m in members]),
+                    np.stack([m.validation_source.val_probs for m in scored]) if scored else None,
+                    scored[0].validation_source.val_labels if scored else None)
+    combined = _METHODS[method](stacks)
+    weights = combined.weights
+    shares = ([None] * len(members) if weights is None
+              else [float(w) for w in weights / weights.sum()])
+    labels = stacks.labels
+    val_accuracy = (float(np.mean(combined.val_probs.argmax(axis=1) == labels))
+                    if combined.val_probs is not None else None)
+    return EnsembleResult(method, combined.test_probs, shares, val_accuracy,
+                          0 if labels is None else len(labels), combined.source, notes,
+                          combined.val_probs, labels)
+
+
+@register_method("mean")
+def _mean(stacks: Stacks) -> Combined:
+    """The members' probabilities averaged with equal weights: bagging's combiner (Breiman
+    1996, "Bagging Predictors"), and the one the recipes use."""
+    return Combined(_weighted_mean(stacks.test, np.ones(len(stacks.members))),
+                    None if stacks.val is None else
+                    _weighted_mean(stacks.val, np.ones(len(stacks.scored))),
+                    np.ones(len(stacks.members)), "equal weights")
+
+
+@register_method("vote")
+def _plurality_vote(stacks: Stacks) -> Combined:
+    """Each member's top class is one vote, ties broken by the mean probability."""
+    return Combined(_vote(stacks.test, np.ones(len(stacks.members))),
+                    None if stacks.val is None else
+                    _vote(stacks.val, np.ones(len(stacks.scored))),
+                    np.ones(len(stacks.members)), "equal weights")
+
+
+@register_method("weighted")
+def _inverse_error(stacks: Stacks) -> Combined:
+    """A weighted mean, each member weighted by the inverse of its validation error rate (or
+    its held-out twin's); scored by cross-fitting, so no row is scored by weights fitted on
+    it."""
+    members = stacks.members
+    weights = np.array([_inverse_error_weight(m.val_accuracy) if m.validation_source else
+                        np.nan for m in members])
+    if len(stacks.scored) < len(members):
+        # Members without a validation score get the mean weight of those with one.
+        weights[np.isnan(weights)] = np.nanmean(weights) if stacks.scored else 1.0
+    return Combined(_weighted_mean(stacks.test, weights),
+                    _cross_fit(stacks.val, stacks.labels, _fit_inverse_error, _apply_weights),
+                    weights, "inverse validation error rate of each member (or of its held-out "
+                             "twin); members without one get the mean weight")
+
+
+@register_method("stack")
+def _stacked(stacks: Stacks) -> Combined:
+    """Stacked generalization (Wolpert 1992): a logistic-regression meta-model on the members'
+    validation log-probabilities, scored by cross-fitting."""
+    unscored = [m for m in stacks.members if m.validation_source is None]
+    if unscored:
         raise EnsembleError(f"stack needs validation predictions for every member; "
                             f"{', '.join(m.name for m in unscored)} has none (a full-data run "
                             f"without a held-out twin)")
-    labels = scored[0].validation_source.val_labels if scored else None
-    val_stack = np.stack([m.validation_source.val_probs for m in scored]) if scored else None
-    test_stack = np.stack([m.test_probs for m in members])
-
-    if method in ("mean", "vote"):
-        weights = np.ones(len(members))
-        combine_fn = _vote if method == "vote" else _weighted_mean
-        test_probs = combine_fn(test_stack, weights)
-        val_probs = combine_fn(val_stack, np.ones(len(scored))) if scored else None
-        source = "equal weights"
-    elif method == "weighted":
-        weights = np.array([_inverse_error_weight(m.val_accuracy) if m.validation_source else
-                            np.nan for m in members])
-        if unscored:
-            # Members without a validation score get the mean weight of those with one.
-            weights[np.isnan(weights)] = np.nanmean(weights) if scored else 1.0
-        test_probs = _weighted_mean(test_stack, weights)
-        val_probs = _cross_fit(val_stack, labels, _fit_inverse_error, _apply_weights)
-        source = ("inverse validation error rate of each member (or of its held-out twin); "
-                  "members without one get the mean weight")
-    else:
-        meta = _fit_stacker(val_stack, labels)
-        test_probs = meta.predict_proba(_stack_features(test_stack))
-        val_probs = _cross_fit(val_stack, labels, _fit_stacker,
-                               lambda model, probs: model.predict_proba(_stack_features(probs)))
-        weights = None  # The meta-model weighs each member per class; no single weight.
-        source = "logistic-regression meta-model on the members' validation probabilities"
-    shares = ([None] * len(members) if weights is None
-              else [float(w) for w in weights / weights.sum()])
-    val_accuracy = (float(np.mean(val_probs.argmax(axis=1) == labels))
-                    if val_probs is not None else None)
-    return EnsembleResult(method, test_probs, shares, val_accuracy,
-                          0 if labels is None else len(labels), source, notes, val_probs, labels)
+    meta = _fit_stacker(stacks.val, stacks.labels)
+    return Combined(meta.predict_proba(_stack_features(stacks.test)),
+                    _cross_fit(stacks.val, stacks.labels, _fit_stacker,
+                               lambda model, probs: model.predict_proba(_stack_features(probs))),
+                    None,  # The meta-model weighs each member per class; no single weight.
+                    "logistic-regression meta-model on the members' validation probabilities")
 
 
 def against_best_member(members: list[Member], result: EnsembleResult) -> dict | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-NUM_CLASSES = 10
+from kaggle_digits.data.load import NUM_CLASSES
 
 
 @keras.saving.register_keras_serializable(package="kaggle_digits")

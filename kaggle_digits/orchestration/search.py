@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import keras
 import pandas as pd
 
 from kaggle_digits import UserError
@@ -97,23 +96,6 @@ def space_for(arch: str, text: str | None = None) -> list[Param]:
     return parse_space(text or SEARCH_SPACES.get(arch, DEFAULT_SPACE))
 
 
-class LocalPruning(keras.callbacks.Callback):
-    """Reports each epoch's validation loss to the trial and stops a trial Optuna prunes."""
-
-    def __init__(self, trial):
-        super().__init__()
-        self.trial = trial
-
-    def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("val_loss")
-        if loss is None or not math.isfinite(loss):
-            return
-        self.trial.report(float(loss), epoch)
-        if self.trial.should_prune():
-            self.trial.set_user_attr("pruned_after_epoch", epoch + 1)
-            self.model.stop_training = True
-
-
 def trial_config(base: TrainConfig, arch: str, params: dict, output_dir: Path,
                  number: int) -> TrainConfig:
     """The config of trial ``number`` (the number of the trial whose run it continues)."""
@@ -192,7 +174,7 @@ def _run_search_locked(name: str, arch: str, base: TrainConfig, trials: int, spa
         f"{earlier} earlier trial(s), {trials} more; study in {search_dir / 'study.db'}")
     _enqueue_interrupted(study, log)
     executor = executor or LocalExecutor()
-    parallel = getattr(executor, "parallel_jobs", lambda: 1)()
+    parallel = executor.parallel_jobs(log)
     remaining = trials
     while remaining > 0:
         batch = [study.ask() for _ in range(min(parallel, remaining))]
@@ -204,8 +186,7 @@ def _run_search_locked(name: str, arch: str, base: TrainConfig, trials: int, spa
                 run_number = trial.user_attrs.get("resumes", trial.number)
                 config = trial_config(base, arch, params, search_dir, run_number)
                 trial.set_user_attr("config", TrainConfig.to_dict(config))
-                pruning = (LocalPruning(trial) if isinstance(executor, LocalExecutor)
-                           else executor.pruning_callback(study, trial))
+                pruning = executor.pruning_callback(study, trial)
                 jobs.append(Job(f"trial {trial.number}", config, (pruning,)))
         except BaseException:  # A space the architecture does not take: no trial left RUNNING.
             for trial in batch:

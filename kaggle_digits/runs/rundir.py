@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_digits import UserError
-from kaggle_digits.training.config import TrainConfig, check_name
+from kaggle_digits.training.config import TrainConfig, check_name, fields_with_role
 from kaggle_digits.runs.io import (
     atomic_path,
     load_npy,
@@ -59,9 +59,9 @@ _LAST_CHECKPOINT, _BEST_CHECKPOINT = "checkpoint-epoch{:03d}.keras", "best-epoch
 _CHECKPOINT_GLOBS = ("checkpoint-epoch*.keras", "best-epoch*.keras")
 
 
-# Where outputs go and what was installed do not change what a run learns.
-SETTINGS_IGNORED = ("versions", "output_dir", "run_name", "submissions_dir", "data_dir",
-                    "tensorboard")
+# Where a run reads and writes, how it computes and what it was made with do not change what it
+# learns: a finished run that differs only there is the same run.
+SETTINGS_IGNORED = fields_with_role("location", "compute", "record")
 _FOLD_NAME = re.compile(r"fold([1-9][0-9]{0,3})")
 
 

@@ -73,17 +73,41 @@ def check_name(name: str, what: str = "run_name") -> str:
     return name
 
 
-# Bounds of the whole-number settings: beyond them a value is a typo or hostile (a seed must fit
-# the 32-bit seeding of NumPy and TensorFlow, fold seeds add up to 100).
-INTEGER_BOUNDS = {"epochs": (1, 10_000), "batch_size": (1, 1 << 20), "seed": (0, 2**31 - 1),
-                  "split_seed": (0, 2**31 - 1), "patience": (0, 10_000), "folds": (1, 100),
-                  "tta": (1, 1_000)}
-BOOLEAN_FIELDS = ("augment", "full", "deterministic", "tensorboard")
-# The augmentation's random affine ranges (with ``augment``), their bounds and the defaults,
-# which are the warps this toolkit always used; the strongest honest ensembles on this
-# competition used rotation 15, zoom 0.15, shift 0.1.
-AUGMENT_RANGES = {"rotate_deg": (0.0, 180.0), "shift_fraction": (0.0, 0.5),
-                  "zoom_fraction": (0.0, 0.9), "shear_deg": (0.0, 60.0)}
+# What a field is to a run. Every "which fields" question (which settings a finished run must
+# share to be reused, which a full-data run must share with the held-out twin that speaks for it,
+# which ones validate() checks and how) is answered from these roles and the bounds declared
+# with each field below, never from a list kept beside the class: a new field without a role
+# fails tests/training/test_config.py.
+ROLES = {
+    "learns": "decides what the run learns; runs that differ here are different runs",
+    "rows": "which labelled rows it trains and is judged on (a full-data run's twin differs here)",
+    "length": "how long it trains (a full-data run trains for the epochs its twin found)",
+    "compute": "how it computes, not what it learns",
+    "location": "where it reads and writes",
+    "record": "what it was made with, kept for the record",
+}
+
+
+def _field(role: str, default=dataclasses.MISSING, *, factory=dataclasses.MISSING,
+           bounds: tuple | None = None, open_ends: str = "", choices: tuple = (),
+           arch_default: bool = False, augment_range: bool = False):
+    """A TrainConfig field with its role, and where it applies its bounds (``open_ends``:
+    ``"low"``, ``"high"`` or ``"both"`` leave those ends out), its choices, and whether None
+    means the architecture's default."""
+    return field(default=default, default_factory=factory, metadata={
+        "role": role, "bounds": bounds, "open_ends": open_ends, "choices": choices,
+        "arch_default": arch_default, "augment_range": augment_range})
+
+
+_CONTAINERS = {"dict": (dict, "a mapping"), "list": (list, "a list")}
+
+
+def fields_with_role(*roles: str) -> tuple[str, ...]:
+    """The names of TrainConfig's fields whose role is one of ``roles``, in field order."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"roles must be among {', '.join(ROLES)}. Received: {sorted(unknown)}")
+    return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["role"] in roles)
 
 
 def check_integer(name: str, value, low: int, high: int) -> None:
@@ -137,11 +161,6 @@ OPTIONS_ADDED_LATER = {
                      (_IMPROVED_CNN_FIRST_OPTIONS | {"stem"}, {"stem_norm": "batch"})),
 }
 
-# Fields whose None means "use the architecture's own default" (see register_model).
-ARCH_DEFAULTED_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "augment",
-                         "label_smoothing")
-
-
 @dataclass
 class TrainConfig:
     """Everything that decides what a training run does.
@@ -170,41 +189,47 @@ class TrainConfig:
     :meth:`resolved` fills those in, and the resolved config is what a run saves.
     """
 
-    arch: str = "improved_cnn"
-    data_dir: str | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    learning_rate: float | None = None
-    lr_schedule: str | None = None
-    augment: bool | None = None
-    optimizer: str = "adam"
-    label_smoothing: float | None = None
-    ema_momentum: float = 0.0
-    rotate_deg: float = 10.0
-    shift_fraction: float = 0.1
-    zoom_fraction: float = 0.1
-    shear_deg: float = 5.0
-    seed: int = 42
-    split_seed: int = 42
-    val_split: float = 0.2
-    patience: int = 6
-    folds: int = 1
-    full: bool = False
-    tta: int = 1
-    deterministic: bool = False
-    strategy: str = "default"
-    precision: str = "float32"
-    tensorboard: bool = False
-    warmup_epochs: float = 1.0
-    output_dir: str = "runs"
-    submissions_dir: str = "submissions"
-    run_name: str | None = None
-    model_options: dict = field(default_factory=dict)
-    pseudo_labels: str = ""
-    teacher: list = field(default_factory=list)
-    distill_weight: float = 0.9
-    distill_temperature: float = 1.0
-    versions: dict = field(default_factory=dict)  # Filled in by train(); informative only.
+    arch: str = _field("learns", "improved_cnn")
+    data_dir: str | None = _field("location", None)
+    epochs: int | None = _field("length", None, bounds=(1, 10_000), arch_default=True)
+    batch_size: int | None = _field("learns", None, bounds=(1, 1 << 20), arch_default=True)
+    learning_rate: float | None = _field("learns", None, bounds=(0.0, 100.0), open_ends="low",
+                                         arch_default=True)
+    lr_schedule: str | None = _field("learns", None, choices=LR_SCHEDULES, arch_default=True)
+    augment: bool | None = _field("learns", None, arch_default=True)
+    optimizer: str = _field("learns", "adam", choices=OPTIMIZERS)
+    label_smoothing: float | None = _field("learns", None, bounds=(0.0, 1.0), open_ends="high",
+                                           arch_default=True)
+    ema_momentum: float = _field("learns", 0.0, bounds=(0.0, 1.0), open_ends="high")
+    # The augmentation's random affine ranges (with ``augment``): the defaults are the warps
+    # this toolkit always used; the strongest honest ensembles on this competition used
+    # rotation 15, zoom 0.15, shift 0.1.
+    rotate_deg: float = _field("learns", 10.0, bounds=(0.0, 180.0), augment_range=True)
+    shift_fraction: float = _field("learns", 0.1, bounds=(0.0, 0.5), augment_range=True)
+    zoom_fraction: float = _field("learns", 0.1, bounds=(0.0, 0.9), augment_range=True)
+    shear_deg: float = _field("learns", 5.0, bounds=(0.0, 60.0), augment_range=True)
+    # A seed must fit the 32-bit seeding of NumPy and TensorFlow.
+    seed: int = _field("learns", 42, bounds=(0, 2**31 - 1))
+    split_seed: int = _field("rows", 42, bounds=(0, 2**31 - 1))
+    val_split: float = _field("rows", 0.2, bounds=(0.0, 1.0), open_ends="both")
+    patience: int = _field("length", 6, bounds=(0, 10_000))
+    folds: int = _field("rows", 1, bounds=(1, 100))  # Fold seeds add up to 100.
+    full: bool = _field("rows", False)
+    tta: int = _field("learns", 1, bounds=(1, 1_000))
+    deterministic: bool = _field("learns", False)
+    strategy: str = _field("learns", "default", choices=STRATEGIES)
+    precision: str = _field("learns", "float32", choices=PRECISIONS)
+    tensorboard: bool = _field("compute", False)
+    warmup_epochs: float = _field("learns", 1.0, bounds=(0.0, 10_000.0))
+    output_dir: str = _field("location", "runs")
+    submissions_dir: str = _field("location", "submissions")
+    run_name: str | None = _field("location", None)
+    model_options: dict = _field("learns", factory=dict)
+    pseudo_labels: str = _field("learns", "")
+    teacher: list = _field("learns", factory=list)
+    distill_weight: float = _field("learns", 0.9, bounds=(0.0, 1.0), open_ends="low")
+    distill_temperature: float = _field("learns", 1.0, bounds=(0.0, 100.0), open_ends="low")
+    versions: dict = _field("record", factory=dict)  # Filled in by train().
 
     def resolved(self) -> "TrainConfig":
         """A copy with every architecture and builder default filled in and every value checked."""
@@ -218,9 +243,9 @@ class TrainConfig:
         if values["learning_rate"] is None and self.model_options.get("fine_tune", 0) > 0:
             # Unfrozen pretrained layers want a gentler rate than a new head.
             values["learning_rate"] = spec.train_defaults.get("fine_tune_learning_rate")
-        for name in ARCH_DEFAULTED_FIELDS:
-            if values[name] is None:
-                values[name] = spec.train_defaults[name]
+        for f in dataclasses.fields(TrainConfig):
+            if f.metadata["arch_default"] and values[f.name] is None:
+                values[f.name] = spec.train_defaults[f.name]
         config = TrainConfig(**values)
         config.validate()
         return config
@@ -237,46 +262,31 @@ class TrainConfig:
         return dataclasses.replace(self, data_dir=str(data_dir.absolute()))
 
     def validate(self) -> None:
-        """Raises ValueError naming the first setting out of range (None = the arch default)."""
-        for name, (low, high) in INTEGER_BOUNDS.items():
-            if getattr(self, name) is not None:
-                check_integer(name, getattr(self, name), low, high)
-        for name in BOOLEAN_FIELDS:
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, bool):
-                raise UserError(f"{name} must be true or false. Received: {name}={value!r}")
-        if self.learning_rate is not None:
-            check_number("learning_rate", self.learning_rate, 0.0, 100.0, low_open=True)
-        if self.label_smoothing is not None:
-            check_number("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
-        check_number("ema_momentum", self.ema_momentum, 0.0, 1.0, high_open=True)
-        for name, (low, high) in AUGMENT_RANGES.items():
-            check_number(name, getattr(self, name), low, high)
-        check_number("val_split", self.val_split, 0.0, 1.0, low_open=True, high_open=True)
-        check_number("warmup_epochs", self.warmup_epochs, 0.0, 10_000.0)
+        """Raises UserError naming the first setting out of range, of the wrong type or not
+        among its choices, as its field declares them (None = the arch default)."""
+        for f in dataclasses.fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            kind, _, optional = f.type.partition(" | ")
+            if value is None and optional == "None":
+                continue
+            if kind == "bool" and not isinstance(value, bool):
+                raise UserError(f"{f.name} must be true or false. Received: {f.name}={value!r}")
+            if kind == "int":
+                check_integer(f.name, value, *meta["bounds"])
+            elif kind == "float":
+                check_number(f.name, value, *meta["bounds"],
+                             low_open=meta["open_ends"] in ("low", "both"),
+                             high_open=meta["open_ends"] in ("high", "both"))
+            elif kind == "str" and not isinstance(value, str):
+                raise UserError(f"{f.name} must be text. Received: {f.name}={value!r}")
+            elif kind in _CONTAINERS and not isinstance(value, _CONTAINERS[kind][0]):
+                raise UserError(f"{f.name} must be {_CONTAINERS[kind][1]}. Received: "
+                                f"{f.name}={value!r}")
+            if meta["choices"] and value not in meta["choices"]:
+                raise UserError(f"{f.name} must be one of {', '.join(meta['choices'])}. "
+                                f"Received: {f.name}={value!r}")
         if self.run_name is not None:
             check_name(self.run_name)
-        if self.data_dir is not None and not isinstance(self.data_dir, str):
-            raise UserError(f"data_dir must be text. Received: data_dir={self.data_dir!r}")
-        for name in ("arch", "optimizer", "strategy", "precision", "output_dir", "submissions_dir",
-                     "pseudo_labels"):
-            if not isinstance(getattr(self, name), str):
-                raise UserError(f"{name} must be text. Received: {name}={getattr(self, name)!r}")
-        if not isinstance(self.model_options, dict):
-            raise UserError(f"model_options must be a mapping of builder options. Received: "
-                             f"model_options={self.model_options!r}")
-        if self.lr_schedule is not None and self.lr_schedule not in LR_SCHEDULES:
-            raise UserError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}. Received: "
-                             f"lr_schedule={self.lr_schedule!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise UserError(f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: "
-                             f"optimizer={self.optimizer!r}")
-        if self.precision not in PRECISIONS:
-            raise UserError(f"precision must be one of {', '.join(PRECISIONS)}. Received: "
-                             f"precision={self.precision!r}")
-        if self.strategy not in STRATEGIES:
-            raise UserError(f"strategy must be one of {', '.join(STRATEGIES)}. Received: "
-                             f"strategy={self.strategy!r}")
         if self.folds > 1 and self.full:
             raise UserError(f"folds and full exclude each other: k-fold validates every row, a "
                              f"full-data run validates none. Received: folds={self.folds}, "
@@ -288,12 +298,9 @@ class TrainConfig:
         from kaggle_digits.evaluation.tta import check_tta
 
         check_tta(self.tta)
-        if not isinstance(self.teacher, list) or not all(
-                isinstance(path, str) and path for path in self.teacher):
+        if not all(isinstance(path, str) and path for path in self.teacher):
             raise UserError(f"teacher must be a list of run directories. Received: "
                              f"teacher={self.teacher!r}")
-        check_number("distill_weight", self.distill_weight, 0.0, 1.0, low_open=True)
-        check_number("distill_temperature", self.distill_temperature, 0.0, 100.0, low_open=True)
         if self.teacher and self.pseudo_labels:
             raise UserError("teacher and pseudo_labels exclude each other: a teacher's soft "
                              "targets are made for labelled rows only")
@@ -344,7 +351,8 @@ class TrainConfig:
 
     @property
     def augment_ranges(self) -> dict[str, float]:
-        return {name: float(getattr(self, name)) for name in AUGMENT_RANGES}
+        return {f.name: float(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if f.metadata["augment_range"]}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

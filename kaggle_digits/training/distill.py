@@ -19,7 +19,7 @@ import numpy as np
 from scipy.special import softmax
 
 from kaggle_digits import UserError
-from kaggle_digits.models.losses import NUM_CLASSES
+from kaggle_digits.data.load import NUM_CLASSES
 from kaggle_digits.runs.rundir import RunDir
 
 

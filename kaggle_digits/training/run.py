@@ -19,7 +19,7 @@ import numpy as np
 
 from kaggle_digits import UserError
 from kaggle_digits.training.config import TrainConfig, package_versions
-from kaggle_digits.data.load import format_data_report, load_competition_data
+from kaggle_digits.data.load import NUM_CLASSES, format_data_report, load_competition_data
 from kaggle_digits.evaluation.metrics import accuracy_interval, classification_scores, format_accuracy
 from kaggle_digits.training.fit import (
     MemberResult,
@@ -182,8 +182,8 @@ def _run_single(context: RunContext) -> dict:
 def _run_kfold(context: RunContext) -> dict:
     config, data, run = context.config, context.data, context.run
     folds = stratified_folds(data.train_labels, config.folds, config.split_seed)
-    oof = np.zeros((len(data.train_labels), 10), dtype=np.float32)
-    test_probs = np.zeros((len(data.test_images), 10), dtype=np.float64)
+    oof = np.zeros((len(data.train_labels), NUM_CLASSES), dtype=np.float32)
+    test_probs = np.zeros((len(data.test_images), NUM_CLASSES), dtype=np.float64)
     fold_of_row = np.zeros(len(data.train_labels), dtype=np.int64)
     fold_scores, durations, train_time, predict_time = [], [], 0.0, 0.0
     for number, (_, val_idx) in enumerate(folds, start=1):

@@ -43,6 +43,16 @@ class LocalExecutor:
     def close(self) -> None:
         """Nothing to shut down."""
 
+    def parallel_jobs(self, log: Callable[[str], None] = print) -> int:
+        """One: a search's trials train in this process, where its pruner can stop them."""
+        return 1
+
+    def pruning_callback(self, study, trial):
+        """Reports each epoch to the trial in this process (see ``parallel_jobs``)."""
+        from kaggle_digits.orchestration.executors.pruning import LocalPruning
+
+        return LocalPruning(trial)
+
     def __enter__(self):
         return self
 
