@@ -69,7 +69,9 @@ def test_a_lever_is_judged_on_the_folds_both_runs_finished(tmp_path, tiny_data_d
     from conftest import tiny_config
 
     from bench.levers import main
-    from kaggle_digits.orchestration.executors import Job, LocalExecutor, run_job
+    from kaggle_digits.orchestration.executors.job import Job
+    from kaggle_digits.orchestration.executors.jobs import run_job
+    from kaggle_digits.orchestration.executors.local import LocalExecutor
     from kaggle_digits.runs.rundir import RunDir
 
     def fold_job(name, fold, **overrides):

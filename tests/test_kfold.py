@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import errno
 
 import numpy as np
 import pytest
 from conftest import hold_lock, run_cli, tiny_config
 
+from kaggle_digits import UserError
 from kaggle_digits.ensembles import recipe
 from kaggle_digits.training.config import TrainConfig
-from kaggle_digits.orchestration.executors import Job, LocalExecutor
+from kaggle_digits.orchestration.executors.job import Job
+from kaggle_digits.orchestration.executors.local import LocalExecutor
 from kaggle_digits.training.kfold import train_fold
 from kaggle_digits.runs.rundir import RunDir
 
@@ -102,24 +103,24 @@ def test_train_cli_trains_folds_side_by_side_and_resumes_the_unfinished_ones(tmp
 @pytest.mark.slow  # Several fits.
 def test_a_recipe_member_whose_folds_all_trained_is_assembled_on_the_next_run(
         tmp_path, tiny_data_dir, monkeypatch):
-    from kaggle_digits.training import run as training
+    from kaggle_digits.training import kfold as training
 
     monkeypatch.setitem(recipe.RECIPES, "folds-tiny", recipe.Recipe("one 2-fold MLP", (
         ("mlp-kfold2", "mlp", {"folds": 2, "epochs": 1}),)))
     base = TrainConfig(data_dir=str(tiny_data_dir), output_dir=str(tmp_path / "runs"),
                        submissions_dir=str(tmp_path / "subs"))
-    finish = training._finish
+    finish = training.finish_run
 
     def disk_full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device", "subs/mlp-kfold2.csv")
+        raise UserError("no space left for the submission")
 
-    monkeypatch.setattr(training, "_finish", disk_full)
+    monkeypatch.setattr(training, "finish_run", disk_full)
     with pytest.raises(recipe.RecipeIncomplete, match="could not be assembled from its folds"):
         recipe.run_recipe("folds-tiny", base, log=lambda _: None)
     run = RunDir(tmp_path / "runs" / "recipe-folds-tiny" / "mlp-kfold2")
     assert not run.finished and all(f.read_fold_record() for f in run.folds())
     models = [f.model_path.stat().st_mtime_ns for f in run.folds()]
-    monkeypatch.setattr(training, "_finish", finish)
+    monkeypatch.setattr(training, "finish_run", finish)
     [member], result, _, _ = recipe.run_recipe("folds-tiny", base, log=lambda _: None)
     assert run.finished and result.val_rows == 400
     assert [f.model_path.stat().st_mtime_ns for f in run.folds()] == models  # Not refitted.

@@ -111,7 +111,7 @@ def test_a_member_that_failed_after_its_last_epoch_is_resumed(tmp_path, tiny_dat
                                                              monkeypatch):
     import errno
 
-    import kaggle_digits.training.run as training
+    import kaggle_digits.training.finish as training
 
     base = two_mlps(monkeypatch, tmp_path, tiny_data_dir)
     real_write = training.write_submission

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, hold_lock
 
 from kaggle_digits.training.config import TrainConfig, check_name
-from kaggle_digits.orchestration.executors import Job
+from kaggle_digits.orchestration.executors.job import Job
 from kaggle_digits.runs.locks import RunInUse
 from kaggle_digits.runs.rundir import DataMismatch, RunDir, RunStatus, differing_files
 

@@ -233,7 +233,7 @@ DISK_FULL = OSError(28, "No space left on device")
 def test_a_failure_after_the_last_epoch_resumes(failure, tmp_path, tiny_data_dir, monkeypatch):
     import kaggle_digits.training.fit as fit
     import kaggle_digits.runs.rundir as rundir
-    import kaggle_digits.training.run as training
+    import kaggle_digits.training.finish as training
 
     folds = 1
     if failure.startswith("disk full"):
@@ -424,7 +424,7 @@ def test_disk_full_during_a_run_marks_it_failed_and_leaves_no_submission(
         tmp_path, tiny_data_dir, monkeypatch):
     import errno
 
-    import kaggle_digits.training.run as training
+    import kaggle_digits.training.finish as training
 
     def full_disk(labels, path, expected_rows=None):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))

@@ -192,8 +192,9 @@ def _train(args: argparse.Namespace) -> int:
             raise UserError(f"--resume continues {args.resume} as it was configured; only "
                              f"--data, --submissions-dir and where the folds run (--parallel, "
                              f"--executor) may be given with it. Received: {flags}")
-        if _folds_as_jobs(args):
-            from kaggle_digits.training.parallel_folds import resume_kfold_with
+        resumed = RunDir(args.resume)
+        if _folds_as_jobs(args) and resumed.resumable and resumed.read_config().folds > 1:
+            from kaggle_digits.training.kfold import resume_kfold_with
 
             with executor_from_args(args) as executor:
                 metrics, run_dir = resume_kfold_with(executor, args.resume,
@@ -213,7 +214,7 @@ def _train(args: argparse.Namespace) -> int:
     config.run_name = args.run_name  # A repeat gets a directory of its own.
     config.versions = {}  # A repeat records the versions it runs with.
     if config.folds > 1 and _folds_as_jobs(args):
-        from kaggle_digits.training.parallel_folds import train_kfold_with
+        from kaggle_digits.training.kfold import train_kfold_with
 
         with executor_from_args(args) as executor:
             metrics, run_dir = train_kfold_with(executor, config)

@@ -74,7 +74,10 @@ def run_study(name: str, runs: list[StudyRun], base: TrainConfig, out_root: str 
     fails for a reason of its own (e.g. ImageNet weights offline) is recorded with its error; the
     rest go on.
     """
-    from kaggle_digits.orchestration.executors import Job, JobResult, LocalExecutor, member_jobs, run_job
+    from kaggle_digits.orchestration.executors.job import Job, JobResult
+    from kaggle_digits.orchestration.executors.jobs import run_job
+    from kaggle_digits.orchestration.executors.local import LocalExecutor
+    from kaggle_digits.training.kfold import member_jobs
 
     base = base.with_data_dir()  # Every run and fold job reads the same files.
     configs = [(label, base.override({"arch": arch, **overrides}))

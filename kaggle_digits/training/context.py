@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import keras
 
 from kaggle_digits import UserError
-from kaggle_digits.training.config import TrainConfig
-from kaggle_digits.data.load import DigitData, data_report, load_competition_data, resolve_data_dir
-from kaggle_digits.training.distill import check_teachers
-from kaggle_digits.training.fit import apply_determinism
-from kaggle_digits.evaluation.plots import plot_learning_curves
-from kaggle_digits.runs.rundir import RunDir
+from kaggle_digits.data.load import (
+    DigitData,
+    data_report,
+    format_data_report,
+    load_competition_data,
+    resolve_data_dir,
+)
 from kaggle_digits.data.splits import check_pseudo_labels, stratified_folds, stratified_split
+from kaggle_digits.evaluation.plots import plot_learning_curves
+from kaggle_digits.runs.rundir import DataMismatch, RunDir
+from kaggle_digits.training.config import TrainConfig, package_versions
+from kaggle_digits.training.distill import check_teachers
+from kaggle_digits.training.fit import apply_determinism, distribution_scope
 
 SAMPLE_NOTICE = (
     "NOTICE: no competition data found (data/digit-recognizer/ or /kaggle/input/digit-recognizer/);"
     " training on the small bundled sample in {path}. Its submission is NOT a valid Kaggle "
     "submission. Get the real data with `python scripts/fetch.py`."
 )
-
 
 
 def load_run_data(config: TrainConfig, log: Callable[[str], None]) -> tuple[DigitData, bool]:
@@ -84,3 +91,75 @@ def plot_history(member: RunDir, title: str) -> None:
     if member.history_path.exists():
         plot_learning_curves(member.history_path, member.report_path("learning_curves"),
                              title=title)
+
+
+def run_guarded(context: RunContext, body: Callable[[RunContext], dict]) -> tuple[dict, Path]:
+    """Run ``body`` (a whole run, or a k-fold run's assembly) under the run's failure guard;
+    once it has written metrics.json the run is finished, whatever comes after."""
+    context.log(format_data_report(context.report))
+    with context.run.failure_guard():
+        metrics = body(context)
+    context.run.tidy()
+    return metrics, context.run.path
+
+
+def continue_run(run_dir: str | Path, body: Callable[[RunContext], dict],
+                 log: Callable[[str], None] = print, callbacks: tuple = (),
+                 data_dir: str | Path | None = None,
+                 submissions_dir: str | Path | None = None) -> tuple[dict, Path]:
+    """Reopen the unfinished run in ``run_dir`` under its lock, as it was configured, and run
+    ``body`` on it (see ``resume`` and ``assemble_kfold_run``).
+
+    ``data_dir`` reads the data from elsewhere than the run recorded (a run moved to another
+    machine); the files must still be the ones it started on, by SHA-256. ``submissions_dir``
+    replaces where the submission copy goes. Neither changes what the run learns.
+
+    Raises:
+        UserError: not a run directory, already finished, or its data files changed.
+        RunInUse: another process is training, resuming or deleting it.
+    """
+    run = RunDir(run_dir)
+    if not run.exists:
+        raise UserError(f"{run}: not a run directory (no {run.config_path.name})")
+    with run.lock():
+        context = _reopen(run, log, callbacks, data_dir, submissions_dir)
+        with distribution_scope(context.config, log):
+            return run_guarded(context, body)
+
+
+def _reopen(run: RunDir, log, callbacks, data_dir, submissions_dir) -> RunContext:
+    if run.finished:
+        run.tidy()
+        raise UserError(f"{run}: this run already finished; nothing to resume")
+    config = run.read_config()
+    recorded = run.read_state()
+    if recorded is None:
+        raise UserError(f"{run}: no resume record; the run stopped before it started training, "
+                         f"start it again instead")
+    started = time.perf_counter()
+    if data_dir is None and config.data_dir is None:
+        # Saved before the data directory was resolved into every config (2026-12-07): the
+        # default directory, recorded below.
+        data_dir = config.with_data_dir().data_dir
+    reads = data_dir or config.data_dir
+    data = load_competition_data(reads)
+    try:
+        run.check_data(data.fingerprint)
+    except DataMismatch as exc:
+        raise UserError(f"{exc}: the data in {reads} is not what this run was started on; "
+                         f"refusing to resume") from None
+    apply_determinism(config)
+    if config.versions and config.versions != package_versions():
+        log(f"note: package versions differ from the run's start ({config.versions}); the "
+            f"resumed epochs may not match an uninterrupted run exactly")
+    moved = {key: str(value) for key, value in (("data_dir", data_dir),
+                                                 ("submissions_dir", submissions_dir))
+             if value is not None and str(value) != getattr(config, key)}
+    if moved:
+        for key, value in moved.items():
+            setattr(config, key, value)
+        run.write_config(config)  # The run now reads its data or writes its copy there.
+    run.clear_failed()
+    log(f"resuming {run}")
+    return RunContext(config, data, run, recorded["is_sample"], started, log,
+                      callbacks=tuple(callbacks))

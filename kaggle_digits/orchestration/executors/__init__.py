@@ -4,22 +4,23 @@ models are (:func:`register_executor`); the CLI offers the registered names."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from kaggle_digits import UserError
-from kaggle_digits.orchestration.executors.jobs import (
-    Job,
-    JobResult,
-    fold_jobs,
-    member_jobs,
-    run_job,
-)
-from kaggle_digits.orchestration.executors.local import LocalExecutor, default_parallel
 
-__all__ = ["Executor", "ExecutorOptions", "Job", "JobResult", "LocalExecutor", "default_parallel",
-           "fold_jobs", "list_executors", "make_executor", "member_jobs", "register_executor",
-           "run_job"]
+if TYPE_CHECKING:  # The runners load TensorFlow; a command's --help must not.
+    from kaggle_digits.orchestration.executors.job import Job, JobResult
+
+__all__ = ["Executor", "ExecutorOptions", "default_parallel", "list_executors", "make_executor",
+           "register_executor"]
+
+
+def default_parallel() -> int:
+    """Members trained at once by default: two single-threaded members beat one two-threaded
+    member on 2 cores (BENCHMARKS.md, 2026-11-24); more at once would multiply memory."""
+    return min(2, os.cpu_count() or 1)
 
 
 class Executor(Protocol):
@@ -92,6 +93,8 @@ def make_executor(name: str = "local", options: ExecutorOptions | None = None) -
 def _local(options: ExecutorOptions) -> Executor:
     """This machine, nothing to install: ``parallel`` fits at a time, each in a child process
     with its share of the cores (one at a time: in this process)."""
+    from kaggle_digits.orchestration.executors.local import LocalExecutor
+
     return LocalExecutor(options.parallel)
 
 

@@ -10,17 +10,12 @@ import os
 from typing import Callable
 
 from kaggle_digits import UserError
-from kaggle_digits.orchestration.executors.jobs import Job, JobResult, run_job
+from kaggle_digits.orchestration.executors.job import Job, JobResult
+from kaggle_digits.orchestration.executors.jobs import run_job
 from kaggle_digits.orchestration.progress import RunProgress
 from kaggle_digits.training.runtime import leave_with_parent
 
 POLL_SECONDS = 1.0
-
-
-def default_parallel() -> int:
-    """Members trained at once by default: two single-threaded members beat one two-threaded
-    member on 2 cores (BENCHMARKS.md, 2026-11-24); more at once would multiply memory."""
-    return min(2, os.cpu_count() or 1)
 
 
 class LocalExecutor:

@@ -32,7 +32,8 @@ import keras
 from kaggle_digits import UserError
 from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.data.load import competition_files, fingerprint_files, resolve_data_dir
-from kaggle_digits.orchestration.executors.jobs import Job, JobResult, run_job
+from kaggle_digits.orchestration.executors.job import Job, JobResult
+from kaggle_digits.orchestration.executors.jobs import run_job
 from kaggle_digits.orchestration.executors.local import POLL_SECONDS
 from kaggle_digits.orchestration.executors.snapshots import pack_directory, relocate, unpack_directory
 from kaggle_digits.orchestration.progress import RunProgress
