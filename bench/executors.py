@@ -19,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from kaggle_digits.training.config import TrainConfig
-from kaggle_digits.orchestration.executors import ExecutorOptions, make_executor
 from kaggle_digits.ensembles.recipe import run_recipe
+from kaggle_digits.orchestration.executors import ExecutorOptions, make_executor
+from kaggle_digits.training.config import TrainConfig
 
 
 def measure(way: str, recipe: str, data_dir: str, out: Path) -> dict:

@@ -2,7 +2,8 @@
 """One lever, paired: two k-fold runs on the same folds, compared on the rows they both held out.
 
   python bench/levers.py runs/kfold5-base runs/kfold5-aug15
-  python bench/levers.py runs/kfold5-base,runs/kfold5-split1-base runs/kfold5-e30d01,runs/kfold5-split1-e30d01
+  python bench/levers.py runs/kfold5-base,runs/kfold5-split1-base \
+      runs/kfold5-e30d01,runs/kfold5-split1-e30d01
 
 The runs may be finished or stopped part-way (``train.py --resume`` continues them later): the
 comparison uses the folds finished in both, so a lever can be judged after two folds (16,800
@@ -26,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_digits.data.load import load_competition_data
+from kaggle_digits.data.splits import stratified_folds
 from kaggle_digits.ensembles.combine import combine, load_members
 from kaggle_digits.evaluation.metrics import format_accuracy, mcnemar_exact
 from kaggle_digits.runs.rundir import RunDir
-from kaggle_digits.data.splits import stratified_folds
 
 
 def finished_folds(run: RunDir) -> dict[int, dict]:

@@ -41,12 +41,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def child(arch: str, precision: str, batch: int, rows: int, options: dict) -> float:
     """Images per second of one training epoch (after a warm-up) in this process."""
     sys.path.insert(0, str(ROOT))
-    import kaggle_digits  # noqa: F401  (its TensorFlow CPU settings, before TensorFlow loads)
     import keras
     import numpy as np
 
-    from kaggle_digits.models.losses import training_loss
+    import kaggle_digits  # noqa: F401  (its TensorFlow CPU settings, before TensorFlow loads)
     from kaggle_digits.models import build_model
+    from kaggle_digits.models.losses import training_loss
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

@@ -1,15 +1,15 @@
 #!/usr/bin/env python
 """Benchmark the default training run end to end and append a dated row to BENCHMARKS.md.
 
-  python bench/run.py                      # full data (data/digit-recognizer), improved_cnn defaults
+  python bench/run.py                      # full data (data/digit-recognizer), the defaults
   python bench/run.py --quick              # bundled sample, 2 epochs: checks the harness itself
   python bench/run.py --arch simple_cnn -- --epochs 5   # extra train.py options after --
   python bench/run.py --targets            # every target, one dated table
   python bench/run.py --targets --quick    # the same harness on the bundled sample
 
-It runs ``scripts/train.py`` as a user would, in a child process, and records wall time (data loading
-and prediction included), peak memory of the child, validation accuracy and the submission verdict.
-The run directory is kept under runs/ (name starting with ``bench-``).
+It runs ``scripts/train.py`` as a user would, in a child process, and records wall time (data
+loading and prediction included), peak memory of the child, validation accuracy and the
+submission verdict. The run directory is kept under runs/ (name starting with ``bench-``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-from kaggle_digits.orchestration import docs
 from kaggle_digits.evaluation.metrics import format_accuracy
+from kaggle_digits.orchestration import docs
 from kaggle_digits.runs.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,7 +259,8 @@ def main(argv=None) -> int:
     low, high = metrics["val_accuracy_ci95"]
     row = (f"| {dt.date.today().isoformat()} | {os.cpu_count()} cores, {cpu_model()} | "
            f"{versions['tensorflow']} / {versions['keras']} | {args.arch} | "
-           f"{'sample' if args.quick else 'full'} ({metrics['train_rows']}/{metrics['val_rows']}) | "
+           f"{'sample' if args.quick else 'full'} "
+           f"({metrics['train_rows']}/{metrics['val_rows']}) | "
            f"{' '.join(extra) or 'defaults'} | {metrics['epochs_run']} | "
            f"{metrics['val_accuracy']:.4%} ({low:.2%}–{high:.2%}) | {metrics['val_loss']:.4f} | "
            f"{metrics['train_time_s']:.0f} | {metrics['time_per_epoch_s']:.1f} | {wall:.0f} | "

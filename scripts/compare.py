@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``python scripts/compare.py``: runs kaggle_digits.cli.compare (see its docstring, or ``--help``)."""
+"""``python scripts/compare.py``: kaggle_digits.cli.compare (its docstring, or ``--help``)."""
 
 import sys
 

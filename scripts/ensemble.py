@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``python scripts/ensemble.py``: runs kaggle_digits.cli.ensemble (see its docstring, or ``--help``)."""
+"""``python scripts/ensemble.py``: kaggle_digits.cli.ensemble (its docstring, or ``--help``)."""
 
 import sys
 

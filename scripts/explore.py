@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``python scripts/explore.py``: runs kaggle_digits.cli.explore (see its docstring, or ``--help``)."""
+"""``python scripts/explore.py``: kaggle_digits.cli.explore (its docstring, or ``--help``)."""
 
 import sys
 

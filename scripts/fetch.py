@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``python scripts/fetch.py``: runs kaggle_digits.cli.fetch (see its docstring, or ``--help``)."""
+"""``python scripts/fetch.py``: kaggle_digits.cli.fetch (its docstring, or ``--help``)."""
 
 import sys
 

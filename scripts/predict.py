@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``python scripts/predict.py``: runs kaggle_digits.cli.predict (see its docstring, or ``--help``)."""
+"""``python scripts/predict.py``: kaggle_digits.cli.predict (its docstring, or ``--help``)."""
 
 import sys
 

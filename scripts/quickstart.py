@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The two Quick-start commands, needing nothing but Python 3.11.
 
-  python3 scripts/quickstart.py          # install into .venv, get data, train improved_cnn, validate
-  python3 scripts/quickstart.py --test   # install into .venv (with Ray, Optuna, MLflow), run the tests
+  python3 scripts/quickstart.py          # install into .venv, get data, train, validate
+  python3 scripts/quickstart.py --test   # install into .venv (Ray, Optuna, MLflow too), test
 
 Data: with Kaggle credentials the competition data is fetched through the Kaggle API; without
 them, training uses the small bundled sample and says so.

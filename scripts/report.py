@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``python scripts/report.py``: runs kaggle_digits.cli.report (see its docstring, or ``--help``)."""
+"""``python scripts/report.py``: kaggle_digits.cli.report (its docstring, or ``--help``)."""
 
 import sys
 

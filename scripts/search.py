@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``python scripts/search.py``: runs kaggle_digits.cli.search (see its docstring, or ``--help``)."""
+"""``python scripts/search.py``: kaggle_digits.cli.search (its docstring, or ``--help``)."""
 
 import sys
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``python scripts/submissions.py``: runs kaggle_digits.cli.submissions (see its docstring, or ``--help``)."""
+"""``python scripts/submissions.py``: kaggle_digits.cli.submissions (its docstring, --help)."""
 
 import sys
 

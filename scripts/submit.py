@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``python scripts/submit.py``: runs kaggle_digits.cli.submit (see its docstring, or ``--help``)."""
+"""``python scripts/submit.py``: kaggle_digits.cli.submit (its docstring, or ``--help``)."""
 
 import sys
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``python scripts/sweep.py``: runs kaggle_digits.cli.sweep (see its docstring, or ``--help``)."""
+"""``python scripts/sweep.py``: kaggle_digits.cli.sweep (its docstring, or ``--help``)."""
 
 import sys
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``python scripts/train.py``: runs kaggle_digits.cli.train (see its docstring, or ``--help``)."""
+"""``python scripts/train.py``: kaggle_digits.cli.train (its docstring, or ``--help``)."""
 
 import sys
 

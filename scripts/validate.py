@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``python scripts/validate.py``: runs kaggle_digits.cli.validate (see its docstring, or ``--help``)."""
+"""``python scripts/validate.py``: kaggle_digits.cli.validate (its docstring, or ``--help``)."""
 
 import sys
 

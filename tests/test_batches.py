@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
+from conftest import digit_images
 
 from kaggle_digits.data.augment import augment_epoch
 from kaggle_digits.data.batches import DigitBatches
-from conftest import digit_images
 
 
 def test_batches_cover_every_row_once_per_epoch_in_a_seeded_order():

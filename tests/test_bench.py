@@ -1,4 +1,5 @@
-"""The benchmark harness reads its figures honestly (the figures themselves are measured, not tested)."""
+"""The benchmark harness reads its figures honestly (the figures themselves are measured, not
+tested)."""
 
 import json
 

@@ -1,8 +1,8 @@
 import pytest
 
-from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.runs.io import write_json_atomic
 from kaggle_digits.runs.rundir import RunDir
+from kaggle_digits.training.config import TrainConfig
 
 
 def test_resolved_config_fills_architecture_defaults_and_keeps_explicit_values():

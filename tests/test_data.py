@@ -6,7 +6,6 @@ import pytest
 from conftest import PIXELS, ROOT, digit_frame, write_csv
 
 from kaggle_digits.data import load as data
-
 from kaggle_digits.data import splits
 from kaggle_digits.data.load import DataError, read_digits_csv
 

@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import make_tiny_data_dir, run_cli
 
 from kaggle_digits.ensembles import recipe
-from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.submission.files import check_submission_file
-from conftest import make_tiny_data_dir, run_cli
+from kaggle_digits.training.config import TrainConfig
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli, tiny_config
 
+from kaggle_digits.models.losses import DigitAccuracy, SoftTargetCrossentropy, training_loss
+from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.training.distill import soft_targets
 from kaggle_digits.training.fit import member_targets
-from kaggle_digits.models.losses import DigitAccuracy, SoftTargetCrossentropy, training_loss
-from kaggle_digits.runs.rundir import RunDir
 
 
 def test_soft_targets_mix_label_and_softened_teacher():

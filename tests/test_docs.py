@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_cli, run_script
 
-from kaggle_digits.orchestration.docs import DOC_FILES, architecture_table, render_all
 from kaggle_digits.models import get_model_spec, list_models
+from kaggle_digits.orchestration.docs import DOC_FILES, architecture_table, render_all
 
 
 def test_generated_sections_of_readme_and_docs_match_the_code():

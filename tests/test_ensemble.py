@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli
 
-from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.ensembles.combine import EnsembleError, combine, load_members
+from kaggle_digits.training.config import TrainConfig
 
 FINGERPRINT = {"train.csv": "aaa", "test.csv": "bbb"}
 

@@ -13,14 +13,17 @@ import pandas as pd
 import pytest
 from conftest import ROOT, RUN_FILES, hold_lock, restore_ctrl_c, run_cli, wait_until_gone
 
-from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.data.load import load_competition_data
 from kaggle_digits.orchestration.executors import make_executor
 from kaggle_digits.orchestration.executors.job import Job
 from kaggle_digits.orchestration.executors.local import LocalExecutor
-from kaggle_digits.orchestration.executors.ray_executor import RayExecutor, remove_abandoned_work_dirs
+from kaggle_digits.orchestration.executors.ray_executor import (
+    RayExecutor,
+    remove_abandoned_work_dirs,
+)
 from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.submission.files import check_submission_file
+from kaggle_digits.training.config import TrainConfig
 
 pytestmark = pytest.mark.slow  # Ray, child processes.
 # The Ray tests share one worker and so one local Ray instance (under --dist loadgroup): two

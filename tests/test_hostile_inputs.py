@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from conftest import PIXELS, make_tiny_data_dir
 
-from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.data.load import DataError
+from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.training.run import train
 
 HEADER = "label," + ",".join(PIXELS)
@@ -37,11 +37,12 @@ def edit_line(text, line, column, value):
 CORPUS = [
     ("empty file", "train.csv", lambda t: "", ["train.csv", "empty"]),
     ("header only", "train.csv", lambda t: HEADER + "\n", ["train.csv", "no data rows"]),
-    ("missing column", "train.csv", lambda t: "\n".join(",".join(l.split(",")[:-1])
-                                                        for l in t.splitlines()) + "\n",
+    ("missing column", "train.csv", lambda t: "\n".join(",".join(line.split(",")[:-1])
+                                                        for line in t.splitlines()) + "\n",
      ["train.csv", "pixel783", "missing"]),
-    ("extra column", "train.csv", lambda t: "\n".join(l + (",extra" if i == 0 else ",0")
-                                                      for i, l in enumerate(t.splitlines())) + "\n",
+    ("extra column", "train.csv",
+     lambda t: "\n".join(line + (",extra" if i == 0 else ",0")
+                         for i, line in enumerate(t.splitlines())) + "\n",
      ["train.csv", "extra", "unexpected"]),
     ("NaN", "train.csv", lambda t: edit_line(t, 5, "pixel100", ""),
      ["train.csv", "line 5", "pixel100", "missing value"]),
@@ -55,15 +56,17 @@ CORPUS = [
      ["train.csv", "line 2", "label", "outside 0-9"]),
     ("label -1", "train.csv", lambda t: edit_line(t, 7, "label", "-1"),
      ["train.csv", "line 7", "label", "outside 0-9"]),
-    ("short row", "train.csv", lambda t: "\n".join(l if i != 2 else ",".join(l.split(",")[:-5])
-                                                   for i, l in enumerate(t.splitlines())) + "\n",
+    ("short row", "train.csv",
+     lambda t: "\n".join(line if i != 2 else ",".join(line.split(",")[:-5])
+                         for i, line in enumerate(t.splitlines())) + "\n",
      ["train.csv", "line 3", "pixel779"]),
     ("duplicated header row", "train.csv",
      lambda t: "\n".join(t.splitlines()[:3] + [HEADER] + t.splitlines()[3:]) + "\n",
      ["train.csv", "line 4", "label", "not a number"]),
     ("test.csv with a label column", "test.csv",
-     lambda t: "label," + t.splitlines()[0] + "\n" + "\n".join("0," + l for l in t.splitlines()[1:])
-     + "\n", ["test.csv", "label", "is this train.csv"]),
+     lambda t: "label," + t.splitlines()[0] + "\n"
+     + "\n".join("0," + line for line in t.splitlines()[1:]) + "\n",
+     ["test.csv", "label", "is this train.csv"]),
     ("one-row train.csv", "train.csv", lambda t: "\n".join(t.splitlines()[:2]) + "\n",
      ["cannot stratify"]),
     ("Windows line endings", "train.csv", lambda t: t.replace("\n", "\r\n"), None),

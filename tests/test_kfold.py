@@ -10,11 +10,11 @@ from conftest import hold_lock, run_cli, tiny_config
 
 from kaggle_digits import UserError
 from kaggle_digits.ensembles import recipe
-from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.orchestration.executors.job import Job
 from kaggle_digits.orchestration.executors.local import LocalExecutor
-from kaggle_digits.training.kfold import train_fold
 from kaggle_digits.runs.rundir import RunDir
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.training.kfold import train_fold
 
 
 def kfold_config(tmp_path, data_dir, **overrides):

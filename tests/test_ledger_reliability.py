@@ -22,10 +22,9 @@ from conftest import (
 )
 from fake_kaggle import FakeKaggle
 
-from kaggle_digits.submission import kaggle_api
-
-from kaggle_digits.submission import ledger as ledger_module
 from kaggle_digits.runs.io import sha256_file
+from kaggle_digits.submission import kaggle_api
+from kaggle_digits.submission import ledger as ledger_module
 from kaggle_digits.submission.ledger import Ledger
 
 

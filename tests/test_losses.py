@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.models.losses import SmoothedSparseCrossentropy, training_loss
+from kaggle_digits.training.config import TrainConfig
 
 
 def test_smoothed_loss_matches_hand_computed_cross_entropy():

@@ -7,8 +7,8 @@ import json
 
 from conftest import assert_one_line_error, run_cli, tiny_config
 
-from kaggle_digits.training.config import name_max_bytes
 from kaggle_digits.runs.rundir import RunDir
+from kaggle_digits.training.config import name_max_bytes
 
 
 def test_a_name_too_long_in_bytes_is_refused_before_training(tmp_path, tiny_data_dir):

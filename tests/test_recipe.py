@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from kaggle_digits.ensembles import recipe
-from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.submission.files import check_submission_file
+from kaggle_digits.training.config import TrainConfig
 
 
 @pytest.mark.slow

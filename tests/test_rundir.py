@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from conftest import ROOT, hold_lock
 
-from kaggle_digits.training.config import TrainConfig, check_name
 from kaggle_digits.orchestration.executors.job import Job
 from kaggle_digits.runs.locks import RunInUse
 from kaggle_digits.runs.rundir import DataMismatch, RunDir, RunStatus, differing_files
+from kaggle_digits.training.config import TrainConfig, check_name
 
 
 def test_lifecycle_from_new_to_finished(tmp_path):
@@ -77,7 +77,8 @@ def test_arrays_and_folds(tmp_path):
         run.model_paths()
 
 
-RUN_FILE_NAMES = {"config.json", "state.json", "metrics.json", "history.csv", "model.keras", "submission.csv", "fold.json", "val_probs.npy", "val_labels.npy",
+RUN_FILE_NAMES = {"config.json", "state.json", "metrics.json", "history.csv", "model.keras",
+                  "submission.csv", "fold.json", "val_probs.npy", "val_labels.npy",
                   "val_indices.npy", "test_probs.npy", "fold_of_row.npy", "last.keras",
                   "best.keras", "classification_report.json", "confusion_matrix.png",
                   "errors.png", "learning_curves.png", "report.html"}

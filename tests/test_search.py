@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from conftest import assert_one_line_error, hold_lock, make_tiny_data_dir, run_cli
 
-from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.orchestration.search import parse_space, run_search
+from kaggle_digits.training.config import TrainConfig
 
 pytestmark = pytest.mark.slow  # Optuna studies of trained trials.
 
@@ -46,7 +46,7 @@ def test_search_prunes_a_poor_trial_and_continues_its_study(tmp_path, tiny_data_
     table, _ = run_search("tiny", "mlp", base, 1, space, out, log=lines.append)
     assert "2 earlier trial(s), 1 more" in lines[0]  # The stopped study was continued.
     assert list(table["state"]) == ["COMPLETE", "COMPLETE", "PRUNED"]
-    assert table["epochs_run"].iloc[2] < 4 and any("pruned after epoch" in l for l in lines)
+    assert table["epochs_run"].iloc[2] < 4 and any("pruned after epoch" in line for line in lines)
     summary = pd.read_csv(search_dir / "summary.csv")
     assert summary["state"].tolist() == ["COMPLETE", "COMPLETE", "PRUNED"]
     best = table[table["state"] == "COMPLETE"]["val_accuracy"].max()

@@ -14,7 +14,6 @@ from conftest import (
 )
 from fake_kaggle import PUBLIC_SCORE, SCORING_ERROR, FakeKaggle
 
-
 from kaggle_digits.submission.submit import SubmitError, submit
 
 
@@ -40,7 +39,8 @@ def test_submits_and_waits_for_the_public_score(tmp_path, isolated_env):
 
 @pytest.mark.slow  # A submit.py process: the kaggle client configures itself as it loads.
 @pytest.mark.parametrize("mode, needles", [
-    ("forbidden", ("403 Forbidden", "accept the rules", "kaggle.com/competitions/digit-recognizer")),
+    ("forbidden", ("403 Forbidden", "accept the rules",
+                   "kaggle.com/competitions/digit-recognizer")),
     ("bad_request", ("400 Bad Request", "daily Submission allowance")),
     ("unauthorized", ("401 Unauthorized",)),
 ])

@@ -2,9 +2,9 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from kaggle_digits.training.config import TrainConfig
-from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.orchestration.sweep import STUDIES, parse_grid, run_study
+from kaggle_digits.runs.rundir import RunDir
+from kaggle_digits.training.config import TrainConfig
 
 
 def test_grid_expands_every_combination_with_typed_values():

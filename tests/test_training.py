@@ -6,17 +6,16 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import (RUN_FILES, make_tiny_data_dir, run_cli, tiny_config,
-                      write_csv)
+from conftest import RUN_FILES, make_tiny_data_dir, run_cli, tiny_config, write_csv
 
-from kaggle_digits.training.config import TrainConfig
-from kaggle_digits.runs.rundir import RunDir
-from kaggle_digits.training.runtime import cpu_has_native_bfloat16
 from kaggle_digits.data.splits import stratified_split
-from kaggle_digits.runs.io import load_npy
 from kaggle_digits.models import builder_defaults, list_models
+from kaggle_digits.runs.io import load_npy
+from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.submission.files import check_submission_file
+from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.training.run import train
+from kaggle_digits.training.runtime import cpu_has_native_bfloat16
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +44,18 @@ def test_metrics_describe_the_run(improved_run):
     assert 0.0 <= metrics["val_accuracy"] <= 1.0 and metrics["val_loss"] > 0
     assert metrics["epochs_run"] == 2 and metrics["time_per_epoch_s"] > 0
     assert metrics["train_rows"] == 320 and metrics["val_rows"] == 80 and metrics["test_rows"] == 60
-    assert metrics["parameters"] > 0 and set(metrics["data_fingerprint"]) == {"train.csv", "test.csv"}
+    assert metrics["parameters"] > 0
+    assert set(metrics["data_fingerprint"]) == {"train.csv", "test.csv"}
     assert metrics["is_sample"] is False and metrics["data_dir"] == str(data_dir)
     assert metrics["versions"]["keras"] == keras.__version__
 
 
 def test_probabilities_labels_and_split_are_consistent(improved_run):
     metrics, run_dir, data_dir, _, _ = improved_run
-    val_probs, test_probs = load_npy(run_dir / "val_probs.npy"), load_npy(run_dir / "test_probs.npy")
-    val_labels, val_indices = load_npy(run_dir / "val_labels.npy"), load_npy(run_dir / "val_indices.npy")
+    val_probs, test_probs = (load_npy(run_dir / "val_probs.npy"),
+                             load_npy(run_dir / "test_probs.npy"))
+    val_labels, val_indices = (load_npy(run_dir / "val_labels.npy"),
+                               load_npy(run_dir / "val_indices.npy"))
     assert val_probs.shape == (80, 10) and test_probs.shape == (60, 10)
     np.testing.assert_allclose(test_probs.sum(axis=1), 1.0, rtol=1e-4)
     train_labels = pd.read_csv(data_dir / "train.csv", usecols=["label"])["label"].to_numpy()
@@ -69,8 +71,8 @@ def test_saved_model_loads_in_safe_mode_and_reproduces_test_probs(improved_run):
     _, run_dir, data_dir, _, _ = improved_run
     model = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
     pixels = pd.read_csv(data_dir / "test.csv").to_numpy("float32").reshape(-1, 28, 28, 1)
-    np.testing.assert_allclose(model.predict(pixels, verbose=0), load_npy(run_dir / "test_probs.npy"),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.predict(pixels, verbose=0),
+                               load_npy(run_dir / "test_probs.npy"), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -132,8 +134,9 @@ def test_every_architecture_trains_to_a_valid_submission(arch, tmp_path, tiny_da
 
 def test_the_stem_flags_reach_the_saved_config_and_model(tmp_path, tiny_data_dir):
     result = run_cli("train.py", "--arch", "improved_cnn", "--stem", "space_to_depth",
-                     "--stem-norm", "none", "--data", str(tiny_data_dir), "--epochs", "1", "--output-dir",
-                     str(tmp_path / "runs"), "--submissions-dir", str(tmp_path / "subs"))
+                     "--stem-norm", "none", "--data", str(tiny_data_dir), "--epochs", "1",
+                     "--output-dir", str(tmp_path / "runs"), "--submissions-dir",
+                     str(tmp_path / "subs"))
     assert result.returncode == 0, result.stderr
     [run_dir] = list((tmp_path / "runs").iterdir())
     options = RunDir(run_dir).read_config().model_options

@@ -16,14 +16,14 @@ import pandas as pd
 import pytest
 from conftest import ROOT, START_UP_LINES, restore_ctrl_c, run_cli, tiny_config
 
-from kaggle_digits.evaluation.compare import compare_runs
-from kaggle_digits.training.config import TrainConfig
-from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.ensembles.combine import EnsembleError, combine, load_members
-from kaggle_digits.runs.io import load_npy
-from kaggle_digits.training.fit import build_learning_rate
+from kaggle_digits.evaluation.compare import compare_runs
 from kaggle_digits.evaluation.predict import load_models, predict_images, predict_probs
+from kaggle_digits.runs.io import load_npy
+from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.submission.files import check_submission_file
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.training.fit import build_learning_rate
 from kaggle_digits.training.run import resume, train
 
 
@@ -231,9 +231,9 @@ DISK_FULL = OSError(28, "No space left on device")
                                      "Ctrl-C while predicting the test rows",
                                      "k-fold fold dies before its fold record"])
 def test_a_failure_after_the_last_epoch_resumes(failure, tmp_path, tiny_data_dir, monkeypatch):
-    import kaggle_digits.training.fit as fit
     import kaggle_digits.runs.rundir as rundir
     import kaggle_digits.training.finish as training
+    import kaggle_digits.training.fit as fit
 
     folds = 1
     if failure.startswith("disk full"):

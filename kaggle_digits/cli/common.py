@@ -10,7 +10,6 @@ from typing import Callable
 
 from kaggle_digits import UserError
 
-
 # The options the two groups below add, by their names on the parsed arguments (a test holds
 # them against the parser).
 TRACKING_OPTIONS = ("track", "tracking_uri")

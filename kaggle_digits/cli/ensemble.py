@@ -23,7 +23,6 @@ from kaggle_digits.cli.common import (
     report_tracking,
     run_command,
 )
-from kaggle_digits.evaluation.metrics import format_accuracy
 from kaggle_digits.ensembles.combine import (
     against_best_member,
     combine,
@@ -33,6 +32,7 @@ from kaggle_digits.ensembles.combine import (
     retune_with_tta,
     write_ensemble,
 )
+from kaggle_digits.evaluation.metrics import format_accuracy
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -142,8 +142,8 @@ def _ensemble(args: argparse.Namespace) -> int:
 
 def run_recipe(name: str, data_dir: str | None, method: str, out: Path | None, executor,
                tta: int):
-    from kaggle_digits.training.config import TrainConfig
     from kaggle_digits.ensembles.recipe import run_recipe as train_recipe
+    from kaggle_digits.training.config import TrainConfig
 
     with executor:
         return train_recipe(name, TrainConfig(data_dir=data_dir).with_data_dir(),

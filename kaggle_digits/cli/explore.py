@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 
 from kaggle_digits.cli.common import run_command
+from kaggle_digits.data.explore import explore, prediction_shares, read_submission_labels
 from kaggle_digits.data.load import (
     data_report,
     format_data_report,
     load_competition_data,
     resolve_data_dir,
 )
-from kaggle_digits.data.explore import explore, prediction_shares, read_submission_labels
 
 
 def main(argv=None) -> int:

@@ -62,8 +62,8 @@ def main(argv=None) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from kaggle_digits.training.config import TrainConfig
     from kaggle_digits.orchestration.search import run_search, space_for
+    from kaggle_digits.training.config import TrainConfig
 
     if args.trials < 1:
         raise UserError(f"trials must be at least 1. Received: trials={args.trials}")

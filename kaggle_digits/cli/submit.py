@@ -19,10 +19,10 @@ from kaggle_digits.submission.ledger import DEFAULT_LEDGER
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description="Validate FILE (header ImageId,Label, 28,000 rows, ImageId 1..28000, labels "
-                    "0-9; and, from the JSON record beside it, that it is unchanged and was predicted "
-                    "for the local test.csv), then submit it through the kaggle client. Nothing is sent if a "
-                    "check fails. Credentials: ~/.kaggle/kaggle.json, KAGGLE_USERNAME/KAGGLE_KEY "
-                    "or KAGGLE_API_TOKEN.",
+                    "0-9; and, from the JSON record beside it, that it is unchanged and was "
+                    "predicted for the local test.csv), then submit it through the kaggle client. "
+                    "Nothing is sent if a check fails. Credentials: ~/.kaggle/kaggle.json, "
+                    "KAGGLE_USERNAME/KAGGLE_KEY or KAGGLE_API_TOKEN.",
         epilog="Same as: kaggle competitions submit -c digit-recognizer -f FILE -m MESSAGE, "
                "after checking that a submission is left today. Each submission gets a row in "
                "the ledger (see submissions.py), written before the upload and completed after.")

@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 from kaggle_digits.cli.common import (
-    run_command,
     add_executor_arguments,
     add_tracking_arguments,
     check_tracking,
     executor_from_args,
     report_tracking,
+    run_command,
 )
 from kaggle_digits.orchestration.sweep import STUDIES
 
@@ -63,8 +63,8 @@ def main(argv=None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kaggle_digits.training.config import TrainConfig
     from kaggle_digits.orchestration.sweep import format_markdown, parse_grid, run_study
+    from kaggle_digits.training.config import TrainConfig
 
     base = TrainConfig(data_dir=args.data, seed=args.seed, split_seed=args.seed,
                        val_split=args.val_split).with_data_dir()

@@ -32,8 +32,14 @@ from kaggle_digits.cli.common import (
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from kaggle_digits.training.config import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, PRESETS, STRATEGIES
     from kaggle_digits.models import list_models
+    from kaggle_digits.training.config import (
+        LR_SCHEDULES,
+        OPTIMIZERS,
+        PRECISIONS,
+        PRESETS,
+        STRATEGIES,
+    )
 
     parser = argparse.ArgumentParser(
         description="Train a digit classifier on an 80/20 stratified split; writes "
@@ -121,7 +127,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--split-seed", type=int, help="seed that picks the validation rows "
                         "(default 42); keep it equal across runs you want to ensemble")
     parser.add_argument("--val-split", type=float, help="validation fraction (default 0.2)")
-    parser.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 6)")
+    parser.add_argument("--patience", type=int,
+                        help="early-stopping patience in epochs (default 6)")
     parser.add_argument("--folds", type=int, metavar="K", help="train K models on stratified "
                         "folds; out-of-fold accuracy is the validation figure and the test "
                         "probabilities are the fold average")
@@ -147,7 +154,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="write TensorBoard logs to RUN_DIR/tensorboard (costs ~25%% of the "
                              "training time on 2 CPU cores)")
     parser.add_argument("--output-dir", help="where run directories go (default runs/)")
-    parser.add_argument("--submissions-dir", help="where submission copies go (default submissions/)")
+    parser.add_argument("--submissions-dir",
+                        help="where submission copies go (default submissions/)")
     parser.add_argument("--run-name", help="run directory name (default <timestamp>-<arch>)")
     add_tracking_arguments(parser)
     add_executor_arguments(parser, "with --folds K: the folds, each a job of its own")
@@ -179,8 +187,8 @@ RESUME_OPTIONS = ("data_dir", "submissions_dir", *TRACKING_OPTIONS, *EXECUTOR_OP
 
 
 def _train(args: argparse.Namespace) -> int:
-    from kaggle_digits.training.config import PRESETS, TrainConfig
     from kaggle_digits.runs.rundir import RunDir
+    from kaggle_digits.training.config import PRESETS, TrainConfig
     from kaggle_digits.training.run import resume, train
 
     check_tracking(args)

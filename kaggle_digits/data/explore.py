@@ -20,7 +20,8 @@ def plot_sample_grid(images: np.ndarray, labels: np.ndarray, out_png: str | os.P
     fig, axes = plt.subplots(NUM_CLASSES, per_digit, figsize=(per_digit * 0.9, NUM_CLASSES))
     for digit in range(NUM_CLASSES):
         rows = np.flatnonzero(labels == digit)
-        chosen = rng.choice(rows, size=min(per_digit, len(rows)), replace=False) if len(rows) else []
+        chosen = (rng.choice(rows, size=min(per_digit, len(rows)), replace=False)
+                  if len(rows) else [])
         for column in range(per_digit):
             axis = axes[digit, column]
             axis.axis("off")

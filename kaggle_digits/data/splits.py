@@ -48,11 +48,13 @@ def with_pseudo_labels(data: DigitData, pseudo_labels: str) -> tuple[DigitData, 
 
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded stratified train/validation indices (sorted), the same for the same labels and seed."""
+    """Seeded stratified train/validation indices (sorted), the same for the same labels and
+    seed."""
     from sklearn.model_selection import train_test_split
 
     if not 0.0 < val_fraction < 1.0:
-        raise UserError(f"val_fraction must be between 0 and 1. Received: val_fraction={val_fraction}")
+        raise UserError(f"val_fraction must be between 0 and 1. Received: "
+                        f"val_fraction={val_fraction}")
     counts = np.bincount(labels, minlength=NUM_CLASSES)
     present = counts[counts > 0]
     if present.min() < 2:

@@ -24,10 +24,10 @@ from typing import Callable
 import numpy as np
 
 from kaggle_digits import UserError
-from kaggle_digits.training.config import TrainConfig, fields_with_role
 from kaggle_digits.evaluation.metrics import accuracy_interval, mcnemar_exact
 from kaggle_digits.runs.rundir import DataMismatch, RunDir, SkippedRun, differing_files
 from kaggle_digits.submission.files import write_submission_with_record
+from kaggle_digits.training.config import TrainConfig, fields_with_role
 
 CROSS_FIT_FOLDS = 5
 # Settings that make two runs the same model up to the rows they were trained on and for how

@@ -16,19 +16,19 @@ from pathlib import Path
 from typing import Callable
 
 from kaggle_digits import UserError
-from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.data.load import current_fingerprint
 from kaggle_digits.data.splits import encode_pseudo_labels
 from kaggle_digits.ensembles.combine import combine, load_members, retune_with_tta, write_ensemble
 from kaggle_digits.evaluation.metrics import format_accuracy
+from kaggle_digits.evaluation.tta import check_tta
 from kaggle_digits.orchestration.executors.job import Job
 from kaggle_digits.orchestration.executors.jobs import run_job
 from kaggle_digits.orchestration.executors.local import LocalExecutor
-from kaggle_digits.training.kfold import member_jobs
+from kaggle_digits.orchestration.sweep import StudyRun
 from kaggle_digits.runs.locks import directory_lock
 from kaggle_digits.runs.rundir import RunDir
-from kaggle_digits.orchestration.sweep import StudyRun
-from kaggle_digits.evaluation.tta import check_tta
+from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.training.kfold import member_jobs
 
 
 @dataclass(frozen=True)

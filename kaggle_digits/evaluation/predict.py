@@ -18,10 +18,10 @@ from kaggle_digits.data.load import (
     read_digits_csv,
     resolve_data_dir,
 )
+from kaggle_digits.evaluation.tta import predict_with_tta
 from kaggle_digits.runs.io import sha256_file
 from kaggle_digits.runs.rundir import DataMismatch, RunDir
 from kaggle_digits.submission.files import record_path, write_submission_with_record
-from kaggle_digits.evaluation.tta import predict_with_tta
 
 PREDICT_BATCH_SIZE = 1024
 

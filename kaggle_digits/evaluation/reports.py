@@ -17,15 +17,15 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
 from kaggle_digits import UserError
-from kaggle_digits.data.load import NUM_CLASSES, fingerprint_files, find_csv, read_digits_csv
-from kaggle_digits.runs.io import parse_json, write_json_atomic, write_text_atomic
-from kaggle_digits.runs.rundir import DataMismatch, RunDir
+from kaggle_digits.data.load import NUM_CLASSES, find_csv, fingerprint_files, read_digits_csv
 from kaggle_digits.evaluation.plots import (
     most_confused_pairs,
     plot_confusion_matrix,
     plot_error_gallery,
     plot_learning_curves,
 )
+from kaggle_digits.runs.io import parse_json, write_json_atomic, write_text_atomic
+from kaggle_digits.runs.rundir import DataMismatch, RunDir
 
 DIGITS = [str(d) for d in range(NUM_CLASSES)]
 

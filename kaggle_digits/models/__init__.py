@@ -1,7 +1,11 @@
 """Model registry; importing this package registers every built-in architecture."""
 
-from kaggle_digits.models import losses  # noqa: F401  (registers the custom loss for loading runs)
-from kaggle_digits.models import cnn, sequence, transfer  # noqa: F401  (registers the models)
+from kaggle_digits.models import (  # noqa: F401  (registers the models)
+    cnn,
+    losses,  # noqa: F401  (registers the custom loss for loading runs)
+    sequence,
+    transfer,
+)
 from kaggle_digits.models.registry import (
     ModelSpec,
     build_model,

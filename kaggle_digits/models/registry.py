@@ -70,8 +70,9 @@ def build_model(name: str, precision: str = "float32", **hyperparameters) -> ker
 
     ``precision`` is a Keras dtype policy name (a run's config allows those in
     ``config.PRECISIONS``): with ``mixed_bfloat16`` the layers compute in bfloat16 (fast on a GPU
-    or a CPU with AVX-512 BF16 or AMX, emulated elsewhere) and keep float32 weights; every builder ends in ``probs_head``, a
-    float32 softmax, so probabilities and the loss keep full precision.
+    or a CPU with AVX-512 BF16 or AMX, emulated elsewhere) and keep float32 weights; every
+    builder ends in ``probs_head``, a float32 softmax, so probabilities and the loss keep full
+    precision.
     """
     accepted = model_options(name)
     unknown = sorted(set(hyperparameters) - set(accepted))

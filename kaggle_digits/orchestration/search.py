@@ -19,12 +19,12 @@ from typing import Callable
 import pandas as pd
 
 from kaggle_digits import UserError
-from kaggle_digits.training.config import ALIASES, TrainConfig, check_name, parse_value
 from kaggle_digits.data.load import current_fingerprint
 from kaggle_digits.orchestration.executors.job import Job
 from kaggle_digits.orchestration.executors.local import LocalExecutor
 from kaggle_digits.runs.io import write_json_atomic, write_text_atomic
 from kaggle_digits.runs.locks import directory_lock
+from kaggle_digits.training.config import ALIASES, TrainConfig, check_name, parse_value
 
 KINDS = ("log", "float", "int", "choice")
 

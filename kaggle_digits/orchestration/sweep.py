@@ -16,10 +16,10 @@ from typing import Callable
 import pandas as pd
 
 from kaggle_digits import UserError
-from kaggle_digits.training.config import ALIASES, TrainConfig, parse_value
 from kaggle_digits.data.load import current_fingerprint
 from kaggle_digits.runs.io import write_text_atomic
 from kaggle_digits.runs.rundir import RunDir
+from kaggle_digits.training.config import ALIASES, TrainConfig, parse_value
 
 StudyRun = tuple[str, str, dict]
 

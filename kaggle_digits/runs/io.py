@@ -62,7 +62,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         os.chmod(tmp, _FILE_MODE)
         fsync_path(tmp)
         os.replace(tmp, final)
-        fsync_path(final.parent)  # The rename itself survives a power cut only once its dir is synced.
+        # The rename itself survives a power cut only once its directory is synced.
+        fsync_path(final.parent)
     except OSError as exc:
         if exc.filename is None:  # A failed write names no file: name the one being written.
             raise OSError(exc.errno, exc.strerror or str(exc), str(final)) from exc

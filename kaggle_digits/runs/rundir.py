@@ -13,8 +13,9 @@ on disk, so a run that has it is finished whatever else a kill left beside it (a
 checkpoints), and :meth:`RunDir.tidy` removes those leftovers.
 
 Whoever trains, resumes, reuses or deletes a run directory holds its lock (:meth:`RunDir.lock`,
-:mod:`kaggle_digits.runs.locks`). A k-fold run holds one member per fold under ``folds/foldN/``, each a
-``RunDir`` with a lock of its own, so that the folds of one run can train in separate processes.
+:mod:`kaggle_digits.runs.locks`). A k-fold run holds one member per fold under ``folds/foldN/``,
+each a ``RunDir`` with a lock of its own, so that the folds of one run can train in separate
+processes.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_digits import UserError
-from kaggle_digits.training.config import TrainConfig, check_name, fields_with_role
 from kaggle_digits.runs.io import (
     atomic_path,
     load_npy,
@@ -41,6 +41,7 @@ from kaggle_digits.runs.io import (
     write_text_atomic,
 )
 from kaggle_digits.runs.locks import DirectoryLock, RunInUse, directory_lock
+from kaggle_digits.training.config import TrainConfig, check_name, fields_with_role
 
 ARRAYS = ("val_probs", "val_labels", "val_indices", "test_probs", "fold_of_row",
           "teacher_targets")

@@ -75,8 +75,8 @@ def write_submission(labels: np.ndarray, path: str | os.PathLike,
     """
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise SubmissionError(f"labels must be a 1-D integer array. Received: shape={labels.shape}, "
-                              f"dtype={labels.dtype}")
+        raise SubmissionError(f"labels must be a 1-D integer array. Received: "
+                              f"shape={labels.shape}, dtype={labels.dtype}")
     image_ids = np.arange(1, len(labels) + 1)
     problems = prediction_problems(image_ids, labels, expected_rows)
     if problems:
@@ -172,7 +172,8 @@ def check_submission_file(path: str | os.PathLike, expected_rows: int | None = N
         image_ids, labels = read_submission(path)
     except SubmissionError as exc:
         return [str(exc)]
-    return [f"{path}: {problem}" for problem in prediction_problems(image_ids, labels, expected_rows)]
+    return [f"{path}: {problem}"
+            for problem in prediction_problems(image_ids, labels, expected_rows)]
 
 
 def verdict(path: str | os.PathLike, test_rows: int | None) -> tuple[bool, list[str]]:

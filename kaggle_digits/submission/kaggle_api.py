@@ -45,8 +45,9 @@ def rules_url(competition: str) -> str:
 
 def no_credentials_message() -> str:
     config_dir = os.environ.get("KAGGLE_CONFIG_DIR") or "~/.kaggle"
-    return ("no Kaggle credentials found: download kaggle.json from https://www.kaggle.com/settings "
-            f"(API > Create New Token) to {config_dir}/kaggle.json and chmod 600 it, or set "
+    return ("no Kaggle credentials found: download kaggle.json from "
+            f"https://www.kaggle.com/settings (API > Create New Token) to "
+            f"{config_dir}/kaggle.json and chmod 600 it, or set "
             "KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN); or download the bundle by hand "
             "and use --from-zip")
 

@@ -4,8 +4,8 @@ Submissions are limited per day, so nothing is sent until the file passes the sa
 ``validate.py``, its record (the JSON beside it, or a run's metrics.json) shows that it is the
 file that was written and that it was predicted for the local test.csv, and Kaggle says a
 submission is left today. A file without a record is sent only when the user says so
-(``--no-provenance``). Every submission gets a row in the ledger (:mod:`kaggle_digits.submission.ledger`),
-written before the upload and completed after it.
+(``--no-provenance``). Every submission gets a row in the ledger
+(:mod:`kaggle_digits.submission.ledger`), written before the upload and completed after it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,13 @@ from typing import Callable
 from kaggle_digits import UserError
 from kaggle_digits.data.load import COMPETITION_TEST_ROWS, find_csv, resolve_data_dir
 from kaggle_digits.runs.io import sha256_file
+from kaggle_digits.runs.rundir import differing_files
+from kaggle_digits.submission.files import (
+    SubmissionError,
+    check_submission_file,
+    find_record,
+    read_record,
+)
 from kaggle_digits.submission.kaggle_api import (
     DEFAULT_COMPETITION,
     KaggleApiError,
@@ -29,13 +36,6 @@ from kaggle_digits.submission.kaggle_api import (
     warn_if_credentials_readable,
 )
 from kaggle_digits.submission.ledger import DEFAULT_LEDGER, KaggleSubmission, Ledger, LedgerError
-from kaggle_digits.runs.rundir import differing_files
-from kaggle_digits.submission.files import (
-    SubmissionError,
-    check_submission_file,
-    find_record,
-    read_record,
-)
 
 # Kaggle's answers that mean the submission was not taken (nothing of the day's quota spent).
 REFUSED_STATUSES = (400, 401, 403, 404, 429)

@@ -12,8 +12,8 @@ import keras
 import numpy as np
 
 from kaggle_digits import UserError
-from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.runs.rundir import RunDir
+from kaggle_digits.training.config import TrainConfig
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -85,7 +85,8 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """EarlyStopping that can pick up the best score, wait count and best weights of a resumed run."""
+    """EarlyStopping that can pick up the best score, wait count and best weights of a resumed
+    run."""
 
     def __init__(self, resumed: dict | None = None, best_weights_path: Path | None = None,
                  **kwargs):

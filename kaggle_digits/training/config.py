@@ -165,8 +165,8 @@ OPTIONS_ADDED_LATER = {
 class TrainConfig:
     """Everything that decides what a training run does.
 
-    ``seed`` drives weights, shuffling and augmentation; ``split_seed`` picks the validation rows, so
-    models trained with different seeds share one split and can be ensembled.
+    ``seed`` drives weights, shuffling and augmentation; ``split_seed`` picks the validation
+    rows, so models trained with different seeds share one split and can be ensembled.
     ``folds`` > 1 trains one model per stratified fold (out-of-fold validation); ``full`` trains on
     every labelled row for exactly ``epochs`` epochs (the final fit, no validation); ``tta`` > 1
     averages predictions over that many fixed shifts/rotations.

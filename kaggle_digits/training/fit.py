@@ -13,14 +13,13 @@ import keras
 import numpy as np
 
 from kaggle_digits.data.batches import DigitBatches
+from kaggle_digits.data.load import NUM_CLASSES, DigitData
+from kaggle_digits.evaluation.predict import PREDICT_BATCH_SIZE, load_keras_model, predict_probs
+from kaggle_digits.models import build_model
+from kaggle_digits.models.losses import training_accuracy, training_loss
+from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.training.callbacks import EpochTimer, InterruptAtBatchEnd, build_callbacks
 from kaggle_digits.training.config import TrainConfig
-from kaggle_digits.data.load import DigitData
-from kaggle_digits.data.load import NUM_CLASSES
-from kaggle_digits.models.losses import training_accuracy, training_loss
-from kaggle_digits.models import build_model
-from kaggle_digits.evaluation.predict import PREDICT_BATCH_SIZE, load_keras_model, predict_probs
-from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.training.runtime import cpu_has_native_bfloat16
 
 

@@ -30,15 +30,19 @@ from typing import Callable
 import keras
 
 from kaggle_digits import UserError
-from kaggle_digits.training.config import TrainConfig
 from kaggle_digits.data.load import competition_files, fingerprint_files, resolve_data_dir
 from kaggle_digits.orchestration.executors.job import Job, JobResult
 from kaggle_digits.orchestration.executors.jobs import run_job
 from kaggle_digits.orchestration.executors.local import POLL_SECONDS
-from kaggle_digits.orchestration.executors.snapshots import pack_directory, relocate, unpack_directory
+from kaggle_digits.orchestration.executors.snapshots import (
+    pack_directory,
+    relocate,
+    unpack_directory,
+)
 from kaggle_digits.orchestration.progress import RunProgress
 from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.submission.files import publish_submission
+from kaggle_digits.training.config import TrainConfig
 
 
 class SendSnapshot(keras.callbacks.Callback):
@@ -127,7 +131,8 @@ class RayExecutor:
             import ray  # noqa: F401
         except ImportError:
             raise UserError("--executor ray needs Ray: pip install 'kaggle-digits[cluster]' "
-                             "(or python scripts/quickstart.py --test, which installs it)") from None
+                            "(or python scripts/quickstart.py --test, which installs it)"
+                            ) from None
         if cpus_per_job <= 0:
             raise UserError(f"cpus_per_job must be positive. Received: "
                              f"cpus_per_job={cpus_per_job}")
