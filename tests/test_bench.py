@@ -57,7 +57,7 @@ def test_bench_scripts_start_as_a_user_runs_them():
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from helpers import ROOT
 
     for script in ("run.py", "rounds.py", "flops.py", "precision.py", "levers.py"):
         result = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--help"],
@@ -67,7 +67,7 @@ def test_bench_scripts_start_as_a_user_runs_them():
 
 @pytest.mark.slow  # Several fits.
 def test_a_lever_is_judged_on_the_folds_both_runs_finished(tmp_path, tiny_data_dir, capsys):
-    from conftest import tiny_config
+    from helpers import tiny_config
 
     from bench.levers import main
     from kaggle_digits.orchestration.executors.job import Job

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli, run_script
+from helpers import ROOT, run_cli, run_script
 
 from kaggle_digits.models import get_model_spec, list_models
 from kaggle_digits.orchestration.docs import DOC_FILES, architecture_table, render_all

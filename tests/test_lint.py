@@ -4,7 +4,7 @@ tools and scripts: CI runs it through this test."""
 import subprocess
 import sys
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_ruff_finds_nothing():

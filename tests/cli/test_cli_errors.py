@@ -1,0 +1,54 @@
+"""What a user can fix is one `error:` line (exit 2); anything else is a bug: its traceback, then
+one line that says so and what to attach (exit 1). Through a CLI, both ways."""
+
+from __future__ import annotations
+
+from helpers import assert_one_line_error, run_cli
+
+from kaggle_digits import UserError
+from kaggle_digits.cli.common import BUG_LINE
+
+
+def test_a_user_error_is_one_line(tmp_path, tiny_data_dir):
+    result = run_cli("train.py", "--arch", "mlp", "--epochs", "1", "--lr", "nan", "--data",
+                     str(tiny_data_dir), "--output-dir", str(tmp_path / "runs"))
+    assert_one_line_error(result, "learning_rate must be a finite number")
+    assert result.returncode == 2
+
+
+def test_a_bug_keeps_its_traceback_and_says_what_to_attach(tmp_path, tiny_data_dir,
+                                                          monkeypatch):
+    """A ValueError from our code, numpy or Keras is not the user's fault: it printed as one
+    `error:` line with no traceback."""
+    from kaggle_digits.training import run
+
+    def broken(config, log=print, callbacks=()):
+        raise ValueError("operands could not be broadcast together with shapes (3,) (4,)")
+
+    monkeypatch.setattr(run, "train", broken)
+    result = run_cli("train.py", "--arch", "mlp", "--epochs", "1", "--data",
+                     str(tiny_data_dir), "--output-dir", str(tmp_path / "runs"))
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "could not be broadcast" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == BUG_LINE.format(kind="ValueError")
+
+
+def test_every_exception_class_of_the_package_is_a_user_error():
+    """Twelve exception classes shared no base, so each CLI listed the ones it caught; every
+    one the package defines is now a UserError (a Ctrl-C kept is a KeyboardInterrupt)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import kaggle_digits
+
+    defined = []
+    for info in pkgutil.walk_packages(kaggle_digits.__path__, "kaggle_digits."):
+        if info.name.endswith("ray_executor"):
+            continue  # Needs Ray; it defines no exception.
+        module = importlib.import_module(info.name)
+        defined += [cls for _, cls in inspect.getmembers(module, inspect.isclass)
+                    if issubclass(cls, BaseException) and cls.__module__ == info.name]
+    assert len(defined) >= 12
+    assert [cls.__name__ for cls in defined
+            if not issubclass(cls, (UserError, KeyboardInterrupt))] == []
