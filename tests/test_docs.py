@@ -48,7 +48,11 @@ def test_every_script_has_an_installed_entry_point():
     declared = {line.split("=")[0].strip(): line.split("=")[1].strip()
                 for line in setup["options.entry_points"]["console_scripts"].strip().splitlines()}
     scripts = sorted(p.stem for p in (ROOT / "scripts").glob("*.py") if p.stem != "quickstart")
+    assert declared.pop("kaggle-digits") == "kaggle_digits.cli.main:main"
     assert sorted(name.removeprefix("kaggle-digits-") for name in declared) == scripts
+    from kaggle_digits.cli.main import commands
+
+    assert sorted(commands()) == scripts  # kaggle-digits <command> for each of them.
     for name in scripts:
         assert declared[f"kaggle-digits-{name}"] == f"kaggle_digits.cli.{name}:main"
         assert (Path(sys.executable).parent / f"kaggle-digits-{name}").exists(), name
@@ -91,3 +95,28 @@ def test_targets_table_keeps_the_latest_row_of_each_target(tmp_path):
                   for d, t, g, m, y in rows))
     assert [line.split(" | ")[0] for line in targets_table(tmp_path / "B.md").splitlines()[2:]] \
         == ["| default ensemble (8 members)", "| --preset fast: accuracy (median of 5)"]
+
+
+def test_one_command_lists_every_command_and_no_help_loads_tensorflow():
+    """`kaggle-digits --help` and every `kaggle-digits <command> --help` answer without
+    TensorFlow or Keras (train.py --help cost ~5 s of CPU importing Keras for its --arch list)."""
+    from kaggle_digits.cli.main import commands
+
+    code = ("import sys, contextlib, io\n"
+            "from kaggle_digits.cli.main import main\n"
+            "for name in sys.argv[1:]:\n"
+            "    with contextlib.redirect_stdout(io.StringIO()):\n"
+            "        try:\n"
+            "            main([name, '--help'])\n"
+            "        except SystemExit:\n"
+            "            pass\n"
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code, *commands()], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    listing = run_cli("main.py", "--help")
+    for name, summary in commands().items():
+        assert f"  {name}" in listing.stdout and summary in listing.stdout
+    unknown = run_cli("main.py", "trian")
+    assert unknown.returncode == 2 and "no command 'trian'" in unknown.stderr

@@ -12,13 +12,6 @@ import sys
 from pathlib import Path
 
 from kaggle_digits.cli.common import run_command
-from kaggle_digits.data.explore import explore, prediction_shares, read_submission_labels
-from kaggle_digits.data.load import (
-    data_report,
-    format_data_report,
-    load_competition_data,
-    resolve_data_dir,
-)
 
 
 def main(argv=None) -> int:
@@ -38,6 +31,14 @@ def main(argv=None) -> int:
 
 
 def _explore(args: argparse.Namespace) -> int:
+    from kaggle_digits.data.explore import explore, prediction_shares, read_submission_labels
+    from kaggle_digits.data.load import (
+        data_report,
+        format_data_report,
+        load_competition_data,
+        resolve_data_dir,
+    )
+
     data_dir, is_sample = resolve_data_dir(args.data)
     if is_sample:
         print(f"NOTICE: no competition data found; exploring the bundled sample in {data_dir}")

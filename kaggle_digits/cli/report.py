@@ -10,9 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from kaggle_digits import UserError
 from kaggle_digits.cli.common import run_command
-from kaggle_digits.data.load import DataError
-from kaggle_digits.evaluation.reports import regenerate_report
 
 
 def main(argv=None) -> int:
@@ -27,11 +26,13 @@ def main(argv=None) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from kaggle_digits.evaluation.reports import regenerate_report  # Loads matplotlib.
+
     status = 0
     for run_dir in args.run_dirs:
         try:
             written = regenerate_report(run_dir)
-        except (DataError, ValueError) as exc:
+        except UserError as exc:  # This run's; the next is still reported.
             print(f"error: {exc}", file=sys.stderr)
             status = 2
             continue

@@ -23,7 +23,6 @@ from kaggle_digits.cli.common import (
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from kaggle_digits.models import list_models
     from kaggle_digits.orchestration.search import SEARCH_SPACES
 
     spaces = "; ".join(f"{arch}: {space}" for arch, space in SEARCH_SPACES.items())
@@ -36,8 +35,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                     "best_config.json (repeat it with train.py --config).",
         epilog=f"Default spaces: {spaces}; other architectures: learning rate and label "
                f"smoothing.", formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", default="improved_cnn", choices=list_models(),
-                        help="architecture to search (default improved_cnn)")
+    parser.add_argument("--arch", default="improved_cnn", metavar="NAME",
+                        help="architecture to search (default improved_cnn; train.py "
+                             "--list-archs lists them)")
     parser.add_argument("--trials", type=int, default=10, help="trials to add (default 10)")
     parser.add_argument("--space", help='searched options, e.g. "lr=log:1e-4:1e-2 '
                         'dropout=float:0.1:0.5 epochs=int:5:15 filters=choice:16-32-32|32-64-64" '

@@ -24,7 +24,6 @@ from kaggle_digits.orchestration.sweep import STUDIES
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from kaggle_digits.models import list_models
 
     parser = argparse.ArgumentParser(
         description="Train several configurations on the same stratified split and write "
@@ -39,8 +38,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                       'kernel_size, stride, activation, dropout)')
     what.add_argument("--study", choices=sorted(STUDIES), help="a named study")
     what.add_argument("--list-studies", action="store_true", help="describe the named studies")
-    parser.add_argument("--arch", default="simple_cnn", choices=list_models(),
-                        help="architecture for --grid (default simple_cnn)")
+    parser.add_argument("--arch", default="simple_cnn", metavar="NAME",
+                        help="architecture for --grid (default simple_cnn; train.py --list-archs "
+                             "lists them)")
     parser.add_argument("--data", help="data directory (default as train.py)")
     parser.add_argument("--seed", type=int, default=42, help="split and training seed (42)")
     parser.add_argument("--val-split", type=float, default=0.2)

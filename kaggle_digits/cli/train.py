@@ -32,7 +32,6 @@ from kaggle_digits.cli.common import (
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from kaggle_digits.models import list_models
     from kaggle_digits.training.config import (
         LR_SCHEDULES,
         OPTIMIZERS,
@@ -49,7 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                "values of --config when given.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--arch", choices=list_models(), help="architecture (default improved_cnn)")
+    # Names are checked where the config is made: listing them here would load Keras for --help.
+    parser.add_argument("--arch", metavar="NAME",
+                        help="architecture (default improved_cnn; see --list-archs)")
     parser.add_argument("--list-archs", action="store_true", help="list architectures and exit")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a named starting point: "
                         "fast = improved_cnn with a stride-2 stem, no augmentation or "

@@ -21,7 +21,6 @@ import pandas as pd
 from kaggle_digits import UserError
 from kaggle_digits.data.load import current_fingerprint
 from kaggle_digits.orchestration.executors.job import Job
-from kaggle_digits.orchestration.executors.local import LocalExecutor
 from kaggle_digits.runs.io import write_json_atomic, write_text_atomic
 from kaggle_digits.runs.locks import directory_lock
 from kaggle_digits.training.config import ALIASES, TrainConfig, check_name, parse_value
@@ -174,7 +173,10 @@ def _run_search_locked(name: str, arch: str, base: TrainConfig, trials: int, spa
     log(f"search {name}: {arch}, {len(space)} options ({', '.join(p.name for p in space)}); "
         f"{earlier} earlier trial(s), {trials} more; study in {search_dir / 'study.db'}")
     _enqueue_interrupted(study, log)
-    executor = executor or LocalExecutor()
+    if executor is None:  # Its runner loads TensorFlow; the module must not, for --help.
+        from kaggle_digits.orchestration.executors.local import LocalExecutor
+
+        executor = LocalExecutor()
     parallel = executor.parallel_jobs(log)
     remaining = trials
     while remaining > 0:
