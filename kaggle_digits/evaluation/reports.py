@@ -18,6 +18,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 from kaggle_digits import UserError
 from kaggle_digits.data.load import NUM_CLASSES, find_csv, fingerprint_files, read_digits_csv
+from kaggle_digits.evaluation.metrics import format_accuracy
 from kaggle_digits.evaluation.plots import (
     most_confused_pairs,
     plot_confusion_matrix,
@@ -100,7 +101,12 @@ def write_html_report(run_dir: str | os.PathLike, metrics: dict | None = None) -
     title = f"{config.get('arch', 'run')}: {run.name}"
     parts = [f"<h1>{html.escape(title)}</h1>"]
     if accuracy is not None:
-        parts.append(f"<p class=headline>Validation accuracy <b>{accuracy:.4%}</b>"
+        # The same words as the command line: the interval and the rows it was measured on.
+        rows = metrics.get("val_rows") or scores.get("macro avg", {}).get("support")
+        kind = "Out-of-fold" if metrics.get("kind") == "kfold" else "Validation"
+        shown = (html.escape(format_accuracy(accuracy, int(rows))) if rows
+                 else f"{accuracy:.4%}")
+        parts.append(f"<p class=headline>{kind} accuracy <b>{shown}</b>"
                      + (f", loss {metrics['val_loss']:.4f}" if "val_loss" in metrics else "")
                      + "</p>")
     if metrics.get("is_sample"):

@@ -86,4 +86,7 @@ def test_html_report_embeds_every_picture_and_shows_config_and_accuracy(tmp_path
         assert embedded, name
         assert base64.b64decode(embedded.group(1)) == (tmp_path / name).read_bytes()
     assert "70.0000%" in page and "simple_cnn" in page and "3 as 5 (2x)" in page
+    # The headline as the command line says it: the interval and the rows behind it.
+    assert re.search(rf"Validation accuracy <b>70\.0000% \(95% CI [0-9.]+%-[0-9.]+%, "
+                     rf"{len(labels)} rows\)</b>", page)
     assert "<td>epochs</td><td>3</td>" in page
