@@ -14,8 +14,7 @@ from kaggle_digits import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "BENCHMARKS.md"
-DOC_FILES = (ROOT / "README.md", ROOT / "docs" / "usage.md", ROOT / "docs" / "scale-out.md",
-             ROOT / "docs" / "troubleshooting.md", ROOT / "docs" / "development.md")
+DOC_FILES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 TARGETS_TITLE = "## Targets (bench/run.py --targets)"
 # Targets renamed or merged into another: once the successor has a row, the old one is history
 # (BENCHMARKS.md keeps it). The preset's goal became 99.1% in 10 s (2026-12-06); the bagged
