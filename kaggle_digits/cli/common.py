@@ -60,9 +60,9 @@ def add_executor_arguments(parser: argparse.ArgumentParser, title: str = "where 
                             "here")
     group.add_argument("--parallel", type=int, default=default_parallel(), metavar="N",
                        help="local executor: fits at a time, each in its own process with "
-                            f"cores/N TensorFlow threads (default {default_parallel()} here: on "
-                            "2 cores two single-threaded fits trained 1.23x the images per second "
-                            "of one two-threaded fit; 1 = one after another in this process)")
+                            f"cores/N TensorFlow threads (default {default_parallel()} here: two "
+                            "single-threaded fits outrun one two-threaded fit on 2 cores, "
+                            "docs/results.md; 1 = one after another in this process)")
     group.add_argument("--ray-address", metavar="ADDRESS",
                        help="with --executor ray: 'auto' joins the cluster this machine belongs "
                             "to, 'ray://HOST:10001' connects through Ray Client; default: a "

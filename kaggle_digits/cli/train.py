@@ -54,8 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--list-archs", action="store_true", help="list architectures and exit")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a named starting point: "
                         "fast = improved_cnn with a stride-2 stem, no augmentation or "
-                        "dropout, 2 epochs: the quickest measured route to 99%% validation "
-                        "accuracy")
+                        "dropout, 2 epochs: the quickest route to a usable model (its measured "
+                        "accuracy and time: docs/results.md)")
     parser.add_argument("--config", type=Path, help="config.json of an earlier run to repeat")
     parser.add_argument("--data", dest="data_dir", help="directory with train.csv and test.csv "
                         "(default: data/digit-recognizer/, /kaggle/input/digit-recognizer/ in a "
@@ -96,9 +96,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                               "teacher's --split-seed, or --full")
     distill.add_argument("--distill-weight", type=float, metavar="W",
                          help="share of the teacher in each training target, the rest the "
-                              "label (default 0.9: a label-smoothed teacher is ~0.92 sure of "
-                              "its training rows, so its targets are about as soft as label "
-                              "smoothing 0.1, shaped by what it confuses)")
+                              "label (default 0.9: a label-smoothed teacher's targets are then "
+                              "about as soft as label smoothing, shaped by what it confuses)")
     distill.add_argument("--distill-temperature", type=float, metavar="T",
                          help="soften the teacher's probabilities as softmax(logits / T) "
                               "(default 1)")
@@ -109,12 +108,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     model.add_argument("--stride", type=int, help="stride of the first convolution")
     model.add_argument("--stem", choices=("conv5", "space_to_depth"), help="improved_cnn's "
                        "input stage: conv5 (default) a 5x5 convolution at 28x28, then pooling; "
-                       "space_to_depth a 3x3 convolution on 2x2 pixel blocks at 14x14 (1.27x "
-                       "the training speed, 0.03 points behind at 30 epochs, p = 0.24)")
+                       "space_to_depth a 3x3 convolution on 2x2 pixel blocks at 14x14 (faster, "
+                       "a little behind: docs/results.md)")
     model.add_argument("--stem-norm", choices=("batch", "none"), help="improved_cnn: batch "
                        "(default) normalises the stem's output; none drops that batch norm "
-                       "(the stem convolution keeps a bias): 1.1x the fit speed, accuracy "
-                       "within noise (BENCHMARKS.md)")
+                       "(the stem convolution keeps a bias): a little faster, accuracy within "
+                       "noise (docs/results.md)")
     model.add_argument("--padding", choices=("valid", "same"), help="simple_cnn padding "
                        "(default valid, as the tutorial; stride 2 needs same)")
     model.add_argument("--activation", help="activation function, e.g. relu, sigmoid, elu")
@@ -147,13 +146,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--precision", choices=PRECISIONS, help="the dtype policy the model "
                         "computes in (default float32): mixed_bfloat16 keeps float32 weights and "
                         "softmax; it needs bfloat16 instructions (AVX-512 BF16 or AMX) or a GPU, "
-                        "and a CPU without them emulates it ~8x slower (BENCHMARKS.md)")
+                        "and a CPU without them emulates it, several times slower "
+                        "(docs/results.md)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted "
                         "run from its last completed epoch, as it was configured; only --data "
                         "and --submissions-dir (where it reads and copies to) may change")
     parser.add_argument("--tensorboard", action="store_true", default=None,
-                        help="write TensorBoard logs to RUN_DIR/tensorboard (costs ~25%% of the "
-                             "training time on 2 CPU cores)")
+                        help="write TensorBoard logs to RUN_DIR/tensorboard (it costs training "
+                             "time on a small CPU)")
     parser.add_argument("--output-dir", help="where run directories go (default runs/)")
     parser.add_argument("--submissions-dir",
                         help="where submission copies go (default submissions/)")

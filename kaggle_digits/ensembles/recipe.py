@@ -55,10 +55,8 @@ RECIPES: dict[str, Recipe] = {
     # Bagging with honest scores on every labelled row: each k-fold run splits the rows with its
     # own seed, so the 10 members each train on a different 80%; every row's ensemble
     # prediction is the mean of the 2 members that never saw it, scored on all 42,000 rows.
-    # Members of 30 epochs with dropout 0.1 (now improved_cnn's defaults): two such k-fold runs
-    # beat two of 20 epochs with dropout 0.2 by 41 rows to 17 (p = 0.002) for the fits of three
-    # (BENCHMARKS.md, 2026-12-06). `make ensemble` runs it: 99.65% out-of-fold in 50 minutes on
-    # 2 AVX-512 cores, better than its best member (31 rows to 14, p = 0.016).
+    # `make ensemble` runs it; its members are improved_cnn's defaults, and what it scores and
+    # costs is in docs/results.md.
     "bagged": Recipe(
         "2 x 5-fold improved_cnn (its defaults: 30 epochs, dropout 0.1), "
         "split seeds 42 and 1: 10 members, each on a different 80% of the rows; every labelled "

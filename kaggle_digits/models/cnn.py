@@ -111,27 +111,24 @@ def improved_cnn(filters: Sequence[int] | str = (16, 32, 32, 64), kernel_size: i
                  stem_norm: str = "batch") -> keras.Model:
     """A compact VGG-style CNN in the line of the top Kaggle MNIST kernels (Deotte's "How to
     choose CNN architecture MNIST": batch norm after every convolution, dropout, a dense head),
-    narrowed so one epoch of 33,600 images takes about 10-15 s on two CPU cores.
+    narrowed for two CPU cores.
 
-    Trained by default with label smoothing 0.1, dropout 0.1 and 30 epochs: with augmentation
-    already regularising, dropout 0.4 under-fitted (training accuracy below validation); 30
-    epochs with dropout 0.1 beat 20 with dropout 0.2 out-of-fold on two splits (p = 0.04 and
-    0.008, 0.025 on three runs), for 1.5x the time (BENCHMARKS.md).
+    Trained by default with label smoothing, light dropout and the epochs that won, paired and
+    out-of-fold, against the alternatives (the decisions in docs/results.md): with augmentation
+    already regularising, heavy dropout under-fitted.
 
-    Widths are multiples of 16 on purpose: oneDNN runs 24-channel convolutions about half as
-    fast as 16 or 32 on this class of CPU (measured, see BENCHMARKS.md). ``kernel_size`` sets
-    the 3x3 blocks, ``stride`` the stem's.
+    Widths are multiples of 16 on purpose: oneDNN runs 24-channel convolutions much slower than
+    16 or 32 on this class of CPU (measured, BENCHMARKS.md). ``kernel_size`` sets the 3x3
+    blocks, ``stride`` the stem's.
 
     ``stem="space_to_depth"`` stacks each 2x2 block of pixels as 4 channels of one 14x14
     position and reads them with a 3x3 convolution (the input stage of TResNet, Ridnik et al.
     2021) instead of the 5x5 convolution on one channel at 28x28 and its pooling, which use a
-    CPU's vector units poorly: 1.27x the images per second, at the same out-of-fold accuracy
-    with 20 epochs and 14 rows of 42,000 behind with 30 (p = 0.24; BENCHMARKS.md).
+    CPU's vector units poorly: faster, and within noise of the 5x5 stem (docs/results.md).
 
     ``stem_norm="none"`` drops the stem's batch norm (its convolution keeps a bias): at 28x28x16
-    it normalises the largest activation map of the net, 18% of a training step's layer time
-    (bench/flops.py --breakdown): 1.1x a whole fit, at no dependable accuracy cost (+9 rows of
-    42,000 out-of-fold on one split, -20 on another, -7 in their bag; BENCHMARKS.md).
+    it normalises the largest activation map of the net (bench/flops.py --breakdown): a little
+    faster, at no dependable accuracy cost (docs/results.md).
     """
     if stem not in IMPROVED_CNN_STEMS:
         raise UserError(f"stem must be one of {', '.join(IMPROVED_CNN_STEMS)}. "

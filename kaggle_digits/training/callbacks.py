@@ -190,8 +190,8 @@ def build_callbacks(config: TrainConfig, member: RunDir, timer: EpochTimer, stat
         callbacks.append(early_stopping)
     callbacks.append(RunCheckpoint(member, state, timer, early_stopping))
     if config.tensorboard:
-        # Opt-in: even with epoch-level scalars only, the callback's batch hooks made the default
-        # improved_cnn run ~25% slower on two cores (481 s against 378-400 s, BENCHMARKS.md).
+        # Opt-in: even with epoch-level scalars only, the callback's batch hooks slow a run on
+        # two cores measurably (BENCHMARKS.md).
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(member.tensorboard_dir),
                                                      histogram_freq=0, write_graph=False,
                                                      update_freq="epoch"))

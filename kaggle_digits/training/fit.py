@@ -92,8 +92,8 @@ def precision_note(config: TrainConfig) -> str | None:
     if tf.config.list_logical_devices("GPU"):
         return None
     return ("note: this CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16 in "
-            "/proc/cpuinfo), so TensorFlow emulates them: mixed_bfloat16 trained improved_cnn "
-            "~8x slower than float32 on such a CPU (BENCHMARKS.md); --precision float32 is faster")
+            "/proc/cpuinfo), so TensorFlow emulates them and mixed_bfloat16 trains several times "
+            "slower than float32 (docs/results.md); --precision float32 is faster")
 
 
 def apply_determinism(config: TrainConfig) -> None:

@@ -19,7 +19,7 @@ __all__ = ["Executor", "ExecutorOptions", "default_parallel", "list_executors", 
 
 def default_parallel() -> int:
     """Members trained at once by default: two single-threaded members beat one two-threaded
-    member on 2 cores (BENCHMARKS.md, 2026-11-24); more at once would multiply memory."""
+    member on 2 cores (docs/results.md); more at once would multiply memory."""
     return min(2, os.cpu_count() or 1)
 
 

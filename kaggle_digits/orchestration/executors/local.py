@@ -1,7 +1,7 @@
 """Jobs on this machine: one after another in this process, or N at a time in child processes.
 
-Nothing to install or start. On 2 cores, two single-threaded fits at once trained 1.23x the
-images per second of one two-threaded fit (BENCHMARKS.md, 2026-11-24).
+Nothing to install or start. On 2 cores, two single-threaded fits at once train more images a
+second than one two-threaded fit (measured: docs/results.md).
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ class LocalExecutor:
     """On this machine, no service, nothing to install.
 
     ``parallel=1``: in this process, one job after another. ``parallel=N``: N jobs at a time, each
-    in a child process with ``os.cpu_count() // N`` TensorFlow threads (on 2 cores, two
-    single-threaded members trained 1.23x the images per second of one two-threaded member over
-    a 4-member recipe: BENCHMARKS.md). Jobs with extra callbacks (a search's pruning) always run
-    in this process.
+    in a child process with ``os.cpu_count() // N`` TensorFlow threads. Jobs with extra callbacks
+    (a search's pruning) always run in this process.
     """
 
     name = "local"
