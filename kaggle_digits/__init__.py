@@ -22,6 +22,33 @@ class UserError(ValueError):
     and keeps its traceback. A ValueError, so that callers that catch bad values catch it."""
 
 
+class Registry(dict):
+    """Things of one kind by name (architectures, ensemble methods, executors), each added by a
+    decorator where it is defined, as timm and keras-hub register models; the CLIs offer the
+    registered names."""
+
+    def __init__(self, kind: str, option: str):
+        super().__init__()
+        self.kind, self.option = kind, option  # "ensemble method", chosen with --method.
+
+    def add(self, name: str, thing):
+        if name in self:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self[name] = thing
+        return thing
+
+    def register(self, name: str):
+        """``@registry.register("name")`` adds the decorated function under ``name``."""
+        return lambda thing: self.add(name, thing)
+
+    def lookup(self, name: str):
+        """Raises UserError naming the registered choices for a name that is not one."""
+        if name not in self:
+            raise UserError(f"{self.option} must be one of {', '.join(self)}. Received: "
+                            f"{self.option}={name!r}")
+        return self[name]
+
+
 # TensorFlow's native start-up lines are kept off the terminal (KAGGLE_DIGITS_VERBOSE=1 shows them).
 from kaggle_digits.training.runtime import quiet_tensorflow_start  # noqa: E402
 

@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from kaggle_digits import UserError
+from kaggle_digits import Registry, UserError
 from kaggle_digits.evaluation.metrics import accuracy_interval, mcnemar_exact
 from kaggle_digits.runs.rundir import DataMismatch, RunDir, SkippedRun, differing_files
 from kaggle_digits.submission.files import write_submission_with_record
@@ -219,17 +219,9 @@ class Combined:
     source: str  # Where the weights come from, in words.
 
 
-_METHODS: dict[str, Callable[[Stacks], Combined]] = {}
-
-
-def register_method(name: str):
-    """Register ``combiner(stacks) -> Combined`` as ensemble method ``name`` (``--method``)."""
-    def register(combiner: Callable[[Stacks], Combined]):
-        if name in _METHODS:
-            raise ValueError(f"ensemble method {name!r} is registered twice")
-        _METHODS[name] = combiner
-        return combiner
-    return register
+# ``combiner(stacks) -> Combined`` by ensemble method name (``--method``).
+_METHODS: Registry = Registry("ensemble method", "method")
+register_method = _METHODS.register
 
 
 def list_methods() -> list[str]:
@@ -238,9 +230,10 @@ def list_methods() -> list[str]:
 
 def combine(members: list[Member], method: str = "mean") -> EnsembleResult:
     """The ensemble's test probabilities and its honest validation accuracy."""
-    if method not in _METHODS:
-        raise EnsembleError(f"method must be one of {', '.join(_METHODS)}. Received: "
-                            f"{method!r}")
+    try:
+        combiner = _METHODS.lookup(method)
+    except UserError as exc:
+        raise EnsembleError(str(exc)) from None
     notes = []
     for member in members:
         if member.kind == "full":
@@ -252,7 +245,7 @@ def combine(members: list[Member], method: str = "mean") -> EnsembleResult:
     stacks = Stacks(members, scored, np.stack([m.test_probs for m in members]),
                     np.stack([m.validation_source.val_probs for m in scored]) if scored else None,
                     scored[0].validation_source.val_labels if scored else None)
-    combined = _METHODS[method](stacks)
+    combined = combiner(stacks)
     weights = combined.weights
     shares = ([None] * len(members) if weights is None
               else [float(w) for w in weights / weights.sum()])
@@ -268,18 +261,19 @@ def combine(members: list[Member], method: str = "mean") -> EnsembleResult:
 def _mean(stacks: Stacks) -> Combined:
     """The members' probabilities averaged with equal weights: bagging's combiner (Breiman
     1996, "Bagging Predictors"), and the one the recipes use."""
-    return Combined(_weighted_mean(stacks.test, np.ones(len(stacks.members))),
-                    None if stacks.val is None else
-                    _weighted_mean(stacks.val, np.ones(len(stacks.scored))),
-                    np.ones(len(stacks.members)), "equal weights")
+    return _equal_weights(stacks, _weighted_mean)
 
 
 @register_method("vote")
 def _plurality_vote(stacks: Stacks) -> Combined:
     """Each member's top class is one vote, ties broken by the mean probability."""
-    return Combined(_vote(stacks.test, np.ones(len(stacks.members))),
-                    None if stacks.val is None else
-                    _vote(stacks.val, np.ones(len(stacks.scored))),
+    return _equal_weights(stacks, _vote)
+
+
+def _equal_weights(stacks: Stacks, combine_fn) -> Combined:
+    def equally(stack: np.ndarray) -> np.ndarray:
+        return combine_fn(stack, np.ones(len(stack)))
+    return Combined(equally(stacks.test), None if stacks.val is None else equally(stacks.val),
                     np.ones(len(stacks.members)), "equal weights")
 
 

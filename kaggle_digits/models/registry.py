@@ -8,7 +8,7 @@ from typing import Callable
 
 import keras
 
-from kaggle_digits import UserError
+from kaggle_digits import Registry, UserError
 
 
 @dataclass(frozen=True)
@@ -21,18 +21,16 @@ class ModelSpec:
     train_defaults: dict
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
+_REGISTRY: Registry = Registry("architecture", "arch")
 
 
 def register_model(name: str, description: str, **train_defaults):
     """Register a builder ``fn(**hyperparameters) -> keras.Model`` under ``name``."""
 
     def decorator(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
-        if name in _REGISTRY:
-            raise UserError(f"model {name!r} is already registered")
         defaults = dict(train_defaults)
         defaults.setdefault("label_smoothing", 0.0)  # Plain cross-entropy unless a design asks.
-        _REGISTRY[name] = ModelSpec(name, builder, description, defaults)
+        _REGISTRY.add(name, ModelSpec(name, builder, description, defaults))
         return builder
 
     return decorator

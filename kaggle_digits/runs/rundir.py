@@ -272,15 +272,22 @@ class RunDir:
     def read_config(self) -> TrainConfig:
         return TrainConfig.load(self.config_path)
 
-    def read_state(self) -> dict | None:
-        """The resume record, or None when there is none (never started, or finished)."""
+    def _read_record(self, name: str, advice: str = "") -> dict | None:
+        """A JSON record of this directory, or None when it is not there.
+
+        Raises:
+            UserError: a record that cannot be read, naming it (and ``advice``).
+        """
         try:
-            return parse_json((self.path / _STATE).read_text())
+            return parse_json((self.path / name).read_text())
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise UserError(f"{self.path}: {_STATE} is unreadable ({exc}); start the run "
-                             f"again") from None
+            raise UserError(f"{self.path}: {name} is unreadable ({exc}){advice}") from None
+
+    def read_state(self) -> dict | None:
+        """The resume record, or None when there is none (never started, or finished)."""
+        return self._read_record(_STATE, "; start the run again")
 
     def write_state(self, state: dict) -> None:
         write_json_atomic(self.path / _STATE, state)
@@ -485,12 +492,7 @@ class RunDir:
         return models
 
     def read_fold_record(self) -> dict | None:
-        try:
-            return parse_json((self.path / _FOLD_RECORD).read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{self.path}: unreadable {_FOLD_RECORD} ({exc})") from None
+        return self._read_record(_FOLD_RECORD)
 
     def write_fold_record(self, record: dict) -> None:
         write_json_atomic(self.path / _FOLD_RECORD, record)

@@ -33,9 +33,12 @@ def toy(units: int = 32):
 
 def test_a_toy_architecture_from_its_own_module_trains_through_the_cli(tmp_path, tiny_data_dir,
                                                                        monkeypatch):
+    from kaggle_digits import Registry
     from kaggle_digits.models import registry
 
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # Gone afterwards.
+    architectures = Registry("architecture", "arch")
+    architectures.update(registry._REGISTRY)
+    monkeypatch.setattr(registry, "_REGISTRY", architectures)  # The toy is gone afterwards.
     (tmp_path / "toy_arch.py").write_text(TOY_MODULE)
     spec = importlib.util.spec_from_file_location("toy_arch", tmp_path / "toy_arch.py")
     spec.loader.exec_module(importlib.util.module_from_spec(spec))

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from kaggle_digits import UserError
+from kaggle_digits import Registry
 
 if TYPE_CHECKING:  # The runners load TensorFlow; a command's --help must not.
     from kaggle_digits.orchestration.executors.job import Job, JobResult
@@ -60,17 +60,9 @@ class ExecutorOptions:
     max_retries: int = 3
 
 
-_EXECUTORS: dict[str, Callable[[ExecutorOptions], Executor]] = {}
-
-
-def register_executor(name: str):
-    """Register ``factory(options) -> Executor`` under ``name`` (``--executor NAME``)."""
-    def register(factory: Callable[[ExecutorOptions], Executor]):
-        if name in _EXECUTORS:
-            raise ValueError(f"executor {name!r} is registered twice")
-        _EXECUTORS[name] = factory
-        return factory
-    return register
+# ``factory(options) -> Executor`` by name (``--executor NAME``).
+_EXECUTORS: Registry = Registry("executor", "executor")
+register_executor = _EXECUTORS.register
 
 
 def list_executors() -> list[str]:
@@ -83,10 +75,7 @@ def make_executor(name: str = "local", options: ExecutorOptions | None = None) -
     Raises:
         UserError: an unknown executor, a bad option, or what it needs not installed.
     """
-    if name not in _EXECUTORS:
-        raise UserError(f"executor must be one of {', '.join(_EXECUTORS)}. Received: "
-                        f"executor={name!r}")
-    return _EXECUTORS[name](options or ExecutorOptions())
+    return _EXECUTORS.lookup(name)(options or ExecutorOptions())
 
 
 @register_executor("local")
