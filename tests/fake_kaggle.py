@@ -48,6 +48,7 @@ class FakeKaggle:
         self.limits = {"numToday": 0, "numTotal": 0, "numAllowedNow": 5, "limitedByTotal": False}
         self.rate_limited_once = False
         self.hold_create: threading.Event | None = None
+        self.hold_download: threading.Event | None = None  # DownloadDataFiles waits for it.
         self.on_create = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -75,8 +76,9 @@ class FakeKaggle:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.hold_create is not None:
-            self.hold_create.set()  # Let a held answer go, so the server can stop.
+        for held in (self.hold_create, self.hold_download):
+            if held is not None:
+                held.set()  # Let a held answer go, so the server can stop.
         self.server.shutdown()
         self.server.server_close()
 
@@ -115,6 +117,8 @@ class FakeKaggle:
                     return self._submission_call(path[len(SERVICE):], payload)
                 if path != DOWNLOAD_PATH:
                     return self._error(404, f"no such endpoint {path}")
+                if fake.hold_download is not None:
+                    fake.hold_download.wait(60)
                 if fake.mode == "forbidden":
                     return self._error(403, "You must accept this competition's rules before "
                                             "you'll be able to download files.")

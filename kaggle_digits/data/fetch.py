@@ -16,10 +16,12 @@ from typing import Callable
 
 from kaggle_digits import UserError
 from kaggle_digits.runs.io import fsync_path
+from kaggle_digits.submission import kaggle_api
 from kaggle_digits.submission.kaggle_api import (
     DEFAULT_COMPETITION,
     KaggleApiError,
     authenticated_api,
+    call_timeout,
     describe_http_error,
     warn_if_credentials_readable,
 )
@@ -168,9 +170,15 @@ def download_bundle(competition: str, work_dir: Path) -> Path:
     except KaggleApiError as exc:
         raise FetchError(str(exc)) from None
     try:
-        api.competition_download_files(competition, path=str(work_dir), force=True, quiet=False)
+        with call_timeout():  # The client sets none: a silent server would hold the fetch.
+            api.competition_download_files(competition, path=str(work_dir), force=True,
+                                           quiet=False)
     except requests.exceptions.HTTPError as exc:
         raise FetchError(describe_http_error(exc, competition, "download")) from None
+    except requests.exceptions.Timeout:
+        raise FetchError(f"the Kaggle API did not answer within "
+                         f"{kaggle_api.CALL_TIMEOUT_S:.0f}s; retry later or download the bundle "
+                         f"by hand and use --from-zip") from None
     except requests.exceptions.ConnectionError as exc:
         raise FetchError(f"cannot reach the Kaggle API (network unreachable?): "
                          f"{type(exc).__name__}; retry later or download the bundle by hand "

@@ -280,3 +280,27 @@ def test_bundles_python_cannot_read_are_one_line_and_unpack_nothing(method, encr
                                   f"unpack it by hand and use --data")
     assert not dest.exists()
     assert not (tmp_path / "out").exists() or only_dest_left(tmp_path / "out") == []
+
+
+def test_a_server_that_never_answers_the_download_times_out(tmp_path, isolated_env,
+                                                            monkeypatch):
+    """The client passes requests no timeout: a server that took the connection and said
+    nothing held the fetch forever."""
+    import threading
+    import time
+
+    from kaggle_digits.submission import kaggle_api
+
+    monkeypatch.setattr(kaggle_api, "CALL_TIMEOUT_S", 2.0)
+    for name, value in isolated_env.items():
+        monkeypatch.setenv(name, value)
+    dest = tmp_path / "out" / "digit-recognizer"
+    with FakeKaggle(make_zip(FILES)) as server:
+        server.hold_download = threading.Event()
+        for name, value in server.client_env().items():
+            monkeypatch.setenv(name, value)
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="did not answer within 2s") as info:
+            fetch(dest=dest, log=lambda _: None)
+    assert time.monotonic() - started < 30 and "\n" not in str(info.value)
+    assert only_dest_left(dest.parent) == []
