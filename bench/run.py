@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark the default training run end to end and append a dated row to BENCHMARKS.md.
+"""Benchmark the default training run end to end and append a dated row to bench/results/.
 
   python bench/run.py                      # full data (data/digit-recognizer), the defaults
   python bench/run.py --quick              # bundled sample, 2 epochs: checks the harness itself
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import resource
@@ -34,18 +35,6 @@ if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/, not the root
     sys.path.insert(0, str(ROOT))
 
 
-BENCHMARKS = ROOT / "BENCHMARKS.md"
-TABLE_HEADER = (
-    "| date | machine | TF / Keras | arch | data | options | epochs | val acc | val loss | "
-    "train s | s/epoch | wall s | peak RSS GiB | submission |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-)
-TABLE_TITLE = "## Default training runs (bench/run.py)\n\n"
-TARGETS_TITLE = docs.TARGETS_TITLE + "\n\n"
-TARGETS_HEADER = (
-    "| date | machine | TF / Keras | data | target | goal | measured | met |\n"
-    "|---|---|---|---|---|---|---|---|\n"
-)
 # The goals (issue 22): holdout for single runs, out-of-fold on every row for the bagged recipe.
 SINGLE_GOAL, FAST_GOAL, ENSEMBLE_GOAL = 0.9965, 0.991, 0.9975
 FULL_TRAIN_ROWS = 42_000
@@ -67,14 +56,24 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def append_row(row: str, title: str = TABLE_TITLE, header: str = TABLE_HEADER) -> None:
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n\n"
-    if title not in text:
-        text = text.rstrip() + "\n\n" + title + header
-    head, tail = text.split(title, 1)
-    table_end = tail.find("\n\n")
-    table, rest = (tail, "") if table_end < 0 else (tail[:table_end + 1], tail[table_end + 1:])
-    BENCHMARKS.write_text(head + title + table.rstrip("\n") + "\n" + row + "\n" + rest)
+def machine_fields() -> dict:
+    """Where a result was measured: the date, the commit, the CPU and the flags that decide its
+    speed (AVX-512 and bfloat16 instructions, or AVX2 only)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("flags")).split(":", 1)[1].split()
+    except (OSError, StopIteration):
+        flags = []
+    speed_flags = [flag for flag in flags if flag in (
+        "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16")]
+    return {"date": dt.date.today().isoformat(), "commit": commit,
+            "machine": f"{os.cpu_count()} cores, {cpu_model()}",
+            "cpu_flags": " ".join(speed_flags) or None}
 
 
 def run_measured(command: list[str]) -> tuple[int, float, float]:
@@ -203,14 +202,13 @@ def measure_targets(args) -> int:
             print(f"{name} not measured: no usable {path}; train it with {command} first")
 
     versions = default["versions"]
-    prefix = (f"| {dt.date.today().isoformat()} | {os.cpu_count()} cores, {cpu_model()} | "
-              f"{versions['tensorflow']} / {versions['keras']} | "
-              f"{'sample' if args.quick else 'full'} | ")
+    where = {**machine_fields(), "versions": f"{versions['tensorflow']} / {versions['keras']}",
+             "data": "sample" if args.quick else "full"}
     for target, goal, measured, met in rows:
-        line = prefix + f"{target} | {goal} | {measured} | {met} |"
-        print(line)
+        row = {**where, "target": target, "goal": goal, "measured": measured, "met": met}
+        print(json.dumps(row, ensure_ascii=False))
         if not args.no_record:
-            append_row(line, TARGETS_TITLE, TARGETS_HEADER)
+            docs.append_result("targets", row)
     return 0
 
 
@@ -220,10 +218,11 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="bundled sample, 2 epochs")
     parser.add_argument("--targets", action="store_true", help="measure every performance "
                         "target (throughput, --preset fast, default run, memory, prediction, "
-                        "default and bagged ensembles) and append one dated row each")
+                        "default and bagged ensembles) and append one dated row each to "
+                        "bench/results/targets.jsonl")
     parser.add_argument("--arch", default="improved_cnn")
     parser.add_argument("--data", default=str(ROOT / "data" / "digit-recognizer"))
-    parser.add_argument("--no-record", action="store_true", help="do not touch BENCHMARKS.md")
+    parser.add_argument("--no-record", action="store_true", help="do not append to bench/results/")
     parser.add_argument("--ensemble-record",
                         default=str(ROOT / "submissions" / "recipe-bagged-mean.json"),
                         help="the record `make ensemble` (`ensemble.py --recipe bagged`) wrote "
@@ -257,19 +256,21 @@ def main(argv=None) -> int:
     verdict = "valid" if check.returncode == 0 else "not valid for Kaggle"
     versions = metrics["versions"]
     low, high = metrics["val_accuracy_ci95"]
-    row = (f"| {dt.date.today().isoformat()} | {os.cpu_count()} cores, {cpu_model()} | "
-           f"{versions['tensorflow']} / {versions['keras']} | {args.arch} | "
-           f"{'sample' if args.quick else 'full'} "
-           f"({metrics['train_rows']}/{metrics['val_rows']}) | "
-           f"{' '.join(extra) or 'defaults'} | {metrics['epochs_run']} | "
-           f"{metrics['val_accuracy']:.4%} ({low:.2%}–{high:.2%}) | {metrics['val_loss']:.4f} | "
-           f"{metrics['train_time_s']:.0f} | {metrics['time_per_epoch_s']:.1f} | {wall:.0f} | "
-           f"{peak_gib:.2f} | {metrics['test_rows']} rows, {verdict} |")
-    print(row)
+    row = {**machine_fields(), "versions": f"{versions['tensorflow']} / {versions['keras']}",
+           "arch": args.arch,
+           "data": (f"{'sample' if args.quick else 'full'} "
+                    f"({metrics['train_rows']}/{metrics['val_rows']})"),
+           "options": " ".join(extra) or "defaults", "epochs": metrics["epochs_run"],
+           "val_accuracy": f"{metrics['val_accuracy']:.4%} ({low:.2%}–{high:.2%})",
+           "val_loss": f"{metrics['val_loss']:.4f}", "train_s": f"{metrics['train_time_s']:.0f}",
+           "s_per_epoch": f"{metrics['time_per_epoch_s']:.1f}", "wall_s": f"{wall:.0f}",
+           "peak_rss_gib": f"{peak_gib:.2f}",
+           "submission": f"{metrics['test_rows']} rows, {verdict}"}
+    print(json.dumps(row, ensure_ascii=False))
     print(f"run directory: {run_dir}")
     if not args.no_record:
-        append_row(row)
-        print(f"appended to {BENCHMARKS}")
+        path = docs.append_result("runs", row)
+        print(f"appended to {path}; python tools/update_readme.py shows it in BENCHMARKS.md")
     return 0
 
 

@@ -71,30 +71,44 @@ def test_console_entry_points_are_the_scripts():
 
 
 def test_targets_table_keeps_the_latest_row_of_each_target(tmp_path):
-    from kaggle_digits.orchestration.docs import targets_table
+    from kaggle_digits.orchestration.docs import append_result, targets_table
 
-    head = ("| date | machine | TF / Keras | data | target | goal | measured | met |\n"
-            "|---|---|---|---|---|---|---|---|\n")
     rows = [("2026-11-22", "default ensemble recipe (7 members)", ">= 99.75%", "99.69%", "no"),
             ("2026-11-22", "time to 99.0% (preset)", "<= 20 s", "26.9 s", "no"),
             ("2026-11-25", "default ensemble (8 members)", ">= 99.75%", "99.76%", "yes")]
-    (tmp_path / "B.md").write_text(
-        "# Benchmarks\n\n## Targets (bench/run.py --targets)\n\n" + head
-        + "".join(f"| {d} | 2 cores | 2.21.0 / 3.15.1 | full | {t} | {g} | {m} | {y} |\n"
-                  for d, t, g, m, y in rows)
-        + "\nReading of the series.\n")
-    assert targets_table(tmp_path / "B.md").splitlines()[2:] == [
+
+    def record(date, target, goal, measured, met):
+        append_result("targets", {"date": date, "commit": "abc1234", "machine": "2 cores",
+                                  "cpu_flags": "avx2", "versions": "2.21.0 / 3.15.1",
+                                  "data": "full", "target": target, "goal": goal,
+                                  "measured": measured, "met": met}, tmp_path)
+
+    for row in rows:
+        record(*row)
+    assert targets_table(tmp_path).splitlines()[2:] == [
         "| default ensemble (8 members) | >= 99.75% | 99.76% | yes | 2026-11-25 |",
         "| time to 99.0% (preset) | <= 20 s | 26.9 s | no | 2026-11-22 |"]
     # A renamed target's old rows leave the table once the new name has one.
-    rows.append(("2026-12-06", "--preset fast: accuracy (median of 5)", ">= 99.1%", "99.2%",
-                 "yes"))
-    (tmp_path / "B.md").write_text(
-        "# Benchmarks\n\n## Targets (bench/run.py --targets)\n\n" + head
-        + "".join(f"| {d} | 2 cores | 2.21.0 / 3.15.1 | full | {t} | {g} | {m} | {y} |\n"
-                  for d, t, g, m, y in rows))
-    assert [line.split(" | ")[0] for line in targets_table(tmp_path / "B.md").splitlines()[2:]] \
+    record("2026-12-06", "--preset fast: accuracy (median of 5)", ">= 99.1%", "99.2%", "yes")
+    assert [line.split(" | ")[0] for line in targets_table(tmp_path).splitlines()[2:]] \
         == ["| default ensemble (8 members)", "| --preset fast: accuracy (median of 5)"]
+
+
+def test_benchmarks_page_is_made_from_the_results_and_every_row_says_where():
+    """BENCHMARKS.md is generated (test above: the docs check) from bench/results/, whose every
+    row names its date and machine; a line that is not a JSON object is named."""
+    from kaggle_digits.orchestration.docs import RESULTS, read_results
+
+    for kind in ("targets", "runs", "decisions"):
+        rows = read_results(kind)
+        assert rows, kind
+        assert all(row.get("date") or kind == "runs" for row in rows)
+    assert all(row["machine"] for row in read_results("targets"))
+    assert {path.stem for path in RESULTS.glob("*.jsonl")} == {"targets", "runs", "decisions"}
+    page = (ROOT / "BENCHMARKS.md").read_text()
+    for note in (ROOT / "docs" / "experiments").glob("*.md"):
+        assert f"docs/experiments/{note.name}" in page
+    assert "session" not in page.lower()
 
 
 def test_one_command_lists_every_command_and_no_help_loads_tensorflow():

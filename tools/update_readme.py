@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Regenerate the doc sections that come from the code (architecture defaults, recipes, targets)
-in README.md and docs/*.md.
+"""Regenerate BENCHMARKS.md from bench/results/, and the doc sections that come from the code and
+the results (architecture defaults, recipes, targets, decisions) in README.md and docs/*.md.
 
   python tools/update_readme.py          # rewrite the files that are stale
   python tools/update_readme.py --check  # exit 1 if any is stale
@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     stale = {path: text for path, text in render_all().items() if path.read_text() != text}
     if args.check:
         print("stale: " + ", ".join(map(str, stale)) + "; run python tools/update_readme.py"
-              if stale else "README.md and docs/ are up to date")
+              if stale else "README.md, docs/ and BENCHMARKS.md are up to date")
         return 1 if stale else 0
     for path, text in stale.items():
         write_text_atomic(path, text)

@@ -1,12 +1,16 @@
-"""Doc sections generated from the code and BENCHMARKS.md, so the docs cannot drift from them.
+"""Doc sections and BENCHMARKS.md generated from the code and the benchmark results, so the docs
+cannot drift from them.
 
-``python tools/update_readme.py`` rewrites every section between ``<!-- NAME:begin -->`` and
+Measured results are data: one JSON object a line in ``bench/results/<kind>.jsonl`` (targets,
+default runs, decisions), appended by the benchmarks. ``python tools/update_readme.py`` rewrites
+BENCHMARKS.md from them and every section between ``<!-- NAME:begin -->`` and
 ``<!-- NAME:end -->`` in README.md and docs/*.md; the test suite fails while a file differs from
 what this module makes, or while a section is in none of them.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -14,8 +18,9 @@ from kaggle_digits import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "BENCHMARKS.md"
+RESULTS = ROOT / "bench" / "results"
+EXPERIMENTS = ROOT / "docs" / "experiments"
 DOC_FILES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
-TARGETS_TITLE = "## Targets (bench/run.py --targets)"
 # Targets renamed or merged into another: once the successor has a row, the old one is history
 # (BENCHMARKS.md keeps it). The preset's goal became 99.1% in 10 s (2026-12-06); the bagged
 # recipe became `make ensemble` (2026-12-06).
@@ -44,31 +49,108 @@ def recipe_list() -> str:
                      for name, recipe in RECIPES.items())
 
 
-def targets_table(benchmarks: Path = BENCHMARKS) -> str:
-    """The latest measured row of every target in BENCHMARKS.md's targets table.
+def read_results(kind: str, results: Path = RESULTS) -> list[dict]:
+    """The rows of ``bench/results/<kind>.jsonl``, oldest first.
+
+    Raises:
+        UserError: a line that is not a JSON object, naming the file and line.
+    """
+    path = results / f"{kind}.jsonl"
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise UserError(f"{path}: line {number}: not JSON ({exc})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path}: line {number}: not a JSON object")
+        rows.append(row)
+    return rows
+
+
+def append_result(kind: str, row: dict, results: Path = RESULTS) -> Path:
+    """Append one measured row to ``bench/results/<kind>.jsonl``."""
+    path = results / f"{kind}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                      *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)])
+
+
+def targets_table(results: Path = RESULTS) -> str:
+    """The latest measured row of every target.
 
     A target is known by the first two words of its description ("default ensemble", "time
     to"), which stay put while its details and goal change; later rows replace earlier ones.
     """
-    text = benchmarks.read_text()
-    if TARGETS_TITLE not in text:
-        raise UserError(f"{benchmarks}: no '{TARGETS_TITLE}' table")
-    table = text.split(TARGETS_TITLE, 1)[1].strip().split("\n\n", 1)[0].splitlines()
     latest = {}
-    for line in table[2:]:
-        date, _, _, data, target, goal, measured, met = (
-            cell.strip() for cell in line.strip().strip("|").split(" | "))
-        known_as = " ".join(target.split()[:2])
-        latest[known_as] = f"| {target} | {goal} | {measured} | {met} | {date} |"
+    for row in read_results("targets", results):
+        latest[" ".join(row["target"].split()[:2])] = [row["target"], row["goal"],
+                                                       row["measured"], row["met"], row["date"]]
     for old, successor in SUPERSEDED_TARGETS.items():
         if successor in latest:
             latest.pop(old, None)
-    return "\n".join(["| target | goal | measured | met | date |", "|---|---|---|---|---|",
-                      *latest.values()])
+    return _markdown(["target", "goal", "measured", "met", "date"], list(latest.values()))
+
+
+def decisions_table(results: Path = RESULTS) -> str:
+    """Every lever measured against the defaults, paired on the same rows, and what was
+    decided: the default, an option, or dropped."""
+    return _markdown(
+        ["lever", "rows", "accuracy vs the defaults", "only it / only the defaults", "p",
+         "training time", "decision", "date"],
+        [[row["lever"], row["rows"], row["accuracy_vs_defaults"],
+          row["only_it_vs_only_defaults"], row["p"], row["training_time"], row["decision"],
+          row["date"]] for row in read_results("decisions", results)])
+
+
+def runs_table(results: Path = RESULTS) -> str:
+    """Every ``bench/run.py`` run of a default training, as measured."""
+    columns = ["date", "commit", "machine", "versions", "arch", "data", "options", "epochs",
+               "val_accuracy", "val_loss", "train_s", "s_per_epoch", "wall_s", "peak_rss_gib",
+               "submission"]
+    return _markdown(columns, [[row.get(column) or "–" for column in columns]
+                               for row in read_results("runs", results)])
+
+
+def benchmarks_page(results: Path = RESULTS) -> str:
+    """BENCHMARKS.md: where things stand, made from the results (never edited by hand)."""
+    notes = sorted(EXPERIMENTS.glob("*.md"))
+    return "\n".join([
+        "# Benchmarks",
+        "",
+        "Generated by `python tools/update_readme.py` from `bench/results/*.jsonl` (the "
+        "benchmarks append their rows there); the docs test fails while this page and the data "
+        "disagree. Each row names its date and machine; rows measured since 2026-12-07 their "
+        "commit too. Longer studies are dated notes under `docs/experiments/`.",
+        "",
+        "## Targets (`bench/run.py --targets`, the latest row of each)",
+        "",
+        targets_table(results),
+        "",
+        "## Decisions (each lever paired against the defaults on the same rows; "
+        "`bench/levers.py`, McNemar's exact test)",
+        "",
+        decisions_table(results),
+        "",
+        "## Default training runs (`bench/run.py`)",
+        "",
+        runs_table(results),
+        "",
+        "## Notes",
+        "",
+        *(f"- [{note.stem}](docs/experiments/{note.name})" for note in notes),
+        "",
+    ])
 
 
 SECTIONS = {"architectures": architecture_table, "recipes": recipe_list,
-            "targets": targets_table}
+            "targets": targets_table, "decisions": decisions_table}
 
 
 def _pattern(name: str) -> re.Pattern:
@@ -84,10 +166,10 @@ def render(text: str) -> str:
 
 
 def render_all(files: tuple[Path, ...] = DOC_FILES) -> dict[Path, str]:
-    """The fresh text of every doc file.
+    """The fresh text of every doc file, and of BENCHMARKS.md.
 
     Raises:
-        ValueError: a generated section is in none of the files.
+        UserError: a generated section is in none of the files.
     """
     texts = {path: path.read_text() for path in files}
     for name in SECTIONS:
@@ -95,4 +177,6 @@ def render_all(files: tuple[Path, ...] = DOC_FILES) -> dict[Path, str]:
             raise UserError(f"no doc file has the generated section {name!r}. Received: no "
                              f"'<!-- {name}:begin -->' ... '<!-- {name}:end -->' markers in "
                              f"{', '.join(path.name for path in files)}")
-    return {path: render(text) for path, text in texts.items()}
+    fresh = {path: render(text) for path, text in texts.items()}
+    fresh[BENCHMARKS] = benchmarks_page()
+    return fresh
