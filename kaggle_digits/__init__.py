@@ -4,12 +4,10 @@ import os
 
 # TensorFlow CPU settings measured on 2-core machines (BENCHMARKS.md); they must be set before
 # TensorFlow is imported, and an exported value wins over these defaults.
-# - Its default CPU allocator hands large tensors to glibc malloc, which mmaps and unmaps them every
-#   step: ~250,000 page faults a second, and training ran at ~790 instead of ~1,600 images/s in
-#   runs that fell into that mode. The BFC allocator keeps the memory pooled.
-# - oneDNN kernels (TensorFlow's own x86 default, stated here so it is not lost) trained
-#   improved_cnn at ~3,000 images/s once BFC was on, against ~1,840 with Eigen's (20 one-epoch
-#   repeats, 2026-11-22).
+# - Its default CPU allocator hands large tensors to glibc malloc, which maps and unmaps them every
+#   step, and runs fell into a half-speed mode at random. The BFC allocator keeps memory pooled.
+# - oneDNN kernels (TensorFlow's own x86 default, stated here so it is not lost) train
+#   improved_cnn much faster than Eigen's once BFC is on (docs/results.md).
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

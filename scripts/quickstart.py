@@ -55,15 +55,15 @@ def ensure_environment(extras: str = "test") -> None:
 
 
 def install(requirement: str) -> None:
-    """Install ``requirement`` editable into .venv with uv, pip's drop-in installer: a minute
-    and a half less than pip for TensorFlow, Ray and MLflow on 2 cores. Where uv itself
-    cannot be installed, pip does the work.
+    """Install ``requirement`` editable into .venv with uv, pip's drop-in installer: much
+    faster than pip for TensorFlow, Ray and MLflow on 2 cores. Where uv itself cannot be
+    installed, pip does the work.
 
-    Bytecode is not compiled at install time (uv's ``--compile-bytecode`` compiled all 16,500
-    modules of the environment: 37 of the install's 44 s on 2 cores); the commands started here
-    write the bytecode of the modules they import instead, once, even where
-    PYTHONDONTWRITEBYTECODE is set (where nothing wrote it, every process compiled TensorFlow
-    from source as it imported it: 19 s instead of 8 s)."""
+    Bytecode is not compiled at install time (uv's ``--compile-bytecode`` compiled every module
+    of the environment, most of the install's time); the commands started here write the
+    bytecode of the modules they import instead, once, even where PYTHONDONTWRITEBYTECODE is set
+    (where nothing wrote it, every process compiled TensorFlow from source as it imported
+    it)."""
     try:
         run(VENV_PYTHON, "-m", "pip", "install", "--quiet", "uv")
     except subprocess.CalledProcessError:

@@ -17,8 +17,8 @@ import numpy as np
 from kaggle_digits.training.runtime import leave_with_parent
 
 WARP_GROUP_SIZE = 8
-# Up to this many images an epoch's warps (~0.05 ms of CPU an image) cost less than starting a
-# worker process (~1 s before its first epoch, 2 cores): they are done in the training process.
+# Up to this many images an epoch's warps cost less than starting a worker process (seconds
+# before its first epoch on 2 cores): they are done in the training process.
 IN_PROCESS_MAX_IMAGES = 2000
 
 
@@ -46,8 +46,8 @@ def augment_epoch(images: np.ndarray, seed: int, epoch: int,
                   group_size: int = WARP_GROUP_SIZE, ranges: dict | None = None) -> np.ndarray:
     """Warp every image once, reproducibly for ``(seed, epoch)``.
 
-    albumentations spends ~0.2 ms of Python per call whatever the image size, so images are
-    warped ``group_size`` at a time, stacked as channels (8x cheaper at 8). Groups are redrawn
+    albumentations spends a fixed cost of Python per call whatever the image size, so images
+    are warped ``group_size`` at a time, stacked as channels. Groups are redrawn
     from a seeded permutation every epoch, so group-mates change and land in different batches.
     ``ranges``: ``build_augmenter``'s keyword arguments (default: its defaults).
     """

@@ -1,7 +1,7 @@
 """Scores of predicted class probabilities, computed with scikit-learn, and their intervals and
 paired tests, computed with scipy (both imported when used: the submission ledger, and so
-``submit.py``, need only the intervals, and scikit-learn's import took ~1.5 s of each such
-command)."""
+``submit.py``, need only the intervals, and scikit-learn's import was most of such a
+command's start)."""
 
 from __future__ import annotations
 

@@ -79,8 +79,8 @@ def plot_confusion_matrix(confusion, out_png: str | os.PathLike, title: str = ""
     if pairs:
         fig.text(0.5, 0.01, "most confused: " + ", ".join(
             f"{t} as {p} ({n}x)" for t, p, n in pairs), ha="center")
-    # Fixed margins, as for the curves: tight_layout measured every tick label again (0.3 of
-    # the 0.55 s this picture took, and every run draws it).
+    # Fixed margins, as for the curves: tight_layout measured every tick label again, most of
+    # this picture's time, and every run draws it.
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.1, top=0.94)
     return save_figure(fig, out_png)
 
@@ -89,8 +89,8 @@ def plot_error_gallery(images, labels, probs, out_png: str | os.PathLike, count:
                        columns: int = 8) -> Path:
     """The most confident validation mistakes: image, true digit, prediction and its probability.
 
-    One mosaic image in one axes with text captions: a grid of 24 axes took 0.47 s to draw
-    against 0.14 s (2 cores), and every run draws this picture.
+    One mosaic image in one axes with text captions: a grid of 24 axes took three times as
+    long to draw, and every run draws this picture.
     """
     import numpy as np
 

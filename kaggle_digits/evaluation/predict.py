@@ -33,8 +33,8 @@ def _inference_function(model):
     """The model's forward pass as one ``tf.function`` traced once for any batch size.
 
     Keras' ``predict`` traces its step for the first batch's exact shape and again, relaxed, for
-    the next shape (the validation rows, then the test rows: ~0.35 s of CPU a model, 8% of a small
-    run). Under a multi-replica strategy Keras' ``predict`` splits the batches over the replicas:
+    the next shape (the validation rows, then the test rows), a noticeable share of a small
+    run. Under a multi-replica strategy Keras' ``predict`` splits the batches over the replicas:
     those models keep it.
     """
     import tensorflow as tf

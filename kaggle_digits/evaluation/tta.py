@@ -36,7 +36,7 @@ def view(images: np.ndarray, dx: int, dy: int, degrees: float) -> np.ndarray:
                     interpolation=cv2.INTER_LINEAR, border_mode=cv2.BORDER_CONSTANT, fill=0,
                     p=1.0)
     out = np.empty_like(images)
-    # One call warps many images stacked as channels; per-image calls cost ~0.2 ms of Python each.
+    # One call warps many images stacked as channels; per-image calls cost Python time each.
     for start in range(0, len(images), _CHANNELS_PER_CALL):
         stack = np.ascontiguousarray(images[start:start + _CHANNELS_PER_CALL, :, :, 0]
                                      .transpose(1, 2, 0))

@@ -22,8 +22,8 @@ RESULTS = ROOT / "bench" / "results"
 EXPERIMENTS = ROOT / "docs" / "experiments"
 DOC_FILES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 # Targets renamed or merged into another: once the successor has a row, the old one is history
-# (BENCHMARKS.md keeps it). The preset's goal became 99.1% in 10 s (2026-12-06); the bagged
-# recipe became `make ensemble` (2026-12-06).
+# (bench/results/targets.jsonl keeps it). The preset's target was renamed on 2026-12-06; the
+# bagged recipe became `make ensemble` the same day.
 SUPERSEDED_TARGETS = {"time to": "--preset fast:", "bagged ensemble": "default ensemble"}
 
 

@@ -348,7 +348,7 @@ class RunDir:
     def save_checkpoint(self, model, epochs_done: int, best: bool = False,
                         copy_of: str | None = None) -> str:
         """Save ``model`` as the checkpoint of an epoch, or copy checkpoint ``copy_of`` (the same
-        weights: no second serialisation, 0.1-0.3 s); returns the name a state record keeps."""
+        weights: no second serialisation); returns the name a state record keeps."""
         name = (_BEST_CHECKPOINT if best else _LAST_CHECKPOINT).format(epochs_done)
         with atomic_path(self.path / name) as tmp:
             if copy_of:

@@ -107,8 +107,8 @@ def build_training_state(model: keras.Model, images: np.ndarray, labels: np.ndar
     """Create the optimizer's, loss's and metrics' variables before ``fit`` traces its step.
 
     Without a distribution strategy Keras leaves them to the first trace of the training step,
-    and TensorFlow, seeing variables created there, traces the step a second time: ~1 s of
-    every run, a third of a small run's fit. Public API only: the optimizer builds its slots
+    and TensorFlow, seeing variables created there, traces the step a second time: a large share
+    of a small run's fit. Public API only: the optimizer builds its slots
     for the trainable weights (in the model's strategy scope, so that a mirrored run's are
     mirrored), and one inference-mode evaluation of a row builds the loss's and metrics'
     variables and the test step that validation reuses; it changes no weight, and ``fit``

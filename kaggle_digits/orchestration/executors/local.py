@@ -93,7 +93,7 @@ class LocalExecutor:
 
 def _prepare_child(threads: int, parent: int) -> None:
     """A child's TensorFlow threads, set before TensorFlow loads (the pool also starts a child
-    after the last job, which then never imports it: 8-20 s each here), and line-buffered
+    after the last job, which then never imports it: seconds each), and line-buffered
     output: a pool child ends without flushing its buffers, which lost its last log lines.
     A child leaves when its command is killed outright (SIGTERM, kill -9) instead of training
     its job to the end under the job's lock; the run resumes with ``--resume``."""
