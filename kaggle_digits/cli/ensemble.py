@@ -52,6 +52,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "members are reused, interrupted ones resumed); see --list-recipes")
     parser.add_argument("--list-recipes", action="store_true", help="list recipes and exit")
     parser.add_argument("--data", help="data directory for --recipe (default as train.py)")
+    parser.add_argument("--exclude-rows", type=Path, metavar="CSV", help="with --recipe: train "
+                        "every member without the train.csv rows in the CSV's 'row' column "
+                        "(label_issues.csv from report.py --label-issues); scores still count "
+                        "every row")
     parser.add_argument("--method", choices=list_methods(), default="mean", help="default mean")
     parser.add_argument("--skip-missing", action="store_true",
                         help="leave out failed, unfinished or damaged runs with a warning "
@@ -82,11 +86,15 @@ def main(argv=None) -> int:
 def _ensemble(args: argparse.Namespace) -> int:
     if bool(args.recipe) == bool(args.run_dirs):
         raise UserError("give run directories or --recipe NAME (not both)")
+    if args.exclude_rows and not args.recipe:
+        raise UserError("--exclude-rows trains a recipe's members without those rows; finished "
+                        "runs were trained as they were (give --recipe NAME)")
     check_tracking(args)
     if args.recipe:  # Without --out: submissions/recipe-<name>-<method>.csv.
         members, result, submission, record = run_recipe(args.recipe, args.data,
                                                          args.method, args.out,
-                                                         executor_from_args(args), args.tta)
+                                                         executor_from_args(args), args.tta,
+                                                         args.exclude_rows)
     else:
         out = args.out or Path("submissions") / (
             f"ensemble-{dt.datetime.now():%Y%m%d-%H%M%S}-{args.method}.csv")
@@ -141,13 +149,15 @@ def _ensemble(args: argparse.Namespace) -> int:
 
 
 def run_recipe(name: str, data_dir: str | None, method: str, out: Path | None, executor,
-               tta: int):
+               tta: int, exclude_rows: Path | None = None):
     from kaggle_digits.ensembles.recipe import run_recipe as train_recipe
+    from kaggle_digits.evaluation.label_issues import read_excluded_rows
     from kaggle_digits.training.config import TrainConfig
 
+    excluded = read_excluded_rows(exclude_rows) if exclude_rows else []
+    base = TrainConfig(data_dir=data_dir, exclude_rows=excluded).with_data_dir()
     with executor:
-        return train_recipe(name, TrainConfig(data_dir=data_dir).with_data_dir(),
-                            method=method, out=out, executor=executor, tta=tta)
+        return train_recipe(name, base, method=method, out=out, executor=executor, tta=tta)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,12 @@ def main(argv=None) -> int:
                     "from its saved probabilities and the train.csv it was trained on (checked by "
                     "SHA-256).")
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    parser.add_argument("--label-issues", action="store_true",
+                        help="also find the rows whose given label is likely wrong (confident "
+                             "learning on the run's held-out probabilities, calibrated; best "
+                             "from a k-fold run, which scores every row): label_issues.csv and "
+                             "label_issues.png in the run directory, shown in its report.html; "
+                             "train.py --exclude-rows takes the CSV")
     args = parser.parse_args(argv)
     return run_command(lambda: _report(args))
 
@@ -31,6 +37,13 @@ def _report(args: argparse.Namespace) -> int:
     status = 0
     for run_dir in args.run_dirs:
         try:
+            if args.label_issues:
+                from kaggle_digits.evaluation.label_issues import run_label_issues
+
+                issues, table, gallery = run_label_issues(run_dir)
+                print(f"{run_dir}: {len(issues.rows)} likely label issues among "
+                      f"{issues.scored_rows} held-out rows (calibrated at temperature "
+                      f"{issues.temperature:.2f}): {table}, {gallery}")
             written = regenerate_report(run_dir)
         except UserError as exc:  # This run's; the next is still reported.
             print(f"error: {exc}", file=sys.stderr)

@@ -57,6 +57,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "dropout, 2 epochs: the quickest route to a usable model (its measured "
                         "accuracy and time: docs/results.md)")
     parser.add_argument("--config", type=Path, help="config.json of an earlier run to repeat")
+    parser.add_argument("--exclude-rows", dest="exclude_rows_file", type=Path, metavar="CSV",
+                        help="train without the train.csv rows in the CSV's 'row' column "
+                             "(label_issues.csv from report.py --label-issues); every score "
+                             "still counts every row")
     parser.add_argument("--data", dest="data_dir", help="directory with train.csv and test.csv "
                         "(default: data/digit-recognizer/, /kaggle/input/digit-recognizer/ in a "
                         "Kaggle notebook, else the bundled sample)")
@@ -179,7 +183,7 @@ def main(argv=None) -> int:
 
 # What this command does with its options: the rest are training settings, by their TrainConfig
 # or builder names.
-COMMAND_OPTIONS = ("list_archs", "config", "resume", "preset")
+COMMAND_OPTIONS = ("list_archs", "config", "resume", "preset", "exclude_rows_file")
 NOT_SETTINGS = (*COMMAND_OPTIONS, *TRACKING_OPTIONS, *EXECUTOR_OPTIONS)
 # What a resumed run may be given: where it reads its data and copies its submission, where its
 # folds run and whether it is tracked. Every other option would change what the run learns, and
@@ -218,6 +222,10 @@ def _train(args: argparse.Namespace) -> int:
     changes = dict(PRESETS[args.preset]) if args.preset else {}
     changes.update({key: value for key, value in vars(args).items()
                     if value is not None and key not in NOT_SETTINGS})
+    if args.exclude_rows_file:
+        from kaggle_digits.evaluation.label_issues import read_excluded_rows
+
+        changes["exclude_rows"] = read_excluded_rows(args.exclude_rows_file)
     # --dropout and the other flags by the same names; the data directory resolved once, here.
     config = config.override(changes).with_data_dir()
     config.run_name = args.run_name  # A repeat gets a directory of its own.

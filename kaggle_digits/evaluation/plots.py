@@ -87,30 +87,42 @@ def plot_confusion_matrix(confusion, out_png: str | os.PathLike, title: str = ""
 
 def plot_error_gallery(images, labels, probs, out_png: str | os.PathLike, count: int = 24,
                        columns: int = 8) -> Path:
-    """The most confident validation mistakes: image, true digit, prediction and its probability.
-
-    One mosaic image in one axes with text captions: a grid of 24 axes took three times as
-    long to draw, and every run draws this picture.
-    """
+    """The most confident validation mistakes: image, true digit, prediction and its
+    probability."""
     import numpy as np
 
     predicted = probs.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
     worst = wrong[np.argsort(-probs[wrong, predicted[wrong]])][:count]
-    rows = max(1, -(-len(worst) // columns))
+    captions = [f"true {labels[index]}, pred {predicted[index]}\n"
+                f"{probs[index, predicted[index]]:.0%}" for index in worst]
+    return plot_gallery(images[worst], captions,
+                        f"Worst validation mistakes ({len(worst)} of {len(wrong)} errors)",
+                        out_png, columns)
+
+
+def plot_gallery(images, captions: list[str], title: str, out_png: str | os.PathLike,
+                 columns: int = 8) -> Path:
+    """Digits with a two-line caption each, in rows of ``columns``.
+
+    One mosaic image in one axes with text captions: a grid of axes took three times as long to
+    draw, and every run draws such a picture.
+    """
+    import numpy as np
+
+    rows = max(1, -(-len(images) // columns))
     cell_w, cell_h, caption = 36, 50, 18  # Pixels of the mosaic: a digit, its margins and caption.
     mosaic = np.zeros((rows * cell_h, columns * cell_w), dtype=np.float32)
     height = rows * 1.7 + 0.4  # Inches: the title line, then per row a picture and two lines.
     fig = plt.figure(figsize=(columns * 1.4, height))
     axis = fig.add_axes((0.01, 0.1 / height, 0.98, 1 - 0.55 / height))
-    for slot, index in enumerate(worst):
+    for slot, (image, text) in enumerate(zip(images, captions)):
         top, left = (slot // columns) * cell_h + caption, (slot % columns) * cell_w + 4
-        mosaic[top:top + 28, left:left + 28] = images[index].reshape(28, 28)
-        axis.text(left + 14, top - 2, f"true {labels[index]}, pred {predicted[index]}\n"
-                  f"{probs[index, predicted[index]]:.0%}", ha="center", va="bottom", fontsize=8)
+        mosaic[top:top + 28, left:left + 28] = image.reshape(28, 28)
+        axis.text(left + 14, top - 2, text, ha="center", va="bottom", fontsize=8)
     axis.imshow(mosaic, cmap="gray_r", aspect="auto", interpolation="nearest")
     axis.axis("off")
-    fig.suptitle(f"Worst validation mistakes ({len(worst)} of {len(wrong)} errors)")
+    fig.suptitle(title)
     return save_figure(fig, out_png)
 
 

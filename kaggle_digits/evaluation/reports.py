@@ -67,7 +67,8 @@ def write_run_report(run_dir: str | os.PathLike, val_images: np.ndarray, val_lab
 
 REPORT_PICTURES = (("learning_curves", "Learning curves"),
                    ("confusion_matrix", "Confusion matrix (validation)"),
-                   ("errors", "Worst validation mistakes"))
+                   ("errors", "Worst validation mistakes"),
+                   ("label_issues", "Likely label issues (report.py --label-issues)"))
 HEADLINE_METRICS = ("val_accuracy", "val_loss", "epochs_run", "train_time_s", "time_per_epoch_s",
                     "predict_test_time_s", "total_time_s", "parameters", "train_rows", "val_rows",
                     "test_rows", "is_sample", "finished", "submission")

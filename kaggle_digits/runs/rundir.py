@@ -51,6 +51,8 @@ REPORT_FILES = {
     "confusion_matrix": "confusion_matrix.png",
     "errors": "errors.png",
     "learning_curves": "learning_curves.png",
+    "label_issues": "label_issues.png",
+    "label_issues_table": "label_issues.csv",
     "html": "report.html",
 }
 _CONFIG, _STATE, _METRICS, _FAILED = "config.json", "state.json", "metrics.json", "FAILED"

@@ -176,6 +176,9 @@ class TrainConfig:
     Keras' ``use_ema``) that validation, early stopping, checkpoints and the saved model use.
     ``rotate_deg``, ``shift_fraction``, ``zoom_fraction`` and ``shear_deg`` are the ranges of the
     augmentation's random affine warp (used when ``augment`` is on).
+    ``exclude_rows`` are train.csv rows (counted from 0) left out of training, such as likely
+    label issues (kaggle_digits/evaluation/label_issues.py); every score is still computed on
+    all rows.
     ``pseudo_labels`` adds test rows to the training rows (never to validation) as the labels an
     earlier ensemble gave them: one character per test.csv row, the digit, or ``.`` for a row
     left out. It lives in the config so the saved config alone repeats the run, on any machine.
@@ -225,6 +228,7 @@ class TrainConfig:
     run_name: str | None = _field("location", None)
     model_options: dict = _field("learns", factory=dict)
     pseudo_labels: str = _field("learns", "")
+    exclude_rows: list = _field("rows", factory=list)
     teacher: list = _field("learns", factory=list)
     distill_weight: float = _field("learns", 0.9, bounds=(0.0, 1.0), open_ends="low")
     distill_temperature: float = _field("learns", 1.0, bounds=(0.0, 100.0), open_ends="low")
@@ -297,6 +301,10 @@ class TrainConfig:
         from kaggle_digits.evaluation.tta import check_tta
 
         check_tta(self.tta)
+        if not all(isinstance(row, int) and not isinstance(row, bool) and 0 <= row < 10**9
+                   for row in self.exclude_rows):
+            raise UserError(f"exclude_rows must be train.csv row numbers. Received: "
+                            f"exclude_rows={self.exclude_rows[:5]!r}...")
         if not all(isinstance(path, str) and path for path in self.teacher):
             raise UserError(f"teacher must be a list of run directories. Received: "
                              f"teacher={self.teacher!r}")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 import keras
+import numpy as np
 
 from kaggle_digits import UserError
 from kaggle_digits.data.load import (
@@ -48,7 +49,12 @@ def load_run_data(config: TrainConfig, log: Callable[[str], None]) -> tuple[Digi
 
 
 def check_split(config: TrainConfig, data: DigitData) -> None:
-    """Fail on labels that cannot be split as configured, before a run directory exists."""
+    """Fail on labels that cannot be split as configured, or rows to exclude that the data
+    has not, before a run directory exists."""
+    beyond = [row for row in config.exclude_rows if row >= len(data.train_labels)]
+    if beyond:
+        raise UserError(f"{config.data_dir}: train.csv has {len(data.train_labels)} rows; "
+                        f"exclude_rows names row {beyond[0]} (counted from 0)")
     try:
         if config.folds > 1:
             stratified_folds(data.train_labels, config.folds, config.split_seed)
@@ -80,6 +86,11 @@ def run_base_name(config: TrainConfig) -> str:
     """``<timestamp>-<arch>[-kfoldK|-full]``, or the configured name."""
     suffix = f"-kfold{config.folds}" if config.folds > 1 else "-full" if config.full else ""
     return config.run_name or RunDir.timestamped_name(config.arch, suffix)
+
+
+def training_rows(config: TrainConfig, rows: np.ndarray) -> np.ndarray:
+    """``rows`` without the ones the config excludes from training (never from scoring)."""
+    return np.setdiff1d(rows, np.asarray(config.exclude_rows, dtype=rows.dtype))
 
 
 def member_seed(config: TrainConfig, number: int) -> int:

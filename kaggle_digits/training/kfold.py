@@ -33,6 +33,7 @@ from kaggle_digits.training.context import (
     member_seed,
     plot_history,
     run_base_name,
+    training_rows,
 )
 from kaggle_digits.training.finish import common_metrics, finish_run, split_record
 from kaggle_digits.training.fit import MemberResult, distribution_scope, fit_member
@@ -53,6 +54,7 @@ def fold_outputs(context: RunContext, number: int, folds: list
             return record, fold.load_array("val_probs"), fold.load_array("test_probs")
         config, data = context.config, context.data
         train_idx, val_idx = folds[number - 1]
+        train_idx = training_rows(config, train_idx)
         fit_data, pseudo_idx = with_pseudo_labels(data, config.pseudo_labels)
         context.log(f"fold {number}/{config.folds}")
         started = _now()
@@ -158,6 +160,7 @@ def run_kfold(context: RunContext) -> dict:
                    val_rows=int(len(all_rows)), parameters=parameters,
                    pseudo_label_rows=int(pseudo_rows),
                    train_rows=int(len(all_rows) - len(all_rows) // config.folds),
+                   excluded_rows=len(config.exclude_rows),
                    split=split_record(context))
     return finish_run(context, test_probs, metrics, all_rows, oof)
 

@@ -28,6 +28,7 @@ from kaggle_digits.training.context import (
     member_seed,
     run_base_name,
     run_guarded,
+    training_rows,
 )
 from kaggle_digits.training.finish import common_metrics, finish_run, split_record
 from kaggle_digits.training.fit import distribution_scope, fit_member, precision_note
@@ -97,6 +98,7 @@ def _run_single(context: RunContext) -> dict:
     else:
         train_idx, val_idx = stratified_split(data.train_labels, config.val_split,
                                               config.split_seed)
+    train_idx = training_rows(config, train_idx)
     fit_data, pseudo_idx = with_pseudo_labels(data, config.pseudo_labels)
     result = fit_member(config, fit_data, np.concatenate([train_idx, pseudo_idx]), val_idx,
                         context.run, member_seed(config, 1), context.log, context.first_model,
@@ -108,6 +110,7 @@ def _run_single(context: RunContext) -> dict:
     context.run.save_array("test_probs", result.test_probs.astype(np.float32))
     metrics = common_metrics(context, result)
     metrics.update(kind="full" if config.full else "holdout", train_rows=int(len(train_idx)),
+                   excluded_rows=len(config.exclude_rows),
                    pseudo_label_rows=int(len(pseudo_idx)),
                    parameters=int(result.model.count_params()))
     if val_idx is not None:
