@@ -14,7 +14,9 @@ training time per fold, so a lever's gain is set against its cost.
 Comma-separated runs are a bag (the ``bagged`` recipe's members): finished k-fold runs of any split
 seeds, each row scored by the mean of the members' out-of-fold probabilities (every member held
 it out once), so two bags are compared on every labelled row, with their total training time. It
-also says on how many rows both bags are wrong: the errors no such ensemble fixes.
+also says on how many rows both bags are wrong: the errors no such ensemble fixes. For two runs
+or two bags it prints what share of each one's mistakes the other makes too, and on how many rows
+they predict different digits: the measure of two families' diversity.
 """
 
 from __future__ import annotations
@@ -63,11 +65,26 @@ def compare(first: RunDir, second: RunDir) -> dict:
         raise ValueError(f"no fold is finished in both {first} and {second} yet")
     rows = np.concatenate([folds[number - 1][1] for number in shared])
     labels = data.train_labels[rows]
-    right = [np.concatenate([run.fold(number).load_array("val_probs").argmax(axis=1)
-                             for number in shared]) == labels for run in (first, second)]
+    predicted = [np.concatenate([run.fold(number).load_array("val_probs").argmax(axis=1)
+                                 for number in shared]) for run in (first, second)]
     fold_minutes = [[done[i][number]["train_time_s"] / 60 for number in shared]
                     for i in (0, 1)]
-    return {"folds": shared, "rows": len(rows), "right": right, "fold_minutes": fold_minutes}
+    return {"folds": shared, "rows": len(rows), "right": [p == labels for p in predicted],
+            "predicted": predicted, "fold_minutes": fold_minutes}
+
+
+def mistake_overlap(right: list[np.ndarray], predicted: list[np.ndarray]) -> str:
+    """What two runs share of their mistakes, and where they disagree: members that err on
+    different rows are what an ensemble can use (two runs of one net share most of theirs)."""
+    wrong = [~r for r in right]
+    both = int((wrong[0] & wrong[1]).sum())
+    counts = [int(w.sum()) for w in wrong]
+    shares = ", ".join(f"{both / count:.0%} of the {'first' if i == 0 else 'second'}'s"
+                       for i, count in enumerate(counts) if count)
+    differ = int((predicted[0] != predicted[1]).sum())
+    return (f"mistakes: {counts[0]} and {counts[1]}; both wrong on {both} rows"
+            + (f" ({shares})" if shares else "") + f"; they predict different digits on "
+            f"{differ} rows")
 
 
 def check_finished_kfold(run: RunDir) -> None:
@@ -96,6 +113,7 @@ def compare_bags(first: list[RunDir], second: list[RunDir]) -> dict:
                    for record in finished_folds(run).values()) / 60 for bag in (first, second)]
     return {"rows": results[0].val_rows,
             "right": [r.val_probs.argmax(axis=1) == r.val_labels for r in results],
+            "predicted": [r.val_probs.argmax(axis=1) for r in results],
             "member_accuracies": [[m.val_accuracy for m in bag] for bag in bags],
             "minutes": minutes}
 
@@ -118,10 +136,9 @@ def main_bags(first: list[Path], second: list[Path]) -> int:
         for path, accuracy in zip(bag, accuracies):
             print(f"    member {path.name}: {accuracy:.4%}")
     test = mcnemar_exact(*result["right"])
-    both_wrong = int((~result["right"][0] & ~result["right"][1]).sum())
     print(f"  only the first bag right: {test['only_first']}, only the second: "
-          f"{test['only_second']}, McNemar exact p = {test['p_value']:.3g}; both wrong on "
-          f"{both_wrong} rows")
+          f"{test['only_second']}, McNemar exact p = {test['p_value']:.3g}")
+    print(f"  {mistake_overlap(result['right'], result['predicted'])}")
     return 0
 
 
@@ -150,6 +167,7 @@ def main(argv=None) -> int:
     test = mcnemar_exact(*result["right"])
     print(f"  only {args.first.name} right: {test['only_first']}, only {args.second.name} "
           f"right: {test['only_second']}, McNemar exact p = {test['p_value']:.3g}")
+    print(f"  {mistake_overlap(result['right'], result['predicted'])}")
     return 0
 
 

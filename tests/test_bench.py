@@ -88,6 +88,7 @@ def test_a_lever_is_judged_on_the_folds_both_runs_finished(tmp_path, tiny_data_d
     out = capsys.readouterr().out
     assert "folds finished in both: [1] (200 held-out rows)" in out  # Fold 2 of one only.
     assert "McNemar exact p = " in out and "min a fold" in out
+    assert "they predict different digits on" in out
     LocalExecutor().run([fold_job("other-split", 1, split_seed=3)], log=lambda _: None)
     assert main([str(runs / "base"), str(runs / "other-split")]) == 2
     assert "same --folds and --split-seed" in capsys.readouterr().err
@@ -126,3 +127,16 @@ def test_precision_table_sets_each_point_against_the_first_variant_in_float32():
     assert variant_options("") == {}
     with pytest.raises(ValueError, match="key=value"):
         variant_options("stem")
+
+
+def test_the_overlap_of_two_runs_mistakes_is_counted():
+    import numpy as np
+
+    from bench.levers import mistake_overlap
+
+    labels = np.array([0, 1, 2, 3, 4, 5, 6, 7])
+    first = np.array([0, 1, 9, 9, 9, 5, 6, 7])   # Wrong on rows 2, 3, 4.
+    second = np.array([0, 1, 8, 9, 4, 5, 9, 7])  # Wrong on rows 2, 3, 6; row 2 differently.
+    said = mistake_overlap([first == labels, second == labels], [first, second])
+    assert said == ("mistakes: 3 and 3; both wrong on 2 rows (67% of the first's, 67% of the "
+                    "second's); they predict different digits on 3 rows")
