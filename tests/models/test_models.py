@@ -17,8 +17,8 @@ def smoke_options(arch: str) -> dict:
 
 
 def test_registry_lists_every_seed_report_architecture_and_refuses_bad_names():
-    assert set(ARCHS) == {"simple_cnn", "improved_cnn", "mlp", "lstm", "rnn", "transformer",
-                          *TRANSFER_ARCHS}
+    assert set(ARCHS) == {"simple_cnn", "improved_cnn", "strided_cnn", "mlp", "lstm", "rnn",
+                          "transformer", *TRANSFER_ARCHS}
     with pytest.raises(ValueError, match="choose one of: .*improved_cnn"):
         build_model("no_such_net")
     with pytest.raises(ValueError, match="already registered"):

@@ -14,13 +14,21 @@ if TYPE_CHECKING:  # The runners load TensorFlow; a command's --help must not.
     from kaggle_digits.orchestration.executors.job import Job, JobResult
 
 __all__ = ["Executor", "ExecutorOptions", "default_parallel", "list_executors", "make_executor",
-           "register_executor"]
+           "register_executor", "usable_cores"]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: under ``taskset`` or a container's cpuset that is
+    fewer than the machine has (``os.cpu_count``), and threads beyond it only queue."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def default_parallel() -> int:
     """Members trained at once by default: two single-threaded members beat one two-threaded
     member on 2 cores (docs/results.md); more at once would multiply memory."""
-    return min(2, os.cpu_count() or 1)
+    return min(2, usable_cores())
 
 
 class Executor(Protocol):

@@ -10,6 +10,7 @@ import os
 from typing import Callable
 
 from kaggle_digits import UserError
+from kaggle_digits.orchestration.executors import usable_cores
 from kaggle_digits.orchestration.executors.job import Job, JobResult
 from kaggle_digits.orchestration.executors.jobs import run_job
 from kaggle_digits.orchestration.progress import RunProgress
@@ -22,7 +23,7 @@ class LocalExecutor:
     """On this machine, no service, nothing to install.
 
     ``parallel=1``: in this process, one job after another. ``parallel=N``: N jobs at a time, each
-    in a child process with ``os.cpu_count() // N`` TensorFlow threads. Jobs with extra callbacks
+    in a child process with ``usable_cores() // N`` TensorFlow threads. Jobs with extra callbacks
     (a search's pruning) always run in this process.
     """
 
@@ -70,7 +71,7 @@ class LocalExecutor:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, wait
 
-        threads = max(1, (os.cpu_count() or 1) // self.parallel)
+        threads = max(1, usable_cores() // self.parallel)
         # spawn: a fresh TensorFlow per child; one job per child: its threads set before TF loads.
         pool = ProcessPoolExecutor(max_workers=self.parallel, max_tasks_per_child=1,
                                    mp_context=multiprocessing.get_context("spawn"),

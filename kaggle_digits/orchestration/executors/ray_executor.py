@@ -31,6 +31,7 @@ import keras
 
 from kaggle_digits import UserError
 from kaggle_digits.data.load import competition_files, fingerprint_files, resolve_data_dir
+from kaggle_digits.orchestration.executors import usable_cores
 from kaggle_digits.orchestration.executors.job import Job, JobResult
 from kaggle_digits.orchestration.executors.jobs import run_job
 from kaggle_digits.orchestration.executors.local import POLL_SECONDS
@@ -148,9 +149,10 @@ class RayExecutor:
         if ray.is_initialized():
             self._owns_ray = False
         elif self.address is None:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
+            cores = usable_cores()
+            ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=True,
                      configure_logging=False)
-            log(f"started a local Ray instance with {os.cpu_count()} CPUs")
+            log(f"started a local Ray instance with {cores} CPUs")
         else:
             import kaggle_digits
 
