@@ -30,8 +30,9 @@ import numpy as np
 
 from kaggle_digits.data.load import load_competition_data
 from kaggle_digits.data.splits import stratified_folds
-from kaggle_digits.ensembles.combine import combine, load_members
+from kaggle_digits.ensembles.combine import combine, load_members, retune_with_tta
 from kaggle_digits.evaluation.metrics import format_accuracy, mcnemar_exact
+from kaggle_digits.evaluation.tta import check_tta
 from kaggle_digits.runs.rundir import RunDir
 
 
@@ -94,10 +95,11 @@ def check_finished_kfold(run: RunDir) -> None:
                          f"(train.py --resume {run} finishes it)")
 
 
-def compare_bags(first: list[RunDir], second: list[RunDir]) -> dict:
+def compare_bags(first: list[RunDir], second: list[RunDir], tta: int = 1) -> dict:
     """Two bags of finished k-fold runs, each row scored by its bag's mean out-of-fold
     probability (the ensemble module's mean, as the ``bagged`` recipe scores itself), on every
-    labelled row; and each bag's training time in minutes.
+    labelled row; and each bag's training time in minutes. ``tta`` > 1: the second bag's
+    members re-predicted with that many views, as ``ensemble.py --tta`` does.
 
     Raises:
         ValueError: a member that is not a finished k-fold run, or bags on different data.
@@ -108,6 +110,8 @@ def compare_bags(first: list[RunDir], second: list[RunDir]) -> dict:
     if bags[0][0].metrics["data_fingerprint"] != bags[1][0].metrics["data_fingerprint"] or \
             not np.array_equal(bags[0][0].val_labels, bags[1][0].val_labels):
         raise ValueError("the two bags were not trained on the same data files")
+    if tta > 1:
+        retune_with_tta(bags[1], tta, log=lambda _: None)
     results = [combine(bag, "mean") for bag in bags]
     minutes = [sum(record["train_time_s"] for run in bag
                    for record in finished_folds(run).values()) / 60 for bag in (first, second)]
@@ -118,14 +122,16 @@ def compare_bags(first: list[RunDir], second: list[RunDir]) -> dict:
             "minutes": minutes}
 
 
-def main_bags(first: list[Path], second: list[Path]) -> int:
+def main_bags(first: list[Path], second: list[Path], tta: int = 1) -> int:
     try:
-        result = compare_bags([RunDir(p) for p in first], [RunDir(p) for p in second])
+        result = compare_bags([RunDir(p) for p in first], [RunDir(p) for p in second], tta)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     rows = result["rows"]
     names = [",".join(path.name for path in bag) for bag in (first, second)]
+    if tta > 1:
+        names[1] += f" with TTA ({tta} views)"
     print(f"bags scored out-of-fold on all {rows:,} labelled rows")
     for name, bag, right, accuracies, minutes in zip(
             names, (first, second), result["right"], result["member_accuracies"],
@@ -148,10 +154,17 @@ def main(argv=None) -> int:
     parser.add_argument("first", help="the reference k-fold run directory (or a bag: "
                         "finished k-fold runs separated by commas)")
     parser.add_argument("second", help="the run with the lever (or a bag)")
+    parser.add_argument("--tta", type=int, default=1, metavar="N",
+                        help="re-predict the second run's (or bag's) held-out rows with N "
+                             "test-time views (default 1: as saved)")
     args = parser.parse_args(argv)
+    try:
+        check_tta(args.tta)
+    except ValueError as exc:
+        parser.error(str(exc))
     bags = [[Path(part) for part in arg.split(",") if part] for arg in (args.first, args.second)]
-    if any(len(bag) != 1 for bag in bags):
-        return main_bags(*bags)
+    if any(len(bag) != 1 for bag in bags) or args.tta > 1:
+        return main_bags(*bags, tta=args.tta)
     args.first, args.second = bags[0][0], bags[1][0]
     try:
         result = compare(RunDir(args.first), RunDir(args.second))

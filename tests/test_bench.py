@@ -70,6 +70,7 @@ def test_a_lever_is_judged_on_the_folds_both_runs_finished(tmp_path, tiny_data_d
     from helpers import tiny_config
 
     from bench.levers import main
+    from kaggle_digits.evaluation.metrics import format_accuracy
     from kaggle_digits.orchestration.executors.job import Job
     from kaggle_digits.orchestration.executors.jobs import run_job
     from kaggle_digits.orchestration.executors.local import LocalExecutor
@@ -108,6 +109,14 @@ def test_a_lever_is_judged_on_the_folds_both_runs_finished(tmp_path, tiny_data_d
     assert f"out-of-fold on all {rows:,} labelled rows" in out
     assert "(2 models a row)" in out and "(1 model a row)" in out
     assert "McNemar exact p = " in out and "both wrong on " in out
+
+    # A run against itself re-predicted with test-time views: the same rows, paired.
+    assert main([str(runs / "base"), str(runs / "base"), "--tta", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "base with TTA (3 views) (1 model a row)" in out and "McNemar exact p = " in out
+    saved = RunDir(runs / "base")
+    right = saved.load_array("val_probs").argmax(axis=1) == saved.load_array("val_labels")
+    assert f"base (1 model a row): {format_accuracy(right.mean(), rows)}" in out
 
 
 def test_precision_table_sets_each_point_against_the_first_variant_in_float32():
