@@ -80,19 +80,6 @@ RECIPES: dict[str, Recipe] = {
                                     {"seed": seed}) for seed in (4, 5, 6, 7)),
         pseudo_label_confidence=0.8,
     ),
-    # Two families on the same folds: improved_cnn's split-42 member of `bagged` and strided_cnn
-    # (strided convolutions where improved_cnn pools), so every labelled row is scored by one
-    # model of each design that never saw it. What the two share of their mistakes, and how the
-    # bag compares with improved_cnn alone, is in docs/results.md.
-    "families": Recipe(
-        "5-fold improved_cnn (its defaults) and 5-fold strided_cnn (its defaults, training seed "
-        "1), both on split seed 42: every labelled row is scored by one model of each design "
-        "that never saw it, the test rows by all 10",
-        (("improved_cnn-e30-d01-kfold5-split42", "improved_cnn",
-          {"folds": 5, "split_seed": 42, "seed": 42, "epochs": 30, "dropout": 0.1}),
-         ("strided_cnn-kfold5-split42-s1", "strided_cnn",
-          {"folds": 5, "split_seed": 42, "seed": 1})),
-    ),
     "quick": Recipe(
         "three improved_cnn models of 5 epochs each: a fast check of the whole ensemble path",
         tuple((f"improved_cnn-e5-s{seed}", "improved_cnn", {"seed": seed, "epochs": 5})
