@@ -176,9 +176,11 @@ def strided_cnn(filters: Sequence[int] | str = (16, 32, 64), dropout_rate: float
     map), at half its widths so that a fit costs about what improved_cnn's does on two cores.
 
     Its receptive fields, downsampling and head all differ from improved_cnn's, which is the
-    point: members of one design share most of their mistakes, so a bag gains from a member
-    that errs elsewhere (what it shares is measured in docs/results.md). ``filters`` are the
-    three stages' widths; ``dropout_rate`` follows each stage and the head.
+    point: members of one design share most of their mistakes, and a bag gains only from a
+    member that errs elsewhere. It does err elsewhere more than any other candidate, but it is
+    weaker alone, and a bag of the two did not beat improved_cnn alone (docs/results.md), so
+    the recipes do not use it. ``filters`` are the three stages' widths; ``dropout_rate``
+    follows each stage and the head.
     """
     stage_a, stage_b, top = _parse_filters(filters, 3)
     inputs, x = pixel_input()
