@@ -15,7 +15,7 @@ from keras import layers
 from kaggle_digits import UserError
 from kaggle_digits.data.load import IMAGE_SIDE
 from kaggle_digits.models.common import pixel_input, probs_head
-from kaggle_digits.models.registry import register_model
+from kaggle_digits.models.registry import get_model_spec, register_model
 
 # Keras' default 0.99 leaves the moving statistics near their initial values for the first few
 # hundred steps, so short runs (the bundled sample, quick presets) evaluated near chance while
@@ -165,8 +165,7 @@ def improved_cnn(filters: Sequence[int] | str = (16, 32, 32, 64), kernel_size: i
     "strided_cnn",
     "batch-normalised CNN that downsamples by strided 5x5 convolutions instead of pooling "
     "(valid 3x3 pairs, a 4x4 top); trained like improved_cnn",
-    epochs=30, batch_size=128, learning_rate=3e-3, lr_schedule="cosine", augment=True,
-    label_smoothing=0.1,
+    **get_model_spec("improved_cnn").train_defaults,  # Its recipe: the comparison is the design.
 )
 def strided_cnn(filters: Sequence[int] | str = (16, 32, 64), dropout_rate: float = 0.25,
                 activation: str = "relu") -> keras.Model:
