@@ -115,3 +115,11 @@ def leave_with_parent(parent: int, exit_code: int = 0, farewell: str | None = No
         os._exit(exit_code)
 
     threading.Thread(target=watch, name="leave-with-parent", daemon=True).start()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: under ``taskset`` or a container's cpuset that is
+    fewer than the machine has (``os.cpu_count``), and threads beyond it only queue."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1

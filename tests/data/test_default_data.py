@@ -58,11 +58,13 @@ def test_the_ensemble_recipe_of_k_fold_members_finishes_without_data(fetched, mo
     assert "finished earlier, reused" in capsys.readouterr().out
 
 
-@pytest.mark.slow  # A k-fold run on two processes, a full-data run, a resume.
+@pytest.mark.slow  # A k-fold run, a full-data run, a resume.
 def test_train_folds_full_and_resume_find_the_fetched_data(fetched):
     data = str(fetched / "data" / "digit-recognizer")
+    # In this process (--parallel 1): child processes get the config resolved here, and
+    # tests/training/test_kfold.py runs them.
     folds = run_cli("train.py", "--arch", "mlp", "--epochs", "1", "--folds", "2", "--parallel",
-                    "2", "--run-name", "cv", cwd=fetched)
+                    "1", "--run-name", "cv", cwd=fetched)
     assert folds.returncode == 0, folds.stderr
     assert "NOTE: trained on the bundled sample" not in folds.stdout
     cv = RunDir(fetched / "runs" / "cv")

@@ -4,25 +4,17 @@ models are (:func:`register_executor`); the CLI offers the registered names."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from kaggle_digits import Registry
+from kaggle_digits.training.runtime import usable_cores
 
 if TYPE_CHECKING:  # The runners load TensorFlow; a command's --help must not.
     from kaggle_digits.orchestration.executors.job import Job, JobResult
 
 __all__ = ["Executor", "ExecutorOptions", "default_parallel", "list_executors", "make_executor",
-           "register_executor", "usable_cores"]
-
-
-def usable_cores() -> int:
-    """The cores this process may run on: under ``taskset`` or a container's cpuset that is
-    fewer than the machine has (``os.cpu_count``), and threads beyond it only queue."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
+           "register_executor"]
 
 
 def default_parallel() -> int:

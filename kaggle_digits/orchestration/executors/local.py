@@ -10,11 +10,10 @@ import os
 from typing import Callable
 
 from kaggle_digits import UserError
-from kaggle_digits.orchestration.executors import usable_cores
 from kaggle_digits.orchestration.executors.job import Job, JobResult
 from kaggle_digits.orchestration.executors.jobs import run_job
 from kaggle_digits.orchestration.progress import RunProgress
-from kaggle_digits.training.runtime import leave_with_parent
+from kaggle_digits.training.runtime import leave_with_parent, usable_cores
 
 POLL_SECONDS = 1.0
 

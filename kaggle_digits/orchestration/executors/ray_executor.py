@@ -31,7 +31,6 @@ import keras
 
 from kaggle_digits import UserError
 from kaggle_digits.data.load import competition_files, fingerprint_files, resolve_data_dir
-from kaggle_digits.orchestration.executors import usable_cores
 from kaggle_digits.orchestration.executors.job import Job, JobResult
 from kaggle_digits.orchestration.executors.jobs import run_job
 from kaggle_digits.orchestration.executors.local import POLL_SECONDS
@@ -44,6 +43,7 @@ from kaggle_digits.orchestration.progress import RunProgress
 from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.submission.files import publish_submission
 from kaggle_digits.training.config import TrainConfig
+from kaggle_digits.training.runtime import usable_cores
 
 
 class SendSnapshot(keras.callbacks.Callback):
