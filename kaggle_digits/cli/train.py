@@ -83,6 +83,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="scale by 1 +- FRACTION (default 0.1)")
     warp.add_argument("--shear", dest="shear_deg", type=float, metavar="DEG",
                       help="shear up to +-DEG degrees (default 5)")
+    warp.add_argument("--crop", dest="crop_size", type=int, metavar="PIXELS",
+                      help="first a random PIXELS x PIXELS crop resized back to 28x28, e.g. 25 "
+                           "(default 0 = off)")
+    warp.add_argument("--grid-distort", type=float, metavar="LIMIT",
+                      help="then a grid distortion: each grid line moves by up to LIMIT of a "
+                           "cell, e.g. 0.3 (default 0 = off)")
+    warp.add_argument("--grid-steps", type=int, metavar="N",
+                      help="cells per side of the grid distortion (default 4)")
+    warp.add_argument("--elastic", dest="elastic_alpha", type=float, metavar="ALPHA",
+                      help="then an elastic distortion (Simard et al. 2003) of strength ALPHA "
+                           "pixels, e.g. 34 (default 0 = off)")
+    warp.add_argument("--elastic-sigma", type=float, metavar="SIGMA",
+                      help="smoothness of the elastic distortion's field, in pixels (default 4)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default adam")
     parser.add_argument("--label-smoothing", type=float, metavar="EPS",
                         help="train against targets smoothed by EPS (0 = off; default: the "

@@ -210,6 +210,16 @@ class TrainConfig:
     shift_fraction: float = _field("learns", 0.1, bounds=(0.0, 0.5), augment_range=True)
     zoom_fraction: float = _field("learns", 0.1, bounds=(0.0, 0.9), augment_range=True)
     shear_deg: float = _field("learns", 5.0, bounds=(0.0, 60.0), augment_range=True)
+    # Distortions beside the affine warp (kaggle_digits/data/augment.py), each off by default:
+    # a random crop of crop_size pixels square resized back (0 = off), a grid distortion of
+    # grid_steps cells per side moving by up to grid_distort of a cell, and an elastic
+    # distortion (Simard et al. 2003) of strength elastic_alpha and smoothness elastic_sigma.
+    crop_size: int = _field("learns", 0, bounds=(0, 28), augment_range=True)
+    grid_distort: float = _field("learns", 0.0, bounds=(0.0, 1.0), augment_range=True)
+    grid_steps: int = _field("learns", 4, bounds=(1, 28), augment_range=True)
+    elastic_alpha: float = _field("learns", 0.0, bounds=(0.0, 1000.0), augment_range=True)
+    elastic_sigma: float = _field("learns", 4.0, bounds=(0.0, 100.0), open_ends="low",
+                                  augment_range=True)
     # A seed must fit the 32-bit seeding of NumPy and TensorFlow.
     seed: int = _field("learns", 42, bounds=(0, 2**31 - 1))
     split_seed: int = _field("rows", 42, bounds=(0, 2**31 - 1))
@@ -357,9 +367,10 @@ class TrainConfig:
         return config
 
     @property
-    def augment_ranges(self) -> dict[str, float]:
-        return {f.name: float(getattr(self, f.name)) for f in dataclasses.fields(self)
-                if f.metadata["augment_range"]}
+    def augment_ranges(self) -> dict[str, float | int]:
+        """The augmentation's settings, as ``build_augmenter`` takes them."""
+        return {f.name: (int if f.type == "int" else float)(getattr(self, f.name))
+                for f in dataclasses.fields(self) if f.metadata["augment_range"]}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -183,7 +183,12 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
         + f"; {config.epochs} epochs, batch {config.batch_size}, {config.optimizer} lr "
           f"{config.learning_rate} ({config.lr_schedule}), augment {config.augment}"
         + (f" (rotate {config.rotate_deg:g} deg, shift {config.shift_fraction:g}, zoom "
-           f"{config.zoom_fraction:g}, shear {config.shear_deg:g} deg)" if config.augment else "")
+           f"{config.zoom_fraction:g}, shear {config.shear_deg:g} deg"
+           + (f", crop {config.crop_size}" if config.crop_size else "")
+           + (f", grid {config.grid_distort:g} x {config.grid_steps}" if config.grid_distort
+              else "")
+           + (f", elastic {config.elastic_alpha:g} sigma {config.elastic_sigma:g}"
+              if config.elastic_alpha else "") + ")" if config.augment else "")
         + (f", options {config.model_options}" if config.model_options else ""))
     if left_to_train:
         build_training_state(model, data.train_images[:1], targets[:1])

@@ -103,3 +103,35 @@ def test_a_worker_that_cannot_start_is_an_error_not_a_hang():
     assert result.returncode != 0
     assert "the augmentation worker process died twice" in result.stderr
     assert '`if __name__ == "__main__":`' in result.stderr
+
+
+@pytest.mark.parametrize("distortion", [{"crop_size": 25}, {"grid_distort": 0.3},
+                                        {"grid_distort": 0.3, "grid_steps": 2},
+                                        {"elastic_alpha": 34.0},
+                                        {"elastic_alpha": 34.0, "elastic_sigma": 6.0}])
+def test_distortions_bend_digits_reproducibly_and_keep_their_ink(distortion):
+    images = digit_images()
+    still = {"rotate_deg": 0.0, "shift_fraction": 0.0, "zoom_fraction": 0.0, "shear_deg": 0.0}
+    bent = augment_epoch(images, 5, 0, ranges={**still, **distortion})
+    assert bent.shape == images.shape and bent.dtype == images.dtype
+    assert not np.array_equal(bent, images)
+    np.testing.assert_array_equal(bent, augment_epoch(images, 5, 0, ranges={**still,
+                                                                            **distortion}))
+    assert not np.array_equal(bent, augment_epoch(images, 5, 1, ranges={**still, **distortion}))
+    # A bend moves strokes, it does not wipe or flood the digit.
+    ink = images.reshape(len(images), -1).sum(axis=1)
+    kept = bent.reshape(len(bent), -1).sum(axis=1) / ink
+    assert 0.6 < np.median(kept) < 1.6, kept
+
+
+def test_a_config_with_no_distortion_warps_as_before_the_options_existed():
+    from kaggle_digits.training.config import TrainConfig
+
+    images = digit_images()
+    ranges = TrainConfig().augment_ranges
+    assert ranges["crop_size"] == 0 and ranges["grid_distort"] == 0 and \
+        ranges["elastic_alpha"] == 0
+    np.testing.assert_array_equal(augment_epoch(images, 5, 0, ranges=ranges),
+                                  augment_epoch(images, 5, 0, ranges={
+                                      "rotate_deg": 10.0, "shift_fraction": 0.1,
+                                      "zoom_fraction": 0.1, "shear_deg": 5.0}))

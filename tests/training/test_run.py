@@ -169,7 +169,9 @@ def test_cnn_hyperparameters_reach_the_model_and_the_saved_config(tmp_path, tiny
     [run_dir] = list((tmp_path / "runs").iterdir())
     config = RunDir(run_dir).read_config()
     assert config.augment_ranges == {"rotate_deg": 15.0, "shift_fraction": 0.05,
-                                     "zoom_fraction": 0.15, "shear_deg": 0.0}
+                                     "zoom_fraction": 0.15, "shear_deg": 0.0, "crop_size": 0,
+                                     "grid_distort": 0.0, "grid_steps": 4,
+                                     "elastic_alpha": 0.0, "elastic_sigma": 4.0}
     assert config.model_options == {**builder_defaults("simple_cnn"), "filters": "8,16,16",
                                     "kernel_size": 2, "stride": 2, "activation": "sigmoid",
                                     "dropout_rate": 0.1}
