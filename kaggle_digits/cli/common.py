@@ -4,8 +4,11 @@ searches): where the fits run."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
 import sys
 import traceback
+from pathlib import Path
 from typing import Callable
 
 from kaggle_digits import UserError
@@ -14,6 +17,19 @@ from kaggle_digits import UserError
 # them against the parser).
 TRACKING_OPTIONS = ("track", "tracking_uri")
 EXECUTOR_OPTIONS = ("executor", "parallel", "ray_address", "cpus_per_job", "gpus_per_job")
+
+
+def path_value(text: str) -> Path:
+    """An argparse type for a path option: an empty value is refused there, naming the option
+    (``Path("")`` is the working directory, which no one means by typing nothing)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path")
+    return Path(text)
+
+
+def path_text(text: str) -> str:
+    """:func:`path_value` for options kept as text (``--data``)."""
+    return str(path_value(text)) if text.strip() else path_value(text)
 
 
 def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +74,7 @@ def add_executor_arguments(parser: argparse.ArgumentParser, title: str = "where 
                        help="local (default): on this machine, --parallel fits at a time; ray: "
                             "as Ray tasks, results brought back as ordinary run directories "
                             "here")
-    group.add_argument("--parallel", type=int, default=default_parallel(), metavar="N",
+    group.add_argument("--parallel", type=int, metavar="N",
                        help="local executor: fits at a time, each in its own process with "
                             f"cores/N TensorFlow threads (default {default_parallel()} here: two "
                             "single-threaded fits outrun one two-threaded fit on 2 cores, "
@@ -67,20 +83,77 @@ def add_executor_arguments(parser: argparse.ArgumentParser, title: str = "where 
                        help="with --executor ray: 'auto' joins the cluster this machine belongs "
                             "to, 'ray://HOST:10001' connects through Ray Client; default: a "
                             "local Ray instance started for this command")
-    group.add_argument("--cpus-per-job", type=float, default=1, metavar="N",
+    group.add_argument("--cpus-per-job", type=float, metavar="N",
                        help="CPUs (and TensorFlow threads) per fit with --executor ray "
                             "(default 1)")
-    group.add_argument("--gpus-per-job", type=float, default=0, metavar="N",
+    group.add_argument("--gpus-per-job", type=float, metavar="N",
                        help="GPUs per fit with --executor ray (default 0)")
 
 
-def executor_from_args(args: argparse.Namespace):
-    """The executor the options name (raises UserError for Ray missing or bad values)."""
+# The options only Ray reads: given with the local executor they would do nothing.
+RAY_ONLY_OPTIONS = ("ray_address", "cpus_per_job", "gpus_per_job")
+
+
+def parallel_fits(args: argparse.Namespace) -> int:
+    """--parallel as given, else the default for this machine's cores."""
+    from kaggle_digits.orchestration.executors import default_parallel
+
+    return default_parallel() if args.parallel is None else args.parallel
+
+
+def check_executor_args(args: argparse.Namespace, parallel_used: bool = True) -> None:
+    """Raises UserError for an option the chosen executor would ignore (``parallel_used``
+    False where this command runs one fit at a time on this machine, so that only
+    ``--parallel 1`` says what it does)."""
+    if args.executor == "local":
+        ignored = [name for name in RAY_ONLY_OPTIONS if getattr(args, name) is not None]
+        if args.parallel is not None and args.parallel != 1 and not parallel_used:
+            ignored.insert(0, "parallel")
+        if ignored:
+            flags = ", ".join("--" + name.replace("_", "-") for name in ignored)
+            why = ("this command runs one fit at a time here; --executor ray runs several"
+                   if "parallel" in ignored else "they are for --executor ray")
+            raise UserError(f"{flags} would do nothing with the local executor ({why})")
+
+
+def executor_from_args(args: argparse.Namespace, parallel_used: bool = True):
+    """The executor the options name (raises UserError for Ray missing or bad values, and for
+    options it would ignore: :func:`check_executor_args`)."""
     from kaggle_digits.orchestration.executors import ExecutorOptions, make_executor
 
+    check_executor_args(args, parallel_used)
     return make_executor(args.executor, ExecutorOptions(
-        parallel=args.parallel, ray_address=args.ray_address, cpus_per_job=args.cpus_per_job,
-        gpus_per_job=args.gpus_per_job))
+        parallel=parallel_fits(args), ray_address=args.ray_address,
+        cpus_per_job=1 if args.cpus_per_job is None else args.cpus_per_job,
+        gpus_per_job=0 if args.gpus_per_job is None else args.gpus_per_job))
+
+
+def flag_of(parser: argparse.ArgumentParser, dest: str) -> str:
+    """The option as a user types it (``--exclude-rows``), for the name it is parsed into
+    (``exclude_rows_file``): read from the parser, never spelled from the name."""
+    for action in parser._actions:
+        if action.dest == dest and action.option_strings:
+            return max(action.option_strings, key=lambda flag: flag.startswith("--"))
+    return dest
+
+
+@contextlib.contextmanager
+def options_named(parser: argparse.ArgumentParser, given: dict):
+    """Refusals of the settings in ``given`` (parsed names and values) name the option the user
+    typed: a message about ``dropout_rate`` from deep in a builder starts with ``--dropout``."""
+    from kaggle_digits.training.config import ALIASES
+
+    try:
+        yield
+    except UserError as exc:
+        text = str(exc)
+        for dest in given:
+            names = {dest, ALIASES.get(dest, dest)}
+            if any(re.search(rf"\b{re.escape(name)}\b", text) for name in names):
+                flag = flag_of(parser, dest)
+                if flag != dest and not text.startswith(flag):
+                    raise UserError(f"{flag} {given[dest]}: {text}") from None
+        raise
 
 
 BUG_LINE = ("error: this is a bug in kaggle-digits, not something you did ({kind}); please report "

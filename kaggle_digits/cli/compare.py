@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kaggle_digits.cli.common import run_command
+from kaggle_digits.cli.common import path_value, run_command
 from kaggle_digits.evaluation.compare import compare_runs, format_markdown, write_comparison
 
 
@@ -21,8 +21,8 @@ def main(argv=None) -> int:
                     "train time across run directories, sorted by accuracy; writes "
                     "comparison.md, comparison.csv and comparison.png. Failed, unfinished and "
                     "full-data (unvalidated) runs are listed as skipped.")
-    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    parser.add_argument("--out", type=Path, default=Path("reports"),
+    parser.add_argument("run_dirs", nargs="+", type=path_value, metavar="RUN_DIR")
+    parser.add_argument("--out", type=path_value, default=Path("reports"),
                         help="output directory (default reports/)")
     args = parser.parse_args(argv)
     return run_command(lambda: _compare(args))

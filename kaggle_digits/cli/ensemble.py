@@ -20,6 +20,8 @@ from kaggle_digits.cli.common import (
     add_tracking_arguments,
     check_tracking,
     executor_from_args,
+    path_text,
+    path_value,
     report_tracking,
     run_command,
 )
@@ -47,12 +49,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                "meta-model. weighted and stack are scored by cross-fitting (never on the rows "
                "they were fitted on). Full-data runs (--full) are validated and weighted "
                "through a held-out twin with the same settings when one is among the members.")
-    parser.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR")
+    parser.add_argument("run_dirs", nargs="*", type=path_value, metavar="RUN_DIR")
     parser.add_argument("--recipe", help="train the members of a named recipe first (finished "
                         "members are reused, interrupted ones resumed); see --list-recipes")
     parser.add_argument("--list-recipes", action="store_true", help="list recipes and exit")
-    parser.add_argument("--data", help="data directory for --recipe (default as train.py)")
-    parser.add_argument("--exclude-rows", type=Path, metavar="CSV", help="with --recipe: train "
+    parser.add_argument("--check", action="store_true", help="with --recipe: check every "
+                        "member (settings, data files, rows to exclude, each model built once) "
+                        "and exit without training or writing anything")
+    parser.add_argument("--data", type=path_text,
+                        help="data directory for --recipe (default as train.py)")
+    parser.add_argument("--exclude-rows", type=path_value, metavar="CSV",
+                        help="with --recipe: train "
                         "every member without the train.csv rows in the CSV's 'row' column "
                         "(label_issues.csv from report.py --label-issues); scores still count "
                         "every row")
@@ -60,7 +67,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--skip-missing", action="store_true",
                         help="leave out failed, unfinished or damaged runs with a warning "
                              "naming each (default: they are an error)")
-    parser.add_argument("--out", type=Path, help="submission path, ending in .csv (default "
+    parser.add_argument("--out", type=path_value, help="submission path, ending in .csv (default "
                         "submissions/ensemble-<timestamp>-<method>.csv; with --recipe, "
                         "submissions/recipe-<name>-<method>.csv)")
     parser.add_argument("--tta", type=int, default=1, metavar="N",
@@ -86,10 +93,20 @@ def main(argv=None) -> int:
 def _ensemble(args: argparse.Namespace) -> int:
     if bool(args.recipe) == bool(args.run_dirs):
         raise UserError("give run directories or --recipe NAME (not both)")
-    if args.exclude_rows and not args.recipe:
-        raise UserError("--exclude-rows trains a recipe's members without those rows; finished "
-                        "runs were trained as they were (give --recipe NAME)")
+    for given, flag in ((args.exclude_rows, "--exclude-rows"), (args.data, "--data"),
+                        (args.check, "--check")):
+        if given and not args.recipe:
+            raise UserError(f"{flag} applies to the members a recipe trains; finished runs were "
+                            f"trained as they were and combine as they are (give --recipe NAME)")
     check_tracking(args)
+    if args.check:
+        from kaggle_digits.ensembles.recipe import check_recipe
+
+        configs = check_recipe(args.recipe, _recipe_base(args.data, args.exclude_rows))
+        executor_from_args(args)
+        print(f"check passed: recipe {args.recipe}, {len(configs)} members, data "
+              f"{configs[0].data_dir}; nothing was trained or written")
+        return 0
     if args.recipe:  # Without --out: submissions/recipe-<name>-<method>.csv.
         members, result, submission, record = run_recipe(args.recipe, args.data,
                                                          args.method, args.out,
@@ -151,13 +168,22 @@ def _ensemble(args: argparse.Namespace) -> int:
 def run_recipe(name: str, data_dir: str | None, method: str, out: Path | None, executor,
                tta: int, exclude_rows: Path | None = None):
     from kaggle_digits.ensembles.recipe import run_recipe as train_recipe
+
+    base = _recipe_base(data_dir, exclude_rows)
+    with executor:
+        return train_recipe(name, base, method=method, out=out, executor=executor, tta=tta)
+
+
+def _recipe_base(data_dir: str | None, exclude_rows: Path | None):
+    """The settings every member of a recipe starts from: where the data is, what to leave
+    out of training."""
     from kaggle_digits.evaluation.label_issues import read_excluded_rows
     from kaggle_digits.training.config import TrainConfig
 
-    excluded = read_excluded_rows(exclude_rows) if exclude_rows else []
-    base = TrainConfig(data_dir=data_dir, exclude_rows=excluded).with_data_dir()
-    with executor:
-        return train_recipe(name, base, method=method, out=out, executor=executor, tta=tta)
+    base = TrainConfig(data_dir=data_dir).with_data_dir()
+    if exclude_rows:
+        base.exclude_rows = read_excluded_rows(exclude_rows, base.data_dir)
+    return base
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kaggle_digits.cli.common import run_command
+from kaggle_digits.cli.common import path_text, path_value, run_command
 
 
 def main(argv=None) -> int:
@@ -19,12 +19,14 @@ def main(argv=None) -> int:
         description="Print the data checks (rows, missing values, shapes, class counts) and write "
                     "sample_digits.png (10 examples per digit) and class_distribution.png (train "
                     "labels, and a submission's predicted labels with --submission).")
-    parser.add_argument("--data", help="directory with train.csv and test.csv (default: "
+    parser.add_argument("--data", type=path_text,
+                        help="directory with train.csv and test.csv (default: "
                         "data/digit-recognizer/, the Kaggle input directory, else the bundled "
                         "sample)")
-    parser.add_argument("--submission", type=Path, help="a submission CSV whose predicted class "
+    parser.add_argument("--submission", type=path_value,
+                        help="a submission CSV whose predicted class "
                         "distribution is drawn beside train's")
-    parser.add_argument("--out", type=Path, default=Path("reports"),
+    parser.add_argument("--out", type=path_value, default=Path("reports"),
                         help="output directory (default reports/)")
     args = parser.parse_args(argv)
     return run_command(lambda: _explore(args))

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kaggle_digits.cli.common import run_command
+from kaggle_digits.cli.common import path_value, run_command
 from kaggle_digits.data.fetch import DEFAULT_COMPETITION, fetch
 
 
@@ -28,10 +28,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--competition", default=DEFAULT_COMPETITION,
                         help=f"competition slug (default {DEFAULT_COMPETITION})")
-    parser.add_argument("--dest", type=Path, default=Path("data") / "digit-recognizer",
+    parser.add_argument("--dest", type=path_value, default=Path("data") / "digit-recognizer",
                         help="directory to unpack into (default data/digit-recognizer)")
     parser.add_argument("--force", action="store_true", help="fetch even if the files are present")
-    parser.add_argument("--from-zip", type=Path, metavar="PATH",
+    parser.add_argument("--from-zip", type=path_value, metavar="PATH",
                         help="use this bundle instead of downloading")
     return parser.parse_args(argv)
 

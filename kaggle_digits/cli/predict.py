@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from kaggle_digits.cli.common import run_command
+from kaggle_digits.cli.common import path_value, run_command
 
 
 def main(argv=None) -> int:
@@ -21,10 +20,12 @@ def main(argv=None) -> int:
                     "average of a k-fold run's fold models; or any .keras file taking 28x28x1 "
                     "raw 0-255 pixels) and write ImageId,Label for every row of the input, plus "
                     "a JSON of the model and the input's SHA-256 beside the output.")
-    parser.add_argument("--model", required=True, type=Path, help="run directory or .keras file")
-    parser.add_argument("--input", type=Path, help="test-format CSV (pixel0..pixel783; default "
+    parser.add_argument("--model", required=True, type=path_value,
+                        help="run directory or .keras file")
+    parser.add_argument("--input", type=path_value,
+                        help="test-format CSV (pixel0..pixel783; default "
                         "test.csv of the run's data directory, else data/digit-recognizer/)")
-    parser.add_argument("--out", required=True, type=Path, help="submission CSV to write")
+    parser.add_argument("--out", required=True, type=path_value, help="submission CSV to write")
     parser.add_argument("--tta", type=int, default=1, metavar="N",
                         help="average over N fixed shifts/rotations (default 1: off)")
     args = parser.parse_args(argv)

@@ -17,6 +17,7 @@ from kaggle_digits.cli.common import (
     add_tracking_arguments,
     check_tracking,
     executor_from_args,
+    path_text,
     report_tracking,
     run_command,
 )
@@ -46,9 +47,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(default: the architecture's)")
     parser.add_argument("--name", help="study name (default <arch>); the same name continues "
                         "the study")
-    parser.add_argument("--data", help="data directory (default as train.py)")
+    parser.add_argument("--data", type=path_text, help="data directory (default as train.py)")
     parser.add_argument("--seed", type=int, default=42, help="split, training and sampler seed")
     parser.add_argument("--out-dir", default="searches", help="where studies go (searches/)")
+    parser.add_argument("--check", action="store_true", help="check the space (each choice "
+                        "and bound as a trial would use it), the data and the models, and exit "
+                        "without training or writing anything")
     add_executor_arguments(parser)
     add_tracking_arguments(parser)
     return parser.parse_args(argv)
@@ -62,15 +66,29 @@ def main(argv=None) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
+    from kaggle_digits.models import get_model_spec
     from kaggle_digits.orchestration.search import run_search, space_for
     from kaggle_digits.training.config import TrainConfig
 
+    get_model_spec(args.arch)  # Before --name, which defaults to it.
     if args.trials < 1:
         raise UserError(f"trials must be at least 1. Received: trials={args.trials}")
     check_tracking(args)
     base = TrainConfig(data_dir=args.data, seed=args.seed, split_seed=args.seed,
                        epochs=args.epochs).with_data_dir()
-    with executor_from_args(args) as executor:
+    executor = executor_from_args(args, parallel_used=args.executor != "local")
+    if args.check:
+        from kaggle_digits.orchestration.search import check_search
+        from kaggle_digits.training.config import check_name
+
+        check_name(args.name or args.arch, "name")
+        space = space_for(args.arch, args.space)
+        configs = check_search(args.arch, base, space)
+        print(f"check passed: {len(configs)} configurations at the ends of the space of "
+              f"{args.arch} ({', '.join(param.name for param in space)}), data "
+              f"{base.data_dir}; nothing was trained or written")
+        return 0
+    with executor:
         table, search_dir = run_search(args.name or args.arch, args.arch, base, args.trials,
                                        space_for(args.arch, args.space), args.out_dir,
                                        executor, seed=args.seed)

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kaggle_digits.cli.common import run_command
+from kaggle_digits.cli.common import path_value, run_command
 from kaggle_digits.submission.kaggle_api import DEFAULT_COMPETITION
 from kaggle_digits.submission.ledger import DEFAULT_LEDGER, SENDING, best_public, gap
 
@@ -27,7 +27,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "statuses and error descriptions; resolves submits that were killed "
                              "mid-send (one still sending is left alone); imports submissions "
                              "made outside the toolkit, their origin unknown")
-    parser.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER,
+    parser.add_argument("--ledger", type=path_value, default=DEFAULT_LEDGER,
                         help=f"the ledger file (default {DEFAULT_LEDGER})")
     parser.add_argument("--competition", default=DEFAULT_COMPETITION,
                         help=f"competition slug (default {DEFAULT_COMPETITION})")

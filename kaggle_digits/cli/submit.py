@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from kaggle_digits.cli.common import run_command
+from kaggle_digits.cli.common import path_text, path_value, run_command
 from kaggle_digits.submission.kaggle_api import DEFAULT_COMPETITION
 from kaggle_digits.submission.ledger import DEFAULT_LEDGER
 
@@ -26,11 +25,12 @@ def main(argv=None) -> int:
         epilog="Same as: kaggle competitions submit -c digit-recognizer -f FILE -m MESSAGE, "
                "after checking that a submission is left today. Each submission gets a row in "
                "the ledger (see submissions.py), written before the upload and completed after.")
-    parser.add_argument("file", type=Path, help="submission CSV")
+    parser.add_argument("file", type=path_value, help="submission CSV")
     parser.add_argument("-m", "--message", required=True, help="submission description")
     parser.add_argument("--competition", default=DEFAULT_COMPETITION,
                         help=f"competition slug (default {DEFAULT_COMPETITION})")
-    parser.add_argument("--data", help="data directory whose test.csv the file must match "
+    parser.add_argument("--data", type=path_text,
+                        help="data directory whose test.csv the file must match "
                         "(default: data/digit-recognizer/ or the Kaggle input directory)")
     parser.add_argument("--no-provenance", action="store_true",
                         help="submit a file that has no record of its origin (a hand-made CSV); "
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
                         help="seconds between polls with --wait (default 10)")
     parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
                         help="give up waiting after S seconds (default 600)")
-    parser.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER,
+    parser.add_argument("--ledger", type=path_value, default=DEFAULT_LEDGER,
                         help=f"the submission ledger (default {DEFAULT_LEDGER})")
     args = parser.parse_args(argv)
     return run_command(lambda: _submit(args))

@@ -17,6 +17,7 @@ from kaggle_digits.cli.common import (
     add_tracking_arguments,
     check_tracking,
     executor_from_args,
+    path_text,
     report_tracking,
     run_command,
 )
@@ -41,10 +42,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--arch", default="simple_cnn", metavar="NAME",
                         help="architecture for --grid (default simple_cnn; train.py --list-archs "
                              "lists them)")
-    parser.add_argument("--data", help="data directory (default as train.py)")
+    parser.add_argument("--data", type=path_text, help="data directory (default as train.py)")
     parser.add_argument("--seed", type=int, default=42, help="split and training seed (42)")
     parser.add_argument("--val-split", type=float, default=0.2)
     parser.add_argument("--out-dir", default="sweeps", help="where sweeps go (default sweeps/)")
+    parser.add_argument("--check", action="store_true", help="check every run of the sweep "
+                        "(settings, data files, each model built once) and exit without "
+                        "training or writing anything")
     add_executor_arguments(parser)
     add_tracking_arguments(parser)
     return parser.parse_args(argv)
@@ -73,7 +77,15 @@ def _run(args: argparse.Namespace) -> int:
         name, runs = args.study, STUDIES[args.study][1]
     else:
         name, runs = f"{args.arch}-grid", parse_grid(args.grid, args.arch)
-    with executor_from_args(args) as executor:
+    executor = executor_from_args(args)
+    if args.check:
+        from kaggle_digits.orchestration.sweep import check_study
+
+        configs = check_study(runs, base)
+        print(f"check passed: {len(configs)} runs of {name}, data {base.data_dir}; nothing was "
+              f"trained or written")
+        return 0
+    with executor:
         table, sweep_dir = run_study(name, runs, base, out_root=args.out_dir,
                                      executor=executor)
     if args.track:

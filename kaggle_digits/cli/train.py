@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from kaggle_digits import UserError
 from kaggle_digits.cli.common import (
@@ -24,14 +23,24 @@ from kaggle_digits.cli.common import (
     TRACKING_OPTIONS,
     add_executor_arguments,
     add_tracking_arguments,
+    check_executor_args,
     check_tracking,
     executor_from_args,
+    flag_of,
+    options_named,
+    parallel_fits,
+    path_text,
+    path_value,
     report_tracking,
     run_command,
 )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
     from kaggle_digits.training.config import (
         LR_SCHEDULES,
         OPTIMIZERS,
@@ -52,16 +61,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--arch", metavar="NAME",
                         help="architecture (default improved_cnn; see --list-archs)")
     parser.add_argument("--list-archs", action="store_true", help="list architectures and exit")
+    parser.add_argument("--check", action="store_true", help="check everything the run would "
+                        "use (settings, data files, rows to exclude, teachers, the model built "
+                        "once) and exit without training or writing anything")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a named starting point: "
                         "fast = improved_cnn with a stride-2 stem, no augmentation or "
                         "dropout, 2 epochs: the quickest route to a usable model (its measured "
                         "accuracy and time: docs/results.md)")
-    parser.add_argument("--config", type=Path, help="config.json of an earlier run to repeat")
-    parser.add_argument("--exclude-rows", dest="exclude_rows_file", type=Path, metavar="CSV",
+    parser.add_argument("--config", type=path_value, help="config.json of an earlier run to repeat")
+    parser.add_argument("--exclude-rows", dest="exclude_rows_file", type=path_value, metavar="CSV",
                         help="train without the train.csv rows in the CSV's 'row' column "
                              "(label_issues.csv from report.py --label-issues); every score "
                              "still counts every row")
-    parser.add_argument("--data", dest="data_dir", help="directory with train.csv and test.csv "
+    parser.add_argument("--data", dest="data_dir", type=path_text,
+                        help="directory with train.csv and test.csv "
                         "(default: data/digit-recognizer/, /kaggle/input/digit-recognizer/ in a "
                         "Kaggle notebook, else the bundled sample)")
     parser.add_argument("--epochs", type=int)
@@ -106,7 +119,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     distill = parser.add_argument_group(
         "distillation (a student learns from an ensemble's probabilities as well as the labels)")
     distill.add_argument("--teacher", action="append", metavar="RUN_DIR",
-                         type=lambda path: str(Path(path).resolve()),
+                         type=lambda path: str(path_value(path).resolve()),
                          help="a finished run, or a folder of runs such as runs/recipe-bagged; "
                               "repeat for more. Only teacher models that never trained on the "
                               "rows this run is judged on teach it: use --folds K with a k-fold "
@@ -165,7 +178,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "softmax; it needs bfloat16 instructions (AVX-512 BF16 or AMX) or a GPU, "
                         "and a CPU without them emulates it, several times slower "
                         "(docs/results.md)")
-    parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted "
+    parser.add_argument("--resume", type=path_value, metavar="RUN_DIR",
+                        help="continue an interrupted "
                         "run from its last completed epoch, as it was configured; only --data "
                         "and --submissions-dir (where it reads and copies to) may change")
     parser.add_argument("--tensorboard", action="store_true", default=None,
@@ -177,11 +191,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--run-name", help="run directory name (default <timestamp>-<arch>)")
     add_tracking_arguments(parser)
     add_executor_arguments(parser, "with --folds K: the folds, each a job of its own")
-    return parser.parse_args(argv)
+    return parser
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from kaggle_digits.models import get_model_spec, list_models
 
     if args.list_archs:
@@ -190,13 +205,13 @@ def main(argv=None) -> int:
             defaults = ", ".join(f"{key} {value}" for key, value in spec.train_defaults.items())
             print(f"{name:16s} {spec.description}\n{'':16s} defaults: {defaults}")
         return 0
-    return run_command(lambda: _train(args),
+    return run_command(lambda: _train(args, parser),
                        interrupted="interrupted before training started; nothing to resume")
 
 
 # What this command does with its options: the rest are training settings, by their TrainConfig
 # or builder names.
-COMMAND_OPTIONS = ("list_archs", "config", "resume", "preset", "exclude_rows_file")
+COMMAND_OPTIONS = ("list_archs", "check", "config", "resume", "preset", "exclude_rows_file")
 NOT_SETTINGS = (*COMMAND_OPTIONS, *TRACKING_OPTIONS, *EXECUTOR_OPTIONS)
 # What a resumed run may be given: where it reads its data and copies its submission, where its
 # folds run and whether it is tracked. Every other option would change what the run learns, and
@@ -204,17 +219,17 @@ NOT_SETTINGS = (*COMMAND_OPTIONS, *TRACKING_OPTIONS, *EXECUTOR_OPTIONS)
 RESUME_OPTIONS = ("data_dir", "submissions_dir", *TRACKING_OPTIONS, *EXECUTOR_OPTIONS)
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from kaggle_digits.runs.rundir import RunDir
     from kaggle_digits.training.config import PRESETS, TrainConfig
-    from kaggle_digits.training.run import resume, train
+    from kaggle_digits.training.run import resume
 
     check_tracking(args)
     if args.resume:
         others = sorted(key for key, value in vars(args).items()
                         if value not in (None, False) and key not in ("resume", *RESUME_OPTIONS))
         if others:
-            flags = ", ".join("--" + key.replace("_", "-") for key in others)
+            flags = ", ".join(flag_of(parser, key) for key in others)
             raise UserError(f"--resume continues {args.resume} as it was configured; only "
                              f"--data, --submissions-dir and where the folds run (--parallel, "
                              f"--executor) may be given with it. Received: {flags}")
@@ -233,16 +248,31 @@ def _train(args: argparse.Namespace) -> int:
     config = (TrainConfig() if not args.config else RunDir(args.config).read_config()
               if args.config.is_dir() else TrainConfig.load(args.config))
     changes = dict(PRESETS[args.preset]) if args.preset else {}
-    changes.update({key: value for key, value in vars(args).items()
-                    if value is not None and key not in NOT_SETTINGS})
+    given = {key: value for key, value in vars(args).items()
+             if value is not None and key not in NOT_SETTINGS}
+    changes.update(given)
+    # --dropout and the other flags by the same names; the data directory resolved once, here.
+    # A refusal of a value given as an option, wherever it is found, names that option.
+    with options_named(parser, given):
+        return _train_config(config.override(changes).with_data_dir(), args)
+
+
+def _train_config(config, args: argparse.Namespace) -> int:
+    from kaggle_digits.training.run import check, train
+
     if args.exclude_rows_file:
         from kaggle_digits.evaluation.label_issues import read_excluded_rows
 
-        changes["exclude_rows"] = read_excluded_rows(args.exclude_rows_file)
-    # --dropout and the other flags by the same names; the data directory resolved once, here.
-    config = config.override(changes).with_data_dir()
+        config = config.override({"exclude_rows": read_excluded_rows(args.exclude_rows_file,
+                                                                     config.data_dir)})
     config.run_name = args.run_name  # A repeat gets a directory of its own.
     config.versions = {}  # A repeat records the versions it runs with.
+    check_executor_args(args, parallel_used=config.folds > 1)
+    if args.check:
+        [config] = check([config])
+        print(f"check passed: {config.arch}, {_plan(config)}, data {config.data_dir}; nothing "
+              f"was trained or written")
+        return 0
     if config.folds > 1 and _folds_as_jobs(args):
         from kaggle_digits.training.kfold import train_kfold_with
 
@@ -256,9 +286,15 @@ def _train(args: argparse.Namespace) -> int:
     return _finish(metrics, run_dir, args)
 
 
+def _plan(config) -> str:
+    if config.folds > 1:
+        return f"{config.folds} folds"
+    return "every labelled row" if config.full else f"validation share {config.val_split:g}"
+
+
 def _folds_as_jobs(args: argparse.Namespace) -> bool:
     """Whether a k-fold run's folds go to an executor (else one after another, here)."""
-    return args.executor != "local" or args.parallel > 1
+    return args.executor != "local" or parallel_fits(args) > 1
 
 
 def _finish(metrics, run_dir, args: argparse.Namespace) -> int:

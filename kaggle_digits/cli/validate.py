@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from kaggle_digits.cli.common import run_command
+from kaggle_digits import UserError
+from kaggle_digits.cli.common import path_text, path_value, run_command
 from kaggle_digits.data.load import (
     COMPETITION_TEST_ROWS,
     find_csv,
@@ -26,8 +26,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         description="Validate a submission: header ImageId,Label; ImageId 1..N in order; labels "
                     "0-9; as many rows as the test file and as the competition's "
                     f"{COMPETITION_TEST_ROWS:,}. Exit code 0 only if Kaggle will accept it.")
-    parser.add_argument("file", type=Path, help="submission CSV to check")
-    parser.add_argument("--data", help="directory with the test.csv it was made for (default: "
+    parser.add_argument("file", type=path_value, help="submission CSV to check")
+    parser.add_argument("--data", type=path_text,
+                        help="directory with the test.csv it was made for (default: "
                         "data/digit-recognizer/, the Kaggle input directory, else the bundled "
                         "sample)")
     return parser.parse_args(argv)
@@ -41,6 +42,9 @@ def main(argv=None) -> int:
 def _validate(args: argparse.Namespace) -> int:
     data_dir, is_sample = resolve_data_dir(args.data)
     test_path = find_csv(data_dir, "test")
+    if args.data is not None and test_path is None:
+        raise UserError(f"--data {args.data}: no test.csv there (give the folder the submission "
+                        f"was predicted for, or leave --data out)")
     test_rows = None
     if test_path is not None:
         test_rows = len(read_digits_csv(test_path, labelled=False)[0])

@@ -1,14 +1,16 @@
 """Digit augmentation with albumentations, prepared an epoch ahead in a separate process.
 
 Digits survive small rotations, shifts, zooms, shears and local bends of their strokes, so these
-add label-preserving variety; flips do not (a mirrored 2 is not a 2). Each epoch's warps are seeded from ``(seed, epoch)``, so
-augmented training is reproducible. This module must not import TensorFlow: the worker process
-imports it.
+add label-preserving variety; flips do not (a mirrored 2 is not a 2). Each epoch's warps are
+seeded from ``(seed, epoch)``, so augmented training is reproducible. This module must not
+import TensorFlow: the worker process imports it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 
 import albumentations as A
 import cv2
@@ -93,9 +95,12 @@ def _init_worker(trainer: int) -> None:
     leave_with_parent(trainer)  # A trainer killed outright leaves no idle worker holding images.
 
 
-def _receive_images(images: np.ndarray) -> None:
+def _receive_images(path: str) -> None:
+    """Load the images the trainer left in ``path`` and remove the file (once loaded, it is
+    this process's copy)."""
     global _worker_images
-    _worker_images = images
+    _worker_images = np.load(path)
+    os.unlink(path)
 
 
 def _augment_in_worker(seed: int, epoch: int, ranges: dict | None) -> np.ndarray:
@@ -116,7 +121,7 @@ class EpochAugmenter:
                  start_epoch: int = 0, ranges: dict | None = None,
                  in_process: bool | None = None):
         self.seed, self.epochs, self.ranges = seed, epochs, ranges
-        self._images = images
+        self._images, self._images_files = images, []
         if in_process is None:
             in_process = len(images) <= IN_PROCESS_MAX_IMAGES
         self._pool = None if in_process else self._start_worker()
@@ -126,13 +131,18 @@ class EpochAugmenter:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
-        # The images go as the first task, not as initializer arguments: those are written to
-        # the new process's pipe while it starts, and a process that dies starting (a script
-        # without `if __name__ == "__main__":`, run from stdin) left that write, and training,
-        # hanging forever instead of failing.
+        # The images go through a file whose name is the first task, never through the pipe:
+        # a process that dies starting (a script without `if __name__ == "__main__":`, run
+        # from stdin) left a write of the images, as initializer arguments or as a task,
+        # blocked on its pipe, and training hung, or on Python 3.11.2 the interpreter's exit
+        # (its executor joins the thread that writes the pipe).
         pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_worker,
                                    initargs=(os.getpid(),))
-        pool.submit(_receive_images, self._images)
+        handle, path = tempfile.mkstemp(prefix="kaggle-digits-augment-", suffix=".npy")
+        with os.fdopen(handle, "wb") as images_file:
+            np.save(images_file, self._images)
+        self._images_files.append(path)
+        pool.submit(_receive_images, path)
         return pool
 
     def _submit(self, epoch: int):
@@ -155,13 +165,13 @@ class EpochAugmenter:
             try:
                 return future.result()
             except BrokenProcessPool as exc:
+                self.close()
                 if attempt == 2:
                     raise RuntimeError(
                         "the augmentation worker process died twice (its error is above). A "
                         "script that trains must run its code under `if __name__ == "
                         "\"__main__\":` from a file: the worker is spawned and imports it"
                     ) from exc
-                self.close()
                 self._pool, self._pending = self._start_worker(), {}
 
     def close(self) -> None:
@@ -169,3 +179,7 @@ class EpochAugmenter:
             future.cancel()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        for path in self._images_files:  # Left by a worker that died before it loaded them.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        self._images_files = []

@@ -6,6 +6,7 @@ happen in a temporary directory beside the destination, and only verified files 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -215,19 +216,28 @@ def fetch(competition: str = DEFAULT_COMPETITION, dest: str | os.PathLike = "dat
         raise FetchError(f"{from_zip}: no such file")
     if from_zip is None:
         warn_if_credentials_readable(log)
+    # The folders made for the download are removed again if it fails: a refused fetch
+    # leaves the tree as it was.
+    made = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.fetch-") as tmp:
-        work_dir = Path(tmp)
-        if from_zip is not None:
-            zip_path, source = Path(from_zip), str(from_zip)
-        else:
-            log(f"downloading '{competition}' through the Kaggle API ...")
-            zip_path, source = download_bundle(competition, work_dir), f"kaggle:{competition}"
-        verify_zip(zip_path, competition)
-        staging = work_dir / "unpacked"
-        staging.mkdir()
-        files = _unpack(zip_path, staging)
-        _replace_files(staging, files, dest)
+    try:
+        with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.fetch-") as tmp:
+            work_dir = Path(tmp)
+            if from_zip is not None:
+                zip_path, source = Path(from_zip), str(from_zip)
+            else:
+                log(f"downloading '{competition}' through the Kaggle API ...")
+                zip_path, source = download_bundle(competition, work_dir), f"kaggle:{competition}"
+            verify_zip(zip_path, competition)
+            staging = work_dir / "unpacked"
+            staging.mkdir()
+            files = _unpack(zip_path, staging)
+            _replace_files(staging, files, dest)
+    except BaseException:
+        for folder in made:  # Deepest first.
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     return FetchResult(dest, sorted(files), source)
 
 

@@ -88,6 +88,28 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+def check_recipe(name: str, base: TrainConfig, log: Callable[[str], None] = print
+                 ) -> list[TrainConfig]:
+    """Every member of recipe ``name`` checked as its run would check it (``ensemble --recipe
+    NAME --check``), without training or writing; pseudo-label members without the labels
+    that only the first round can give them."""
+    from kaggle_digits.training.run import check
+
+    recipe = _recipe(name)
+    base = base.with_data_dir()
+    return check([base.override({"arch": arch, **overrides})
+                  for _, arch, overrides in recipe.all_members], log)
+
+
+def _recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        renamed = (" (the recipe once named default is `pseudo`; `make ensemble` runs `bagged`)"
+                   if name == "default" else "")
+        raise UserError(f"unknown recipe: name must be one of {', '.join(RECIPES)}{renamed}. "
+                         f"Received: name={name!r}")
+    return RECIPES[name]
+
+
 class RecipeIncomplete(UserError):
     """Members that failed for reasons of their own; the finished ones are kept for next time."""
 
@@ -109,16 +131,12 @@ def run_recipe(name: str, base: TrainConfig, method: str = "mean",
         RecipeIncomplete: a member failed for a reason of its own (after the others finished).
         RunInUse: another command is running the same recipe in the same output directory.
     """
-    if name not in RECIPES:
-        renamed = (" (the recipe once named default is `pseudo`; `make ensemble` runs `bagged`)"
-                   if name == "default" else "")
-        raise UserError(f"unknown recipe: name must be one of {', '.join(RECIPES)}{renamed}. "
-                         f"Received: name={name!r}")
+    recipe = _recipe(name)
     check_tta(tta)
     base = base.with_data_dir()  # Every member, fold job and assembly reads the same files.
     recipe_dir = Path(base.output_dir) / f"recipe-{name}"
     with directory_lock(recipe_dir):
-        return _run_recipe_locked(name, RECIPES[name], recipe_dir, base, method, out, log,
+        return _run_recipe_locked(name, recipe, recipe_dir, base, method, out, log,
                                   executor, tta)
 
 

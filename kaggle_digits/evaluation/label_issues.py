@@ -11,6 +11,7 @@ same rows by minimising their log loss.
 
 from __future__ import annotations
 
+import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,10 +70,12 @@ def find_label_issues(labels: np.ndarray, probs: np.ndarray,
                        calibrated[ranked, predicted[ranked]], temperature, len(labels))
 
 
-def run_label_issues(run_dir: str | os.PathLike) -> tuple[LabelIssues, Path, Path]:
+def run_label_issues(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None
+                     ) -> tuple[LabelIssues, Path, Path]:
     """A finished run's label issues, from its held-out probabilities: ``label_issues.csv``
     (row of train.csv counted from 0, its line in the file, given and predicted digit,
-    calibrated confidence) and ``label_issues.png`` (a gallery of the most likely) in the run
+    calibrated confidence, the SHA-256 of the train.csv it names rows of) and
+    ``label_issues.png`` (a gallery of the most likely) in the run
     directory.
 
     Raises:
@@ -88,18 +91,20 @@ def run_label_issues(run_dir: str | os.PathLike) -> tuple[LabelIssues, Path, Pat
     probs, labels = run.load_array("val_probs"), run.load_array("val_labels")
     rows = run.load_array("val_indices")
     issues = find_label_issues(labels, probs, rows)
-    table = pd.DataFrame({"row": issues.rows, "line": issues.rows + 2, "given": issues.given,
-                          "predicted": issues.predicted,
-                          "confidence": np.round(issues.confidence, 4)})
-    csv_path = write_text_atomic(run.report_path("label_issues_table"),
-                                 table.to_csv(index=False))
-    train_csv = find_csv(run.read_config().with_data_dir().data_dir, "train")
+    train_csv = find_csv(data_dir or run.read_config().with_data_dir().data_dir, "train")
     if train_csv is None:
         raise UserError(f"{run}: its data directory has no train.csv to draw the rows from")
+    fingerprint = fingerprint_files([train_csv])
     try:
-        run.check_data(fingerprint_files([train_csv]), names=(train_csv.name,))
+        run.check_data(fingerprint, names=(train_csv.name,))
     except DataMismatch as exc:
         raise UserError(f"{exc}; refusing to draw other images for its rows") from None
+    table = pd.DataFrame({"row": issues.rows, "line": issues.rows + 2, "given": issues.given,
+                          "predicted": issues.predicted,
+                          "confidence": np.round(issues.confidence, 4),
+                          "train_sha256": fingerprint[train_csv.name]})
+    csv_path = write_text_atomic(run.report_path("label_issues_table"),
+                                 table.to_csv(index=False))
     images, _ = read_digits_csv(train_csv, labelled=True)
     shown = issues.rows[:GALLERY_MAX]
     captions = [f"row {row}: given {given}\nmodel {predicted} {confidence:.0%}"
@@ -112,25 +117,55 @@ def run_label_issues(run_dir: str | os.PathLike) -> tuple[LabelIssues, Path, Pat
     return issues, csv_path, png
 
 
-def read_excluded_rows(path: str | os.PathLike) -> list[int]:
+def read_excluded_rows(path: str | os.PathLike, data_dir: str | os.PathLike) -> list[int]:
     """The train.csv rows (counted from 0) in the ``row`` column of a CSV such as
-    ``label_issues.csv``, checked where they are read.
+    ``label_issues.csv``, checked where they are read, and against the train.csv of
+    ``data_dir`` they will be left out of: a file that records the train.csv it was made on
+    (``train_sha256``) must name this one, and a ``given`` column must hold this train.csv's
+    labels of those rows (row numbers of another file would leave out other digits).
 
     Raises:
-        UserError: naming the file, and the line where a value is no row number.
+        UserError: naming the file, and the line and column of a value that is wrong.
     """
     path = Path(path)
     try:
-        table = pd.read_csv(path, dtype=str)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error) as exc:
         raise UserError(f"{path}: not a readable CSV of rows to exclude "
                         f"({getattr(exc, 'strerror', None) or exc})") from None
-    if "row" not in table.columns:
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise UserError(f"{path}, line 1: column {repeated[0]!r} appears more than once")
+    if "row" not in header:
         raise UserError(f"{path}: no 'row' column (the train.csv rows to exclude, counted from "
                         f"0, as label_issues.csv has them)")
-    rows = []
-    for line, text in enumerate(table["row"], start=2):
-        if not isinstance(text, str) or not text.strip().isdigit() or len(text.strip()) > 9:
-            raise UserError(f"{path}, line {line}, column 'row': {text!r} is not a row number")
-        rows.append(int(text))
+    rows = [_whole_number(path, line, "row", text)
+            for line, text in enumerate(table["row"], start=2)]
+    train_csv = find_csv(data_dir, "train")
+    if train_csv is None or not rows:
+        return sorted(set(rows))
+    made_on = {text for text in table.get("train_sha256", []) if text}
+    if made_on and made_on != set(fingerprint_files([train_csv]).values()):
+        raise UserError(f"{path}: made on another train.csv (its train_sha256 is not the "
+                        f"SHA-256 of {train_csv}); its row numbers would name other digits")
+    if "given" in header and not made_on:
+        _, labels = read_digits_csv(train_csv, labelled=True)
+        for line, (row, text) in enumerate(zip(rows, table["given"]), start=2):
+            given = _whole_number(path, line, "given", text)
+            if row < len(labels) and labels[row] != given:
+                raise UserError(f"{path}, line {line}, column 'given': row {row} is a "
+                                f"{labels[row]} in {train_csv}, not a {given}: the file was made "
+                                f"on another train.csv")
     return sorted(set(rows))
+
+
+def _whole_number(path: Path, line: int, column: str, text) -> int:
+    """A non-negative whole number written in ASCII digits (``int`` takes other scripts' digits,
+    ``str.isdigit`` superscripts and circled digits that ``int`` refuses)."""
+    text = text.strip() if isinstance(text, str) else ""
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise UserError(f"{path}, line {line}, column {column!r}: {text!r} is not a "
+                        f"{'row number' if column == 'row' else 'digit'}")
+    return int(text)

@@ -159,8 +159,11 @@ def _format_value(value) -> str:
     return str(value)
 
 
-def regenerate_report(run_dir: str | os.PathLike) -> list[Path]:
-    """Rebuild a finished run's report from its files and its recorded data directory.
+def regenerate_report(run_dir: str | os.PathLike,
+                      data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Rebuild a finished run's report from its files and its data directory: ``data_dir``
+    (a run moved to another machine), else the one it recorded (else the default, for runs
+    that recorded none).
 
     Raises:
         ValueError: the run is unfinished, or its train.csv is not the one it was trained on.
@@ -172,10 +175,10 @@ def regenerate_report(run_dir: str | os.PathLike) -> list[Path]:
     if missing:
         raise UserError(f"{run}: no validation predictions ({', '.join(missing)}): a "
                          f"full-data run has no validation report")
-    config = run.read_config()
-    train_path = find_csv(config.data_dir, "train")
+    data_dir = data_dir or run.read_config().with_data_dir().data_dir
+    train_path = find_csv(data_dir, "train")
     if train_path is None:
-        raise UserError(f"{run}: its data directory {config.data_dir} has no train.csv")
+        raise UserError(f"{run}: its data directory {data_dir} has no train.csv")
     try:
         run.check_data(fingerprint_files([train_path]), names=(train_path.name,))
     except DataMismatch:

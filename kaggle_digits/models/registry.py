@@ -83,5 +83,24 @@ def build_model(name: str, precision: str = "float32", **hyperparameters) -> ker
     try:
         keras.config.set_dtype_policy(precision)  # Read by each layer as it is made.
         return builder(**hyperparameters)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, UserError):
+            raise
+        # Keras' layers check the values they are given (a dropout rate of 1.5, an unknown
+        # activation, filters that are no numbers): with options the user changed, that is
+        # their value to fix; with the builder's own defaults it is a bug, and keeps its
+        # traceback.
+        defaults = builder_defaults(name)
+        changed = {key: value for key, value in hyperparameters.items()
+                   if key not in defaults or _as_json(value) != defaults[key]}
+        if not changed:
+            raise
+        raise UserError(f"{name} cannot be built with "
+                        f"{', '.join(f'{key}={value!r}' for key, value in changed.items())}: "
+                        f"{exc}") from None
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def _as_json(value):
+    return list(value) if isinstance(value, tuple) else value

@@ -38,6 +38,15 @@ class Param:
     high: float | None = None
     choices: tuple = ()
 
+    def extremes(self) -> tuple:
+        """The values a trial may draw that are most likely to be refused: both ends, or every
+        choice (checked before a study starts, so no trial fails on its space)."""
+        if self.kind == "choice":
+            return self.choices
+        if self.kind == "int":
+            return int(self.low), int(self.high)
+        return self.low, self.high
+
     def suggest(self, trial):
         if self.kind == "log":
             return trial.suggest_float(self.name, self.low, self.high, log=True)
@@ -106,6 +115,28 @@ def trial_config(base: TrainConfig, arch: str, params: dict, output_dir: Path,
     return config
 
 
+def check_search(arch: str, base: TrainConfig, space: list[Param],
+                 log: Callable[[str], None] = print) -> list[TrainConfig]:
+    """Every value a trial may draw at the ends of the space (each choice, each bound) checked
+    as a run would check it (:func:`kaggle_digits.training.run.check`), before any trial."""
+    from kaggle_digits.training.run import check
+
+    base = base.with_data_dir()
+    configs = [base.override({"arch": arch})]
+    for param in space:
+        for value in param.extremes():
+            try:
+                configs.append(base.override({"arch": arch, param.name: value}))
+            except UserError as exc:
+                raise UserError(f"search space: {param.name}={value!r} is refused: {exc}") \
+                    from None
+    try:
+        check(configs, log)
+    except UserError as exc:
+        raise UserError(f"search space: {exc}") from None
+    return configs
+
+
 def run_search(name: str, arch: str, base: TrainConfig, trials: int,
                space: list[Param] | None = None, out_root: str | Path = "searches",
                executor=None, seed: int = 42, log: Callable[[str], None] = print
@@ -119,6 +150,7 @@ def run_search(name: str, arch: str, base: TrainConfig, trials: int,
     check_name(name, "name")
     base = base.with_data_dir()  # Every trial reads the same files; the study records them.
     space = space or space_for(arch)
+    check_search(arch, base, space, log=lambda line: None)
     search_dir = Path(out_root) / name
     search_dir.mkdir(parents=True, exist_ok=True)
     # One command at a time per study: a second one started at once stops with one line.
@@ -197,6 +229,10 @@ def _run_search_locked(name: str, arch: str, base: TrainConfig, trials: int, spa
             raise
         try:
             results = executor.run(jobs, log=log, description=f"search {name}")
+        except Exception:  # No trial left RUNNING for good by a failure of the command.
+            for trial in batch:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
         except KeyboardInterrupt:
             for trial in batch:
                 # Told, not left RUNNING forever; its run stays resumable for the next command.

@@ -66,6 +66,22 @@ def parse_grid(grid: str, arch: str) -> list[StudyRun]:
     return runs
 
 
+def check_study(runs: list[StudyRun], base: TrainConfig,
+                log: Callable[[str], None] = print) -> list[TrainConfig]:
+    """Every run of a study checked as a run would check it, before the first one trains."""
+    from kaggle_digits.training.run import check
+
+    base = base.with_data_dir()
+    configs = []
+    for label, arch, overrides in runs:
+        try:
+            configs.append(base.override({"arch": arch, **overrides}))
+        except UserError as exc:
+            raise UserError(f"run {label}: {exc}") from None
+    check(configs, log, labels=[f"run {label}" for label, _, _ in runs])
+    return configs
+
+
 def run_study(name: str, runs: list[StudyRun], base: TrainConfig, out_root: str | Path = "sweeps",
               log: Callable[[str], None] = print, executor=None) -> tuple[pd.DataFrame, Path]:
     """Train every run on the same split and write ``summary.md`` and ``summary.csv``.
@@ -80,8 +96,8 @@ def run_study(name: str, runs: list[StudyRun], base: TrainConfig, out_root: str 
     from kaggle_digits.training.kfold import member_jobs
 
     base = base.with_data_dir()  # Every run and fold job reads the same files.
-    configs = [(label, base.override({"arch": arch, **overrides}))
-               for label, arch, overrides in runs]
+    configs = list(zip((label for label, _, _ in runs),
+                       check_study(runs, base, log=lambda line: None)))
     fingerprint = current_fingerprint(base.data_dir)
     # Two sweeps started in the same second get directories of their own.
     sweep_dir = RunDir.create(out_root, f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}").path

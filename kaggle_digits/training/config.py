@@ -7,6 +7,7 @@ import json
 import math
 import os
 import platform
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,8 +65,10 @@ def check_name(name: str, what: str = "run_name") -> str:
         problem = "it holds a path separator"
     elif name in (".", "..") or name.startswith("."):
         problem = "it starts with a dot"
-    elif any(ord(char) < 32 for char in name):
-        problem = "it holds a control character"
+    elif any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in name):
+        # Control characters (DEL included) and invisible format characters such as the
+        # right-to-left override, which make a listed name read as another.
+        problem = "it holds a control or invisible formatting character"
     if problem:
         raise UserError(f"{what} must be a plain name, not a path ({problem}). Received: "
                          f"{what}={name!r}")

@@ -41,11 +41,17 @@ def load_run_data(config: TrainConfig, log: Callable[[str], None]) -> tuple[Digi
     if is_sample:
         log(SAMPLE_NOTICE.format(path=data_dir))
     data = load_competition_data(data_dir)
+    check_loaded_data(config, data)
+    apply_determinism(config)
+    return data, is_sample
+
+
+def check_loaded_data(config: TrainConfig, data: DigitData) -> None:
+    """What ``config`` asks of data already loaded: its split, rows to exclude,
+    pseudo-labels and teachers."""
     check_split(config, data)
     check_pseudo_labels(data, config.pseudo_labels)
     check_teachers(config, data.train_labels, data.fingerprint)
-    apply_determinism(config)
-    return data, is_sample
 
 
 def check_split(config: TrainConfig, data: DigitData) -> None:
@@ -57,11 +63,25 @@ def check_split(config: TrainConfig, data: DigitData) -> None:
                         f"exclude_rows names row {beyond[0]} (counted from 0)")
     try:
         if config.folds > 1:
-            stratified_folds(data.train_labels, config.folds, config.split_seed)
+            splits = stratified_folds(data.train_labels, config.folds, config.split_seed)
+            parts = [train_idx for train_idx, _ in splits]
         elif not config.full:
-            stratified_split(data.train_labels, config.val_split, config.split_seed)
+            parts = [stratified_split(data.train_labels, config.val_split, config.split_seed)[0]]
+        else:
+            parts = [np.arange(len(data.train_labels))]
     except ValueError as exc:
         raise UserError(f"{config.data_dir}: train.csv: {exc}") from None
+    if config.exclude_rows:
+        for part in parts:
+            kept = data.train_labels[training_rows(config, part)]
+            missing = sorted(set(data.train_labels[part].tolist()) - set(kept.tolist()))
+            if missing:
+                left = ("no rows at all" if not len(kept) else
+                        "no " + ", ".join(f"{digit}s" for digit in missing))
+                raise UserError(
+                    f"exclude_rows leaves {left} to train on ({len(config.exclude_rows)} of "
+                    f"{len(data.train_labels)} rows excluded): a model that never sees a digit can "
+                    f"never predict it")
 
 
 @dataclass

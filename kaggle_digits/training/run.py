@@ -16,6 +16,7 @@ from typing import Callable
 import keras
 import numpy as np
 
+from kaggle_digits import UserError
 from kaggle_digits.data.splits import stratified_split, with_pseudo_labels
 from kaggle_digits.evaluation.metrics import classification_scores
 from kaggle_digits.models import build_model
@@ -23,6 +24,7 @@ from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.training.config import TrainConfig, package_versions
 from kaggle_digits.training.context import (
     RunContext,
+    check_loaded_data,
     continue_run,
     load_run_data,
     member_seed,
@@ -68,6 +70,52 @@ def train(config: TrainConfig, log: Callable[[str], None] = print,
         run.write_state({"data_fingerprint": data.fingerprint, "is_sample": is_sample})
         return run_guarded(RunContext(config, data, run, is_sample, started, log, first_model,
                                       tuple(callbacks)), _run_member)
+
+
+def check(configs: list[TrainConfig], log: Callable[[str], None] = print,
+          labels: list[str] | None = None) -> list[TrainConfig]:
+    """What ``train`` checks before it writes, for each of ``configs``, without training or
+    writing anything: every setting, the data files and their split, the rows to exclude, the
+    pseudo-labels and teachers, and each distinct model built once (``--check`` on train,
+    recipes, sweeps and searches: a seconds-long answer before an hour of fits).
+
+    Returns:
+        The resolved configs, as the runs would save them.
+
+    Raises:
+        DataError, UserError: what ``train`` would refuse, before its run directory exists;
+            prefixed by the config's label where ``labels`` name them.
+    """
+    resolved, loaded, built = [], {}, set()
+    for index, config in enumerate(configs):
+        try:
+            resolved.append(_check_one(config, log, loaded, built))
+        except UserError as exc:
+            if labels is None:
+                raise
+            raise UserError(f"{labels[index]}: {exc}") from None
+    return resolved
+
+
+def _check_one(config: TrainConfig, log: Callable[[str], None], loaded: dict,
+               built: set) -> TrainConfig:
+    """One config checked; ``loaded`` (data by directory) and ``built`` (models) are shared
+    by the configs of one check, so each file is read and each model built once."""
+    config = config.resolved()
+    for folder in (config.output_dir, config.submissions_dir):
+        if Path(folder).exists() and not Path(folder).is_dir():
+            raise UserError(f"{folder}: not a directory (where this run would write)")
+    if config.data_dir not in loaded:
+        loaded[config.data_dir] = load_run_data(config, log)[0]
+    else:
+        check_loaded_data(config, loaded[config.data_dir])
+    model_key = (config.arch, config.precision, repr(sorted(config.model_options.items())))
+    if model_key not in built:
+        with distribution_scope(config, lambda line: None):
+            model = build_model(config.arch, config.precision, **config.model_options)
+        log(f"check: {config.arch} builds ({model.count_params():,} parameters)")
+        built.add(model_key)
+    return config
 
 
 def resume(run_dir: str | Path, log: Callable[[str], None] = print, callbacks: tuple = (),

@@ -22,13 +22,36 @@ def pack_directory(path: Path) -> bytes:
     return buffer.getvalue()
 
 
+def extract_data(archive: tarfile.TarFile, where: Path) -> None:
+    """Extract only plain files and folders inside ``where``: tarfile's ``data`` filter where
+    this Python has it (3.11.4 and newer, and 3.12+), else the same refusals made here
+    (Debian 12's own Python is 3.11.2), so an archive from a worker never writes outside
+    ``where`` or makes links or devices.
+
+    Raises:
+        tarfile.TarError: a member that is not a plain file or folder inside ``where``.
+    """
+    if hasattr(tarfile, "data_filter"):
+        archive.extractall(where, filter="data")
+        return
+    root = where.resolve()
+    for member in archive.getmembers():
+        target = (root / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or os.path.isabs(member.name) or \
+                (target != root and root not in target.parents):
+            raise tarfile.TarError(f"refusing archive member {member.name!r}: not a plain file "
+                                   f"or folder inside {where}")
+        member.mode &= 0o755  # As the data filter: no set-uid bits, nothing world-writable.
+    archive.extractall(where)
+
+
 def unpack_directory(payload: bytes, path: Path) -> None:
     """Replace ``path`` by the packed directory, atomically: unpacked beside it, then swapped."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.incoming-"))
     try:
         with tarfile.open(fileobj=io.BytesIO(payload), mode="r") as archive:
-            archive.extractall(staging, filter="data")
+            extract_data(archive, staging)
         old = None
         if path.exists():
             old = path.parent / f".{path.name}.old-{os.getpid()}-{time.monotonic_ns()}"
