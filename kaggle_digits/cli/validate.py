@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from kaggle_digits import UserError
 from kaggle_digits.cli.common import path_text, path_value, run_command
@@ -42,9 +43,9 @@ def main(argv=None) -> int:
 def _validate(args: argparse.Namespace) -> int:
     data_dir, is_sample = resolve_data_dir(args.data)
     test_path = find_csv(data_dir, "test")
-    if args.data is not None and test_path is None:
-        raise UserError(f"--data {args.data}: no test.csv there (give the folder the submission "
-                        f"was predicted for, or leave --data out)")
+    if args.data is not None and not Path(args.data).is_dir():
+        raise UserError(f"--data {args.data}: not a directory (give the folder whose test.csv "
+                        f"the submission was predicted for, or leave --data out)")
     test_rows = None
     if test_path is not None:
         test_rows = len(read_digits_csv(test_path, labelled=False)[0])
