@@ -258,13 +258,22 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _train_config(config, args: argparse.Namespace) -> int:
+    if not args.exclude_rows_file:
+        return _train_resolved(config, args)
+    from kaggle_digits.evaluation.label_issues import read_excluded_rows
+
+    excluded = read_excluded_rows(args.exclude_rows_file, config.data_dir)
+    try:
+        return _train_resolved(config.override({"exclude_rows": excluded}), args)
+    except UserError as exc:  # The rows it leaves are the file's doing: name it.
+        if "exclude_rows" not in str(exc):
+            raise
+        raise UserError(f"--exclude-rows {args.exclude_rows_file}: {exc}") from None
+
+
+def _train_resolved(config, args: argparse.Namespace) -> int:
     from kaggle_digits.training.run import check, train
 
-    if args.exclude_rows_file:
-        from kaggle_digits.evaluation.label_issues import read_excluded_rows
-
-        config = config.override({"exclude_rows": read_excluded_rows(args.exclude_rows_file,
-                                                                     config.data_dir)})
     config.run_name = args.run_name  # A repeat gets a directory of its own.
     config.versions = {}  # A repeat records the versions it runs with.
     check_executor_args(args, parallel_used=config.folds > 1)

@@ -18,8 +18,9 @@ import contextlib
 import csv
 import math
 import os
+import re
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from kaggle_digits import UserError
 from kaggle_digits.runs.rundir import REPORT_FILES, RunDir
@@ -67,20 +68,49 @@ def tracking_uri(uri: str | None = None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+# Query parameters that carry secrets in database and service URIs (password=, sslpassword=,
+# token=, api_key=, secret=, ...).
+_SECRET_PARAMETER = re.compile(r"pass|pwd|secret|token|key|auth|credential", re.IGNORECASE)
+# user:password@ as SQLAlchemy reads it: the password runs to the first "@", so a "/", "?" or
+# "#" inside it stays the password's (a URL parser takes them for the path, query, fragment).
+_USERINFO = re.compile(r"^(?P<head>[\w+.-]+://[^:/@]*):(?P<password>[^@]*)@")
+
+
 def masked(uri: str) -> str:
-    """``uri`` with its password, if any, shown as ``***`` (for every line that prints it)."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    """``uri`` with its password and any secret-named query parameters shown as ``***`` (for
+    every line that prints it). Database URIs are read as MLflow's database layer reads them,
+    by SQLAlchemy, whose rendering hides the password; others by the same rule."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(uri) if "://" in uri and not uri.startswith(("http", "file")) else None
+    except Exception:  # Not SQLAlchemy's kind of URL, or SQLAlchemy absent: the rule below.
+        url = None
+    if url is not None:
+        query = {key: ("***" if _SECRET_PARAMETER.search(key) else value)
+                 for key, value in url.query.items()}
+        rendered = url.set(query=query).render_as_string(hide_password=True)
+        return rendered.replace("%2A%2A%2A", "***")  # The query's mask, unescaped.
+    shown = _USERINFO.sub(lambda match: f"{match['head']}:***@", uri)
+    return re.sub(r"([?&;])([^=&;#]+)=([^&;#]*)",
+                  lambda m: f"{m[1]}{m[2]}={'***' if _SECRET_PARAMETER.search(m[2]) else m[3]}",
+                  shown)
+
+
+def _secrets(uri: str) -> list[str]:
+    """The password and secret query values in ``uri``, as they may appear in other text."""
+    found = [match["password"] for match in [_USERINFO.match(uri)] if match]
+    found += [value for key, value in re.findall(r"[?&;]([^=&;#]+)=([^&;#]*)", uri)
+              if _SECRET_PARAMETER.search(key)]
+    return [secret for secret in found if secret]
 
 
 def _scrubbed(text: str, uri: str) -> str:
-    """``text`` with the password of ``uri`` masked wherever it appears (drivers echo URLs)."""
-    password = urlsplit(uri).password
+    """``text`` with the secrets of ``uri`` masked wherever they appear (drivers echo URLs)."""
     text = text.replace(uri, masked(uri))
-    return text.replace(password, "***") if password else text
+    for secret in _secrets(uri):
+        text = text.replace(secret, "***")
+    return text
 
 
 @contextlib.contextmanager

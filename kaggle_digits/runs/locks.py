@@ -36,10 +36,13 @@ class DirectoryLock:
         self.directory = Path(directory)
         self.wait_s = wait_s  # How long a taker waits for a holder that keeps it for a moment.
         self.on_wait = on_wait  # Told the holder's pid once, when the taker starts to wait.
-        self.lock_file = self.directory.parent / f".{self.directory.name}.lock"
+        # Named after the path with every symlink and ``..`` resolved: runs/K and a link to it,
+        # or two spellings of one folder, are one lock (in one process, and between processes).
+        target = Path(os.path.realpath(self.directory))
+        self.lock_file = target.parent / f".{target.name}.lock"
 
     def acquire(self) -> None:
-        key = os.path.abspath(self.lock_file)
+        key = str(self.lock_file)
         if key in self._held:
             self._held[key][1] += 1
             return
@@ -74,7 +77,7 @@ class DirectoryLock:
         self._held[key] = [fd, 1]
 
     def release(self) -> None:
-        key = os.path.abspath(self.lock_file)
+        key = str(self.lock_file)
         entry = self._held[key]
         entry[1] -= 1
         if entry[1] == 0:

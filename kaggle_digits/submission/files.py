@@ -292,10 +292,13 @@ def publish_submission(run: RunDir, metrics: dict, submissions_dir: str | Path) 
     """Copy the run's submission to ``submissions_dir/<run>.csv`` with its record beside it, and
     note both in ``metrics`` (which the caller then writes, last)."""
     copy = Path(submissions_dir) / f"{run.name}.csv"
-    with atomic_path(copy) as tmp:
-        shutil.copyfile(run.submission_path, tmp)
-    metrics.update(submission=str(copy), submission_sha256=sha256_file(copy))
-    write_record(copy, submission_record(run, metrics))
+    # Under the output lock, as every submission and record written: another command writing
+    # the same copy waits, and the record names the file this call wrote.
+    with directory_lock(copy, wait_s=OUTPUT_LOCK_WAIT_S):
+        with atomic_path(copy) as tmp:
+            shutil.copyfile(run.submission_path, tmp)
+        metrics.update(submission=str(copy), submission_sha256=sha256_file(copy))
+        write_record(copy, submission_record(run, metrics))
     return copy
 
 

@@ -159,7 +159,9 @@ def run_kfold(context: RunContext) -> dict:
                    val_accuracy=scores["accuracy"], val_loss=scores["log_loss"],
                    val_rows=int(len(all_rows)), parameters=parameters,
                    pseudo_label_rows=int(pseudo_rows),
-                   train_rows=int(len(all_rows) - len(all_rows) // config.folds),
+                   # What a fold's model trained on, on average: its rows less those excluded.
+                   train_rows=int(round(np.mean([len(training_rows(config, train_idx))
+                                                 for train_idx, _ in folds]))),
                    excluded_rows=len(config.exclude_rows),
                    split=split_record(context))
     return finish_run(context, test_probs, metrics, all_rows, oof)

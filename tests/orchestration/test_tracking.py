@@ -146,3 +146,18 @@ def test_uris_are_printed_masked():
     assert masked("postgresql://bob:s3cret@db:5432/ml") == "postgresql://bob:***@db:5432/ml"
     assert masked("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
     assert masked("https://token:x@host/") == "https://token:***@host/"
+
+
+@pytest.mark.parametrize("uri, secret", [
+    ("mysql://user:S3cr/et@db:3306/ml", "S3cr/et"),
+    ("postgresql://bob:a?b#c@db/ml", "a?b#c"),
+    ("postgresql://bob@db/ml?password=hunter2&sslmode=require", "hunter2"),
+    ("postgresql://db/ml?sslpassword=p4ss", "p4ss"),
+    ("https://host/api?token=t0ken", "t0ken"),
+])
+def test_passwords_with_url_characters_and_in_the_query_are_masked(uri, secret):
+    from kaggle_digits.orchestration.tracking import _scrubbed, masked
+
+    shown = masked(uri)
+    assert secret not in shown and "***" in shown
+    assert secret not in _scrubbed(f"could not connect to {uri} ({secret} refused)", uri)

@@ -142,7 +142,8 @@ def test_a_run_held_by_another_process_is_refused_with_its_pid(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["../x", "../../etc", "/tmp/abs", "a/b", "..", ".hidden",
-                                  "", "a\\b", "tab\there"])
+                                  "", "a\\b", "tab\there", "del\x7fete",
+                                  "evil\u202egnp.csv", "zero\u200bwidth"])
 def test_names_that_would_leave_their_directory_are_refused(name):
     with pytest.raises(ValueError, match="must be a plain name, not a path"):
         check_name(name)
@@ -150,6 +151,22 @@ def test_names_that_would_leave_their_directory_are_refused(name):
         TrainConfig(run_name=name).validate()
     with pytest.raises(ValueError, match="run_name must be a plain name"):
         Job("x", TrainConfig(run_name=name))
+
+
+def test_a_symlink_or_another_spelling_of_a_held_run_is_the_same_lock(tmp_path):
+    run = RunDir.create(tmp_path / "runs", "k")
+    (tmp_path / "runs" / "klink").symlink_to(run.path)
+    holder = hold_lock(run.path)
+    try:
+        for spelling in (tmp_path / "runs" / "klink", tmp_path / "runs" / "x" / ".." / "k"):
+            with pytest.raises(RunInUse, match=f"in use by process {holder.pid}"):
+                with RunDir(spelling).lock():
+                    pass
+    finally:
+        holder.communicate("")
+    # In one process, two spellings of one run are one re-entrant lock, not a refusal.
+    with run.lock(), RunDir(tmp_path / "runs" / "klink").lock():
+        assert [path.name for path in (tmp_path / "runs").glob(".*.lock")] == [".k.lock"]
 
 
 def test_stray_entries_under_folds_are_not_members(tmp_path):
