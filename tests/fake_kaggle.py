@@ -27,7 +27,8 @@ class FakeKaggle:
     """Serve ``bundle`` for any competition and accept submissions.
 
     ``mode``: "ok", "forbidden" (403), "unauthorized" (401), "not_found" (404 on download),
-    "short_body" (the bundle cut short of its Content-Length, on every try), "bad_request" (400
+    "short_body" (the bundle cut short of its Content-Length, on every try), "trickle" (the
+    bundle a byte at a time, 0.2 s apart: no read ever waits long), "bad_request" (400
     with a reason on CreateSubmission), "rate_limited" (429 with Retry-After on the first
     CreateSubmission), "rate_limited_poll" (the same on the first ListSubmissions),
     "upload_fails" (500 on the file's PUT), "scoring_error" (the submission ends in ERROR with
@@ -224,6 +225,20 @@ class FakeKaggle:
                                       "authorization": self.headers.get("Authorization")})
                 if not path.startswith("/blobs/"):
                     return self._error(404, "not found")
+                if fake.mode == "trickle":  # One byte every 0.2 s: every read gets something.
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/zip")
+                    self.send_header("Content-Length", str(len(fake.bundle)))
+                    self.end_headers()
+                    for byte in fake.bundle[:100]:
+                        try:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                        except OSError:  # The client gave up.
+                            return
+                        time.sleep(0.2)
+                    self.close_connection = True
+                    return
                 if fake.mode == "short_body":  # Promise the whole bundle, send half, hang up.
                     self.send_response(200)
                     self.send_header("Content-Type", "application/zip")

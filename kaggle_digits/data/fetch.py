@@ -178,7 +178,8 @@ def download_bundle(competition: str, work_dir: Path) -> Path:
         raise FetchError(describe_http_error(exc, competition, "download")) from None
     except requests.exceptions.Timeout:
         raise FetchError(f"the Kaggle API did not answer within "
-                         f"{kaggle_api.CALL_TIMEOUT_S:.0f}s; retry later or download the bundle "
+                         f"{kaggle_api.CALL_TIMEOUT_S:.0f}s (or finish within "
+                         f"{kaggle_api.CALL_DEADLINE_S:.0f}s); retry later or download the bundle "
                          f"by hand and use --from-zip") from None
     except requests.exceptions.ConnectionError as exc:
         raise FetchError(f"cannot reach the Kaggle API (network unreachable?): "

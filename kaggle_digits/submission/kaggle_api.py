@@ -12,6 +12,8 @@ import contextlib
 import io
 import json
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -25,6 +27,14 @@ MAX_RETRY_AFTER_S = 3600.0  # A Retry-After beyond an hour is damage, not advice
 # How long one call may wait on a silent connection (the client itself sets no timeout, and a
 # server that accepts the connection and never answers would hold a submit forever).
 CALL_TIMEOUT_S = 120.0
+# How long one call may take in all: requests' timeout is per read, so a server that trickles a
+# byte at a time never trips it. Enough for the competition bundle on a slow line.
+CALL_DEADLINE_S = 1800.0
+
+
+class _DeadlinePassed(BaseException):
+    """Raised into the call by the deadline's alarm; a BaseException, so that no ``except
+    Exception`` in the client or requests takes it for a network error and retries."""
 
 
 class KaggleApiError(UserError):
@@ -122,14 +132,21 @@ def authenticated_api():
 
 
 @contextlib.contextmanager
-def call_timeout(seconds: float | None = None):
+def call_timeout(seconds: float | None = None, deadline: float | None = None):
     """Inside, every request the kaggle client sends without a timeout of its own (all of them:
     the client sets none, and requests then waits forever) gives up after ``seconds`` of
-    silence (default :data:`CALL_TIMEOUT_S`). The client builds its sessions inside each call,
-    so the default is set where every session sends, for the duration of the call."""
+    silence (default :data:`CALL_TIMEOUT_S`), and the whole call after ``deadline`` seconds
+    (default :data:`CALL_DEADLINE_S`; in the main thread, where an alarm can interrupt a read).
+    The client builds its sessions inside each call, so the default is set where every session
+    sends, for the duration of the call.
+
+    Raises:
+        requests.exceptions.Timeout: the deadline passed.
+    """
     import requests
 
     limit = CALL_TIMEOUT_S if seconds is None else seconds
+    total = CALL_DEADLINE_S if deadline is None else deadline
     send = requests.Session.send
 
     def send_with_timeout(session, request, **kwargs):
@@ -137,11 +154,24 @@ def call_timeout(seconds: float | None = None):
             kwargs["timeout"] = limit
         return send(session, request, **kwargs)
 
+    def expire(signum, frame):
+        raise _DeadlinePassed
+
+    alarm = threading.current_thread() is threading.main_thread() and \
+        signal.getitimer(signal.ITIMER_REAL)[0] == 0  # Never steal a timer someone else set.
+    if alarm:
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, total)
     requests.Session.send = send_with_timeout
     try:
         yield
+    except _DeadlinePassed:
+        raise requests.exceptions.Timeout(f"not done within {total:.0f}s") from None
     finally:
         requests.Session.send = send
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
 
 def http_status(exc) -> int | None:
@@ -208,8 +238,8 @@ def call_with_retries(call: Callable, competition: str, log: Callable[[str], Non
             raise KaggleApiError(describe_http_error(exc, competition, action),
                                  http_status(exc)) from None
         except requests.exceptions.Timeout:
-            raise KaggleApiError(f"the Kaggle API did not answer within {CALL_TIMEOUT_S:.0f}s")\
-                from None
+            raise KaggleApiError(f"the Kaggle API did not answer within {CALL_TIMEOUT_S:.0f}s "
+                                 f"(or finish within {CALL_DEADLINE_S:.0f}s)") from None
         except requests.exceptions.ConnectionError as exc:
             raise KaggleApiError(f"cannot reach the Kaggle API ({type(exc).__name__}); check "
                                  f"the network or proxy settings") from None

@@ -305,3 +305,25 @@ def test_a_server_that_never_answers_the_download_times_out(tmp_path, isolated_e
             fetch(dest=dest, log=lambda _: None)
     assert time.monotonic() - started < 30 and "\n" not in str(info.value)
     assert only_dest_left(dest.parent) == []
+
+
+def test_a_server_that_trickles_the_download_meets_the_deadline(tmp_path, isolated_env,
+                                                                monkeypatch):
+    """requests' timeout is per read: one byte a second kept a fetch going for ever."""
+    import time
+
+    from kaggle_digits.submission import kaggle_api
+
+    monkeypatch.setattr(kaggle_api, "CALL_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(kaggle_api, "CALL_DEADLINE_S", 3.0)
+    for name, value in isolated_env.items():
+        monkeypatch.setenv(name, value)
+    dest = tmp_path / "out" / "digit-recognizer"
+    with FakeKaggle(make_zip(FILES), mode="trickle") as server:
+        for name, value in server.client_env().items():
+            monkeypatch.setenv(name, value)
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="or finish within 3s"):
+            fetch(dest=dest, log=lambda _: None)
+    assert time.monotonic() - started < 15
+    assert only_dest_left(dest.parent) == []
