@@ -58,7 +58,8 @@ def compare(first: RunDir, second: RunDir) -> dict:
               for run in (first, second)]
     if states[0].get("data_fingerprint") != states[1].get("data_fingerprint"):
         raise ValueError(f"{first} and {second} were trained on different data files")
-    data = load_competition_data(configs[0].data_dir)
+    # A run left by a version that recorded no data directory (data_dir null) read the default.
+    data = load_competition_data(configs[0].with_data_dir().data_dir)
     folds = stratified_folds(data.train_labels, configs[0].folds, configs[0].split_seed)
     done = [finished_folds(first), finished_folds(second)]
     shared = sorted(set(done[0]) & set(done[1]))

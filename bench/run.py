@@ -255,14 +255,19 @@ def main(argv=None) -> int:
                            cwd=ROOT, capture_output=True, text=True)
     verdict = "valid" if check.returncode == 0 else "not valid for Kaggle"
     versions = metrics["versions"]
-    low, high = metrics["val_accuracy_ci95"]
+    if metrics["val_accuracy"] is None:  # --full: every row trained on, none held out.
+        accuracy, loss = "none (full-data fit)", None
+    else:
+        low, high = metrics["val_accuracy_ci95"]
+        accuracy = f"{metrics['val_accuracy']:.4%} ({low:.2%}–{high:.2%})"
+        loss = f"{metrics['val_loss']:.4f}"
     row = {**machine_fields(), "versions": f"{versions['tensorflow']} / {versions['keras']}",
-           "arch": args.arch,
+           "arch": metrics["arch"],  # What trained: train.py options after -- may change it.
            "data": (f"{'sample' if args.quick else 'full'} "
                     f"({metrics['train_rows']}/{metrics['val_rows']})"),
            "options": " ".join(extra) or "defaults", "epochs": metrics["epochs_run"],
-           "val_accuracy": f"{metrics['val_accuracy']:.4%} ({low:.2%}–{high:.2%})",
-           "val_loss": f"{metrics['val_loss']:.4f}", "train_s": f"{metrics['train_time_s']:.0f}",
+           "val_accuracy": accuracy,
+           "val_loss": loss, "train_s": f"{metrics['train_time_s']:.0f}",
            "s_per_epoch": f"{metrics['time_per_epoch_s']:.1f}", "wall_s": f"{wall:.0f}",
            "peak_rss_gib": f"{peak_gib:.2f}",
            "submission": f"{metrics['test_rows']} rows, {verdict}"}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, run_cli, run_script
 
+from kaggle_digits import UserError
 from kaggle_digits.models import get_model_spec, list_models
 from kaggle_digits.orchestration.docs import DOC_FILES, architecture_table, render_all
 
@@ -134,3 +139,46 @@ def test_one_command_lists_every_command_and_no_help_loads_tensorflow():
         assert f"  {name}" in listing.stdout and summary in listing.stdout
     unknown = run_cli("main.py", "trian")
     assert unknown.returncode == 2 and "no command 'trian'" in unknown.stderr
+
+
+def test_damaged_results_are_named_by_file_and_line_and_appends_stay_rows(tmp_path):
+    from kaggle_digits.orchestration.docs import (
+        append_result,
+        decisions_table,
+        read_results,
+        runs_table,
+        targets_table,
+    )
+
+    # A file whose last row has no newline: the next row goes on a line of its own.
+    (tmp_path / "runs.jsonl").write_text('{"date": "2026-12-07", "train_s": 0}')
+    append_result("runs", {"date": "2026-12-08", "train_s": "12"}, tmp_path)
+    assert [row["date"] for row in read_results("runs", tmp_path)] == ["2026-12-07",
+                                                                       "2026-12-08"]
+    assert "| 0 |" in runs_table(tmp_path)  # A measured 0 is a 0, not "–".
+    (tmp_path / "targets.jsonl").write_text('{"target": "x", "goal": "y"}\n')
+    with pytest.raises(UserError, match=r"targets.jsonl: line 1: no measured, met, date"):
+        targets_table(tmp_path)
+    (tmp_path / "decisions.jsonl").write_text('\n{"lever": \n')
+    with pytest.raises(UserError, match=r"decisions.jsonl: line 2: not JSON"):
+        decisions_table(tmp_path)
+
+
+def test_update_readme_refuses_a_damaged_results_file_in_one_line(tmp_path, monkeypatch):
+    from kaggle_digits.orchestration import docs
+
+    shutil.copytree(docs.RESULTS, tmp_path / "results")
+    with open(tmp_path / "results" / "decisions.jsonl", "a") as handle:
+        handle.write("{not json\n")
+    spec = importlib.util.spec_from_file_location("update_readme", ROOT / "tools" /
+                                                  "update_readme.py")
+    update_readme = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(update_readme)
+    monkeypatch.setattr(update_readme, "render_all",
+                        lambda: {ROOT / "BENCHMARKS.md": docs.benchmarks_page(
+                            tmp_path / "results")})
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        assert update_readme.main(["--check"]) == 2
+    assert stderr.getvalue().count("error:") == 1 and "decisions.jsonl: line" in \
+        stderr.getvalue() and "Traceback" not in stderr.getvalue()

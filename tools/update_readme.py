@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kaggle_digits.cli.common import run_command
 from kaggle_digits.orchestration.docs import render_all
 from kaggle_digits.runs.io import write_text_atomic
 
@@ -20,8 +21,12 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only say whether they are stale")
     args = parser.parse_args(argv)
+    return run_command(lambda: _update(args.check))
+
+
+def _update(check: bool) -> int:
     stale = {path: text for path, text in render_all().items() if path.read_text() != text}
-    if args.check:
+    if check:
         print("stale: " + ", ".join(map(str, stale)) + "; run python tools/update_readme.py"
               if stale else "README.md, docs/ and BENCHMARKS.md are up to date")
         return 1 if stale else 0

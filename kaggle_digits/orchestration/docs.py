@@ -11,6 +11,7 @@ what this module makes, or while a section is in none of them.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -49,31 +50,42 @@ def recipe_list() -> str:
                      for name, recipe in RECIPES.items())
 
 
-def read_results(kind: str, results: Path = RESULTS) -> list[dict]:
-    """The rows of ``bench/results/<kind>.jsonl``, oldest first.
+def read_results(kind: str, results: Path = RESULTS, required: tuple = ()) -> list[dict]:
+    """The rows of ``bench/results/<kind>.jsonl``, oldest first, each holding the fields in
+    ``required`` (what the table made of them shows).
 
     Raises:
-        UserError: a line that is not a JSON object, naming the file and line.
+        UserError: a line that is not a JSON object, or lacks a field, naming file and line.
     """
     path = results / f"{kind}.jsonl"
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
         try:
             row = json.loads(line)
         except ValueError as exc:
             raise UserError(f"{path}: line {number}: not JSON ({exc})") from None
         if not isinstance(row, dict):
             raise UserError(f"{path}: line {number}: not a JSON object")
+        missing = [field for field in required if field not in row]
+        if missing:
+            raise UserError(f"{path}: line {number}: no {', '.join(missing)} (a {kind} row "
+                            f"holds {', '.join(required)})")
         rows.append(row)
     return rows
 
 
 def append_result(kind: str, row: dict, results: Path = RESULTS) -> Path:
-    """Append one measured row to ``bench/results/<kind>.jsonl``."""
+    """Append one measured row to ``bench/results/<kind>.jsonl`` (on a line of its own, even
+    after a file whose last line has no newline, which glued two rows into one line)."""
     path = results / f"{kind}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with open(path, "a+b") as handle:
+        handle.seek(0, os.SEEK_END)
+        glued = handle.tell() > 0 and (handle.seek(-1, os.SEEK_END), handle.read(1))[1] != b"\n"
+        handle.write((("\n" if glued else "") + json.dumps(row, ensure_ascii=False) + "\n")
+                     .encode("utf-8"))
     return path
 
 
@@ -88,25 +100,25 @@ def targets_table(results: Path = RESULTS) -> str:
     A target is known by the first two words of its description ("default ensemble", "time
     to"), which stay put while its details and goal change; later rows replace earlier ones.
     """
+    columns = ["target", "goal", "measured", "met", "date"]
     latest = {}
-    for row in read_results("targets", results):
-        latest[" ".join(row["target"].split()[:2])] = [row["target"], row["goal"],
-                                                       row["measured"], row["met"], row["date"]]
+    for row in read_results("targets", results, required=tuple(columns)):
+        latest[" ".join(row["target"].split()[:2])] = [row[column] for column in columns]
     for old, successor in SUPERSEDED_TARGETS.items():
         if successor in latest:
             latest.pop(old, None)
-    return _markdown(["target", "goal", "measured", "met", "date"], list(latest.values()))
+    return _markdown(columns, list(latest.values()))
 
 
 def decisions_table(results: Path = RESULTS) -> str:
     """Every lever measured against the defaults, paired on the same rows, and what was
     decided: the default, an option, or dropped."""
-    return _markdown(
-        ["lever", "rows", "accuracy vs the defaults", "only it / only the defaults", "p",
-         "training time", "decision", "date"],
-        [[row["lever"], row["rows"], row["accuracy_vs_defaults"],
-          row["only_it_vs_only_defaults"], row["p"], row["training_time"], row["decision"],
-          row["date"]] for row in read_results("decisions", results)])
+    columns = {"lever": "lever", "rows": "rows", "accuracy_vs_defaults": "accuracy vs the defaults",
+               "only_it_vs_only_defaults": "only it / only the defaults", "p": "p",
+               "training_time": "training time", "decision": "decision", "date": "date"}
+    return _markdown(list(columns.values()),
+                     [[row[field] for field in columns]
+                      for row in read_results("decisions", results, required=tuple(columns))])
 
 
 def runs_table(results: Path = RESULTS) -> str:
@@ -114,7 +126,9 @@ def runs_table(results: Path = RESULTS) -> str:
     columns = ["date", "commit", "machine", "versions", "arch", "data", "options", "epochs",
                "val_accuracy", "val_loss", "train_s", "s_per_epoch", "wall_s", "peak_rss_gib",
                "submission"]
-    return _markdown(columns, [[row.get(column) or "–" for column in columns]
+    # A missing or empty field shows as "–"; a measured 0 shows as 0.
+    return _markdown(columns, [["–" if row.get(column) in (None, "") else row[column]
+                                for column in columns]
                                for row in read_results("runs", results)])
 
 
