@@ -1,6 +1,7 @@
 """kaggle-digits: a toolkit for Kaggle's Digit Recognizer (fetch, train, ensemble, submit)."""
 
 import os
+import sys
 
 # TensorFlow CPU settings measured on 2-core machines (BENCHMARKS.md); they must be set before
 # TensorFlow is imported, and an exported value wins over these defaults.
@@ -18,6 +19,18 @@ class UserError(ValueError):
     """Something the user can fix (a bad option, file or answer from outside, a run in use):
     every command prints it as one ``error:`` line and exits 2. Any other exception is a bug
     and keeps its traceback. A ValueError, so that callers that catch bad values catch it."""
+
+
+def command_line(command: str) -> str:
+    """How to run ``command`` the way this process was started: ``kaggle-digits train``,
+    ``kaggle-digits-train`` or ``python scripts/train.py``, for the messages that say what to
+    run next."""
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if prog.startswith("kaggle-digits-"):
+        return f"kaggle-digits-{command}"
+    if prog.startswith("kaggle-digits"):  # ``kaggle-digits <command>`` names itself so.
+        return f"kaggle-digits {command}"
+    return f"python scripts/{command}.py"
 
 
 class Registry(dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import re
 import sys
 import traceback
@@ -156,6 +157,12 @@ def options_named(parser: argparse.ArgumentParser, given: dict):
         raise
 
 
+# The failures of the file system that the user can fix (a full disk or quota, a folder they may
+# not write, a read-only mount, too many open files); a missing file the user named is refused
+# where it is read, so any other OSError here is the code's own and keeps its traceback.
+USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
+                  errno.EMFILE, errno.ENFILE, errno.EFBIG, errno.ENAMETOOLONG}
+
 BUG_LINE = ("error: this is a bug in kaggle-digits, not something you did ({kind}); please report "
             "it with the traceback above, the command you ran and the run directory it was "
             "working on, if any")
@@ -177,7 +184,11 @@ def run_command(body: Callable[[], int], interrupted: str = "interrupted",
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # Disk full, unwritable output directory, ...
+    except OSError as exc:
+        if exc.errno not in USER_OS_ERRORS:  # A file the code itself lost is a bug.
+            traceback.print_exc()
+            print(BUG_LINE.format(kind=type(exc).__name__), file=sys.stderr)
+            return 1
         print(f"error: {os_error_text(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:

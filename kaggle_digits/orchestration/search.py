@@ -18,7 +18,7 @@ from typing import Callable
 
 import pandas as pd
 
-from kaggle_digits import UserError
+from kaggle_digits import UserError, command_line
 from kaggle_digits.data.load import current_fingerprint
 from kaggle_digits.orchestration.executors.job import Job
 from kaggle_digits.runs.io import write_json_atomic, write_text_atomic
@@ -317,7 +317,7 @@ def write_search_summary(study, table: pd.DataFrame, search_dir: Path, name: str
         write_json_atomic(search_dir / "best_config.json", dataclasses.asdict(config))
         lines += ["", f"Best: trial {best.number}, validation accuracy "
                       f"{best.user_attrs['val_accuracy']:.4%}; repeat it with "
-                      f"`python scripts/train.py --config {search_dir / 'best_config.json'}`."]
+                      f"`{command_line('train')} --config {search_dir / 'best_config.json'}`."]
     write_text_atomic(search_dir / "summary.md", "\n".join(lines) + "\n")
     _plot_trials(table, search_dir / "trials.png", name)
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_digits import UserError
+from kaggle_digits import UserError, command_line
 from kaggle_digits.runs.io import (
     atomic_path,
     load_npy,
@@ -82,7 +82,7 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, run_dir: Path, epochs_done: int):
         self.run_dir = run_dir
         super().__init__(f"interrupted after {epochs_done} completed epoch(s); the run is saved "
-                         f"and marked FAILED until resumed with:\n  python scripts/train.py "
+                         f"and marked FAILED until resumed with:\n  {command_line('train')} "
                          f"--resume {run_dir}")
 
 
@@ -237,8 +237,8 @@ class RunDir:
             if self.finished:
                 self.tidy()
                 raise
-            self.mark_failed(f"KeyboardInterrupt: {where}interrupted; resume with python "
-                             f"scripts/train.py --resume {self}")
+            self.mark_failed(f"KeyboardInterrupt: {where}interrupted; resume with "
+                             f"{command_line('train')} --resume {self}")
             raise RunInterrupted(self.path, self.epochs_done()) from None
         except BaseException as exc:
             self.mark_failed(f"{type(exc).__name__}: {where}{exc}")

@@ -32,11 +32,6 @@ CALL_TIMEOUT_S = 120.0
 CALL_DEADLINE_S = 1800.0
 
 
-class _DeadlinePassed(BaseException):
-    """Raised into the call by the deadline's alarm; a BaseException, so that no ``except
-    Exception`` in the client or requests takes it for a network error and retries."""
-
-
 class KaggleApiError(UserError):
     """A call Kaggle refused or that could not reach it, in one line that says what to do.
 
@@ -154,8 +149,12 @@ def call_timeout(seconds: float | None = None, deadline: float | None = None):
             kwargs["timeout"] = limit
         return send(session, request, **kwargs)
 
+    class DeadlinePassed(BaseException):
+        """Raised into the call by the alarm; a BaseException, so that no ``except Exception``
+        in the client or requests takes it for a network error (it never leaves here)."""
+
     def expire(signum, frame):
-        raise _DeadlinePassed
+        raise DeadlinePassed
 
     alarm = threading.current_thread() is threading.main_thread() and \
         signal.getitimer(signal.ITIMER_REAL)[0] == 0  # Never steal a timer someone else set.
@@ -165,7 +164,7 @@ def call_timeout(seconds: float | None = None, deadline: float | None = None):
     requests.Session.send = send_with_timeout
     try:
         yield
-    except _DeadlinePassed:
+    except DeadlinePassed:
         raise requests.exceptions.Timeout(f"not done within {total:.0f}s") from None
     finally:
         requests.Session.send = send

@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from kaggle_digits import UserError
+from kaggle_digits import UserError, command_line
 from kaggle_digits.data.load import NUM_CLASSES, resolve_data_dir
 from kaggle_digits.data.splits import stratified_folds, with_pseudo_labels
 from kaggle_digits.evaluation.metrics import classification_scores
@@ -247,7 +247,7 @@ def _folds_then_assembly(executor, run: RunDir, config: TrainConfig, log, data_d
     failed = [result for result in results if result.error]
     if failed:
         raise UserError("; ".join(f"{r.job.label} failed: {r.error}" for r in failed)
-                         + f". The finished folds are kept: python scripts/train.py --resume "
+                         + f". The finished folds are kept: {command_line('train')} --resume "
                            f"{run}")
     return assemble_kfold_run(run.path, log=log, data_dir=data_dir,
                               submissions_dir=submissions_dir)

@@ -52,3 +52,37 @@ def test_every_exception_class_of_the_package_is_a_user_error():
     assert len(defined) >= 12
     assert [cls.__name__ for cls in defined
             if not issubclass(cls, (UserError, KeyboardInterrupt))] == []
+
+
+def test_an_os_error_of_the_code_is_a_bug_and_a_full_disk_the_users(tmp_path, tiny_data_dir,
+                                                                    monkeypatch):
+    """Every OSError was one `error:` line: a FileNotFoundError of the code's own hid there."""
+    import errno
+
+    from kaggle_digits.training import run
+
+    def lost_a_file(config, log=print, callbacks=()):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/tmp/internal.npy")
+
+    monkeypatch.setattr(run, "train", lost_a_file)
+    args = ("train.py", "--arch", "mlp", "--epochs", "1", "--data", str(tiny_data_dir),
+            "--output-dir", str(tmp_path / "runs"))
+    result = run_cli(*args)
+    assert result.returncode == 1 and "Traceback" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == BUG_LINE.format(kind="FileNotFoundError")
+
+    def disk_full(config, log=print, callbacks=()):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "runs"))
+
+    monkeypatch.setattr(run, "train", disk_full)
+    assert_one_line_error(run_cli(*args), "No space left on device")
+
+
+def test_what_to_run_next_is_named_as_the_user_ran_it(monkeypatch):
+    from kaggle_digits import command_line
+
+    for argv0, expected in (("kaggle-digits train", "kaggle-digits train"),
+                            ("/venv/bin/kaggle-digits-train", "kaggle-digits-train"),
+                            ("scripts/train.py", "python scripts/train.py")):
+        monkeypatch.setattr("sys.argv", [argv0])
+        assert command_line("train") == expected
