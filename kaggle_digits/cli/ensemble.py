@@ -28,6 +28,7 @@ from kaggle_digits.cli.common import (
 from kaggle_digits.ensembles.combine import (
     against_best_member,
     combine,
+    describe_methods,
     list_methods,
     load_members,
     member_accuracy,
@@ -44,11 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                     "so are failed, unfinished or damaged runs (unless --skip-missing). Writes "
                     "the submission and a JSON of the members it used, weights and scores "
                     "beside it.",
-        epilog="mean: average probabilities; vote: majority of predicted digits; weighted: "
-               "weights from each member's validation error; stack: a logistic-regression "
-               "meta-model. weighted and stack are scored by cross-fitting (never on the rows "
-               "they were fitted on). Full-data runs (--full) are validated and weighted "
-               "through a held-out twin with the same settings when one is among the members.")
+        epilog=" ".join(f"{name}: {text}" for name, text in describe_methods().items())
+               + " Full-data runs (--full) are validated and weighted through a held-out twin "
+                 "with the same settings when one is among the members.")
     parser.add_argument("run_dirs", nargs="*", type=path_value, metavar="RUN_DIR")
     parser.add_argument("--recipe", help="train the members of a named recipe first (finished "
                         "members are reused, interrupted ones resumed); see --list-recipes")

@@ -197,13 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from kaggle_digits.models import get_model_spec, list_models
-
     if args.list_archs:
-        for name in list_models():
-            spec = get_model_spec(name)
-            defaults = ", ".join(f"{key} {value}" for key, value in spec.train_defaults.items())
-            print(f"{name:16s} {spec.description}\n{'':16s} defaults: {defaults}")
+        for name, (description, defaults) in architectures().items():
+            shown = ", ".join(f"{key} {value}" for key, value in defaults.items())
+            print(f"{name:16s} {description}\n{'':16s} defaults: {shown}")
         return 0
     return run_command(lambda: _train(args, parser),
                        interrupted="interrupted before training started; nothing to resume")
@@ -217,6 +214,20 @@ NOT_SETTINGS = (*COMMAND_OPTIONS, *TRACKING_OPTIONS, *EXECUTOR_OPTIONS)
 # folds run and whether it is tracked. Every other option would change what the run learns, and
 # a resumed run continues as it was configured.
 RESUME_OPTIONS = ("data_dir", "submissions_dir", *TRACKING_OPTIONS, *EXECUTOR_OPTIONS)
+
+
+def architectures() -> dict[str, tuple[str, dict]]:
+    """Each architecture's description and training defaults: the registry's where the models
+    are loaded (architectures registered by the user's own modules included), else read from
+    the source without loading TensorFlow."""
+    if "kaggle_digits.models.registry" in sys.modules:
+        from kaggle_digits.models import get_model_spec, list_models
+
+        return {name: (get_model_spec(name).description, get_model_spec(name).train_defaults)
+                for name in list_models()}
+    from kaggle_digits.cli.catalog import static_catalog
+
+    return static_catalog()
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -228,6 +228,12 @@ def list_methods() -> list[str]:
     return list(_METHODS)
 
 
+def describe_methods() -> dict[str, str]:
+    """Each method's combiner docstring on one line: what ``--help`` and the docs say of it."""
+    return {name: " ".join((combiner.__doc__ or "").split()) for name, combiner in
+            _METHODS.items()}
+
+
 def combine(members: list[Member], method: str = "mean") -> EnsembleResult:
     """The ensemble's test probabilities and its honest validation accuracy."""
     try:

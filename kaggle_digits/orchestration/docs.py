@@ -50,6 +50,13 @@ def recipe_list() -> str:
                      for name, recipe in RECIPES.items())
 
 
+def method_list() -> str:
+    """Each ensemble method, from its registered combiner's docstring."""
+    from kaggle_digits.ensembles.combine import describe_methods
+
+    return "\n".join(f"- `{name}`: {text}" for name, text in describe_methods().items())
+
+
 def read_results(kind: str, results: Path = RESULTS, required: tuple = ()) -> list[dict]:
     """The rows of ``bench/results/<kind>.jsonl``, oldest first, each holding the fields in
     ``required`` (what the table made of them shows).
@@ -163,7 +170,7 @@ def benchmarks_page(results: Path = RESULTS) -> str:
     ])
 
 
-SECTIONS = {"architectures": architecture_table, "recipes": recipe_list,
+SECTIONS = {"architectures": architecture_table, "recipes": recipe_list, "methods": method_list,
             "targets": targets_table, "decisions": decisions_table}
 
 

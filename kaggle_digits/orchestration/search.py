@@ -131,7 +131,7 @@ def check_search(arch: str, base: TrainConfig, space: list[Param],
                 raise UserError(f"search space: {param.name}={value!r} is refused: {exc}") \
                     from None
     try:
-        check(configs, log)
+        check(configs, log, offline_weights_fail_alone=True)
     except UserError as exc:
         raise UserError(f"search space: {exc}") from None
     return configs

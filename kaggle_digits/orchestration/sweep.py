@@ -78,7 +78,8 @@ def check_study(runs: list[StudyRun], base: TrainConfig,
             configs.append(base.override({"arch": arch, **overrides}))
         except UserError as exc:
             raise UserError(f"run {label}: {exc}") from None
-    check(configs, log, labels=[f"run {label}" for label, _, _ in runs])
+    check(configs, log, labels=[f"run {label}" for label, _, _ in runs],
+          offline_weights_fail_alone=True)
     return configs
 
 

@@ -20,6 +20,7 @@ from kaggle_digits import UserError
 from kaggle_digits.data.splits import stratified_split, with_pseudo_labels
 from kaggle_digits.evaluation.metrics import classification_scores
 from kaggle_digits.models import build_model
+from kaggle_digits.models.transfer import WeightsUnavailableError
 from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.training.config import TrainConfig, package_versions
 from kaggle_digits.training.context import (
@@ -73,7 +74,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print,
 
 
 def check(configs: list[TrainConfig], log: Callable[[str], None] = print,
-          labels: list[str] | None = None) -> list[TrainConfig]:
+          labels: list[str] | None = None, offline_weights_fail_alone: bool = False
+          ) -> list[TrainConfig]:
     """What ``train`` checks before it writes, for each of ``configs``, without training or
     writing anything: every setting, the data files and their split, the rows to exclude, the
     pseudo-labels and teachers, and each distinct model built once (``--check`` on train,
@@ -84,12 +86,14 @@ def check(configs: list[TrainConfig], log: Callable[[str], None] = print,
 
     Raises:
         DataError, UserError: what ``train`` would refuse, before its run directory exists;
-            prefixed by the config's label where ``labels`` name them.
+            prefixed by the config's label where ``labels`` name them. Pretrained weights
+            that cannot be downloaded are not refused with ``offline_weights_fail_alone``
+            (a sweep's or search's run then fails on its own, recorded, and the rest go on).
     """
     resolved, loaded, built = [], {}, set()
     for index, config in enumerate(configs):
         try:
-            resolved.append(_check_one(config, log, loaded, built))
+            resolved.append(_check_one(config, log, loaded, built, offline_weights_fail_alone))
         except UserError as exc:
             if labels is None:
                 raise
@@ -98,7 +102,7 @@ def check(configs: list[TrainConfig], log: Callable[[str], None] = print,
 
 
 def _check_one(config: TrainConfig, log: Callable[[str], None], loaded: dict,
-               built: set) -> TrainConfig:
+               built: set, offline_weights_fail_alone: bool) -> TrainConfig:
     """One config checked; ``loaded`` (data by directory) and ``built`` (models) are shared
     by the configs of one check, so each file is read and each model built once."""
     config = config.resolved()
@@ -111,10 +115,16 @@ def _check_one(config: TrainConfig, log: Callable[[str], None], loaded: dict,
         check_loaded_data(config, loaded[config.data_dir])
     model_key = (config.arch, config.precision, repr(sorted(config.model_options.items())))
     if model_key not in built:
-        with distribution_scope(config, lambda line: None):
-            model = build_model(config.arch, config.precision, **config.model_options)
-        log(f"check: {config.arch} builds ({model.count_params():,} parameters)")
         built.add(model_key)
+        try:
+            with distribution_scope(config, lambda line: None):
+                model = build_model(config.arch, config.precision, **config.model_options)
+        except WeightsUnavailableError as exc:
+            if not offline_weights_fail_alone:
+                raise
+            log(f"check: {config.arch}: {exc}; that run will fail on its own")
+            return config
+        log(f"check: {config.arch} builds ({model.count_params():,} parameters)")
     return config
 
 

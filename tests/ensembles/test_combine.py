@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from helpers import assert_one_line_error, run_cli
 
-from kaggle_digits.ensembles.combine import EnsembleError, combine, load_members
+from kaggle_digits.ensembles.combine import EnsembleError, combine, list_methods, load_members
 from kaggle_digits.training.config import TrainConfig
 
 FINGERPRINT = {"train.csv": "aaa", "test.csv": "bbb"}
@@ -209,7 +209,7 @@ def test_script_prints_members_and_writes_submission_and_json(tmp_path, labels):
     assert not (tmp_path / "x.csv").exists()
 
 
-@pytest.mark.parametrize("method", ["mean", "vote", "weighted"])
+@pytest.mark.parametrize("method", list_methods())  # A method registered tomorrow too.
 def test_every_combiner_beats_its_best_member_on_validation_and_test_rows(method, tmp_path,
                                                                          labels):
     """Three members with independent errors: a combiner that drops, misaligns or copies one
