@@ -65,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "use (settings, data files, rows to exclude, teachers, the model built "
                         "once) and exit without training or writing anything")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a named starting point: "
-                        "fast = improved_cnn with a stride-2 stem, no augmentation or "
-                        "dropout, 2 epochs: the quickest route to a usable model (its measured "
-                        "accuracy and time: docs/results.md)")
+                        "fast = fast_cnn for one epoch at a hot one-cycle rate: the quickest "
+                        "route to a usable model (its measured accuracy and time: "
+                        "docs/results.md)")
     parser.add_argument("--config", type=path_value, help="config.json of an earlier run to repeat")
     parser.add_argument("--exclude-rows", dest="exclude_rows_file", type=path_value, metavar="CSV",
                         help="train without the train.csv rows in the CSV's 'row' column "
@@ -110,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     warp.add_argument("--elastic-sigma", type=float, metavar="SIGMA",
                       help="smoothness of the elastic distortion's field, in pixels (default 4)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default adam")
+    parser.add_argument("--adam-beta-1", type=float, metavar="B1",
+                        help="Adam's first-moment decay (default 0.9)")
+    parser.add_argument("--adam-beta-2", type=float, metavar="B2",
+                        help="Adam's second-moment decay (default 0.999)")
+    parser.add_argument("--warmup-epochs", type=float, metavar="E",
+                        help="cosine schedule: epochs of linear warm-up before the decay "
+                             "(default 1; at most half the run)")
     parser.add_argument("--label-smoothing", type=float, metavar="EPS",
                         help="train against targets smoothed by EPS (0 = off; default: the "
                              "architecture's, see --list-archs)")

@@ -61,7 +61,8 @@ def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimize
                                     **ema)
     if config.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(learning_rate=learning_rate, **ema)
-    return keras.optimizers.Adam(learning_rate=learning_rate, **ema)
+    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=config.adam_beta_1,
+                                 beta_2=config.adam_beta_2, **ema)
 
 
 def distribution_scope(config: TrainConfig, log: Callable[[str], None]):
