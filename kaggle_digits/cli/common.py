@@ -158,10 +158,12 @@ def options_named(parser: argparse.ArgumentParser, given: dict):
 
 
 # The failures of the file system that the user can fix (a full disk or quota, a folder they may
-# not write, a read-only mount, too many open files); a missing file the user named is refused
-# where it is read, so any other OSError here is the code's own and keeps its traceback.
+# not write, a read-only mount, too many open files, a file where they named a folder or the
+# reverse); a missing file the user named is refused where it is read, so any other OSError
+# here is the code's own and keeps its traceback.
 USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
-                  errno.EMFILE, errno.ENFILE, errno.EFBIG, errno.ENAMETOOLONG}
+                  errno.EMFILE, errno.ENFILE, errno.EFBIG, errno.ENAMETOOLONG, errno.EEXIST,
+                  errno.ENOTDIR, errno.EISDIR}
 
 BUG_LINE = ("error: this is a bug in kaggle-digits, not something you did ({kind}); please report "
             "it with the traceback above, the command you ran and the run directory it was "

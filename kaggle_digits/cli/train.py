@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "use (settings, data files, rows to exclude, teachers, the model built "
                         "once) and exit without training or writing anything")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a named starting point: "
-                        "fast = fast_cnn for one epoch at a hot one-cycle rate: the quickest "
+                        "fast = fast_cnn for two epochs at a hot one-cycle rate: the quickest "
                         "route to a usable model (its measured accuracy and time: "
                         "docs/results.md)")
     parser.add_argument("--config", type=path_value, help="config.json of an earlier run to repeat")
