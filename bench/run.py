@@ -212,6 +212,29 @@ def measure_targets(args) -> int:
     return 0
 
 
+def measured_row(metrics: dict, quick: bool, extra: list[str], wall: float, peak_gib: float,
+                 verdict: str) -> dict:
+    """The runs.jsonl row of one timed training: what trained (the run's own record, so an
+    ``--arch`` among the train.py options after ``--`` is the one named), on what, how well."""
+    versions = metrics["versions"]
+    if metrics["val_accuracy"] is None:  # --full: every row trained on, none held out.
+        accuracy, loss = "none (full-data fit)", None
+    else:
+        low, high = metrics["val_accuracy_ci95"]
+        accuracy = f"{metrics['val_accuracy']:.4%} ({low:.2%}–{high:.2%})"
+        loss = f"{metrics['val_loss']:.4f}"
+    return {**machine_fields(), "versions": f"{versions['tensorflow']} / {versions['keras']}",
+            "arch": metrics["arch"],  # What trained: train.py options after -- may change it.
+            "data": (f"{'sample' if quick else 'full'} "
+                     f"({metrics['train_rows']}/{metrics['val_rows']})"),
+            "options": " ".join(extra) or "defaults", "epochs": metrics["epochs_run"],
+            "val_accuracy": accuracy,
+            "val_loss": loss, "train_s": f"{metrics['train_time_s']:.0f}",
+            "s_per_epoch": f"{metrics['time_per_epoch_s']:.1f}", "wall_s": f"{wall:.0f}",
+            "peak_rss_gib": f"{peak_gib:.2f}",
+            "submission": f"{metrics['test_rows']} rows, {verdict}"}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -254,23 +277,7 @@ def main(argv=None) -> int:
                             str(RunDir(run_dir).submission_path), "--data", str(data_dir)],
                            cwd=ROOT, capture_output=True, text=True)
     verdict = "valid" if check.returncode == 0 else "not valid for Kaggle"
-    versions = metrics["versions"]
-    if metrics["val_accuracy"] is None:  # --full: every row trained on, none held out.
-        accuracy, loss = "none (full-data fit)", None
-    else:
-        low, high = metrics["val_accuracy_ci95"]
-        accuracy = f"{metrics['val_accuracy']:.4%} ({low:.2%}–{high:.2%})"
-        loss = f"{metrics['val_loss']:.4f}"
-    row = {**machine_fields(), "versions": f"{versions['tensorflow']} / {versions['keras']}",
-           "arch": metrics["arch"],  # What trained: train.py options after -- may change it.
-           "data": (f"{'sample' if args.quick else 'full'} "
-                    f"({metrics['train_rows']}/{metrics['val_rows']})"),
-           "options": " ".join(extra) or "defaults", "epochs": metrics["epochs_run"],
-           "val_accuracy": accuracy,
-           "val_loss": loss, "train_s": f"{metrics['train_time_s']:.0f}",
-           "s_per_epoch": f"{metrics['time_per_epoch_s']:.1f}", "wall_s": f"{wall:.0f}",
-           "peak_rss_gib": f"{peak_gib:.2f}",
-           "submission": f"{metrics['test_rows']} rows, {verdict}"}
+    row = measured_row(metrics, args.quick, extra, wall, peak_gib, verdict)
     print(json.dumps(row, ensure_ascii=False))
     print(f"run directory: {run_dir}")
     if not args.no_record:

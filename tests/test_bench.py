@@ -66,7 +66,8 @@ def test_bench_scripts_start_as_a_user_runs_them():
 
 
 @pytest.mark.slow  # Several fits.
-def test_a_lever_is_judged_on_the_folds_both_runs_finished(tmp_path, tiny_data_dir, capsys):
+def test_a_lever_is_judged_on_the_folds_both_runs_finished(tmp_path, tiny_data_dir, capsys,
+                                                            monkeypatch):
     from helpers import tiny_config
 
     from bench.levers import main
@@ -118,6 +119,19 @@ def test_a_lever_is_judged_on_the_folds_both_runs_finished(tmp_path, tiny_data_d
     right = saved.load_array("val_probs").argmax(axis=1) == saved.load_array("val_labels")
     assert f"base (1 model a row): {format_accuracy(right.mean(), rows)}" in out
 
+    # Runs left by a version that recorded no data directory read the default one (a
+    # TypeError before).
+    for name in ("base", "lever"):
+        config = json.loads((runs / name / "config.json").read_text())
+        (runs / name / "config.json").write_text(json.dumps({**config, "data_dir": None}))
+    (tmp_path / "data" / "digit-recognizer").mkdir(parents=True)
+    for csv in ("train.csv", "test.csv"):
+        (tmp_path / "data" / "digit-recognizer" / csv).write_bytes((tiny_data_dir / csv)
+                                                                   .read_bytes())
+    monkeypatch.chdir(tmp_path)
+    assert main([str(runs / "base"), str(runs / "lever")]) == 0
+    assert "folds finished in both: [1]" in capsys.readouterr().out
+
 
 def test_precision_table_sets_each_point_against_the_first_variant_in_float32():
     from bench.precision import table, variant_options
@@ -149,3 +163,20 @@ def test_the_overlap_of_two_runs_mistakes_is_counted():
     said = mistake_overlap([first == labels, second == labels], [first, second])
     assert said == ("mistakes: 3 and 3; both wrong on 2 rows (67% of the first's, 67% of the "
                     "second's); they predict different digits on 3 rows")
+
+
+@pytest.mark.parametrize("arch, val_accuracy", [("mlp", 0.97), ("improved_cnn", None)])
+def test_a_timed_run_is_recorded_as_what_trained(arch, val_accuracy):
+    """`bench/run.py --quick -- --arch mlp` recorded improved_cnn; `-- --full` trained, then
+    failed on the interval a full-data run has not."""
+    from bench.run import measured_row
+
+    metrics = {"versions": {"tensorflow": "2.21.0", "keras": "3.15.1"}, "arch": arch,
+               "train_rows": 4000, "val_rows": 0 if val_accuracy is None else 1000,
+               "epochs_run": 2, "val_accuracy": val_accuracy, "val_loss": 0.1,
+               "val_accuracy_ci95": [0.96, 0.98], "train_time_s": 12.0,
+               "time_per_epoch_s": 6.0, "test_rows": 1000}
+    row = measured_row(metrics, True, ["--arch", arch], 30.0, 1.0, "valid")
+    assert row["arch"] == arch
+    assert row["val_accuracy"] == ("none (full-data fit)" if val_accuracy is None
+                                   else "97.0000% (96.00%–98.00%)")

@@ -90,3 +90,28 @@ def test_html_report_embeds_every_picture_and_shows_config_and_accuracy(tmp_path
     assert re.search(rf"Validation accuracy <b>70\.0000% \(95% CI [0-9.]+%-[0-9.]+%, "
                      rf"{len(labels)} rows\)</b>", page)
     assert "<td>epochs</td><td>3</td>" in page
+
+
+def test_a_moved_run_is_reported_with_data_or_the_default(tmp_path):
+    """report.py had no --data for a run moved from where it trained, and a config recording
+    no data directory (data_dir: null, older versions) was a TypeError."""
+    import shutil
+
+    from helpers import ROOT, make_tiny_data_dir
+
+    runs = tmp_path / "runs"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "runs-d1e0a75", runs)  # Trained elsewhere.
+    data_dir = make_tiny_data_dir(tmp_path)  # The same bytes, somewhere else now.
+    result = run_cli("report.py", str(runs / "cnn-holdout"))
+    assert result.returncode == 2 and "has no train.csv" in result.stderr
+    result = run_cli("report.py", str(runs / "cnn-holdout"), "--data", str(data_dir))
+    assert result.returncode == 0, result.stderr
+    assert (runs / "cnn-holdout" / "confusion_matrix.png").is_file()
+    config = json.loads((runs / "cnn-holdout-s7" / "config.json").read_text())
+    (runs / "cnn-holdout-s7" / "config.json").write_text(json.dumps({**config,
+                                                                     "data_dir": None}))
+    (tmp_path / "data").rename(tmp_path / "digit-recognizer")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "digit-recognizer").rename(tmp_path / "data" / "digit-recognizer")
+    result = run_cli("report.py", str(runs / "cnn-holdout-s7"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
