@@ -86,3 +86,18 @@ def test_what_to_run_next_is_named_as_the_user_ran_it(monkeypatch):
                             ("scripts/train.py", "python scripts/train.py")):
         monkeypatch.setattr("sys.argv", [argv0])
         assert command_line("train") == expected
+
+
+def test_options_the_executor_would_ignore_are_refused(tmp_path, tiny_data_dir):
+    common = ("--data", str(tiny_data_dir), "--output-dir", str(tmp_path / "runs"), "--check")
+    for extra, needle in ((["--ray-address", "auto"], "--ray-address would do nothing"),
+                          (["--cpus-per-job", "2"], "--cpus-per-job would do nothing"),
+                          (["--gpus-per-job", "1"], "--gpus-per-job would do nothing"),
+                          (["--parallel", "2"], "--parallel would do nothing")):
+        assert_one_line_error(run_cli("train.py", "--arch", "mlp", *extra, *common), needle)
+    folds = run_cli("train.py", "--arch", "mlp", "--folds", "2", "--parallel", "2", *common)
+    assert folds.returncode == 0, folds.stderr  # Folds are what --parallel spreads.
+    search = run_cli("search.py", "--arch", "mlp", "--parallel", "2", "--check", "--data",
+                     str(tiny_data_dir), "--out-dir", str(tmp_path / "s"))
+    assert_one_line_error(search, "--parallel would do nothing")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "s").exists()

@@ -1,6 +1,6 @@
 import pandas as pd
 import pytest
-from helpers import run_cli
+from helpers import assert_one_line_error, run_cli
 
 from kaggle_digits.orchestration.sweep import STUDIES, parse_grid, run_study
 from kaggle_digits.runs.rundir import RunDir
@@ -78,3 +78,16 @@ def test_a_grid_of_full_data_runs_writes_its_summary(tmp_path, tiny_data_dir):
     [sweep_dir] = (tmp_path / "sweeps").iterdir()
     row = (sweep_dir / "summary.md").read_text().splitlines()[-1]
     assert row.startswith("| epochs=1 full=True | mlp |") and "| – | – | 1 |" in row
+
+
+def test_a_bad_value_in_a_grid_is_refused_before_any_run_trains(tmp_path, tiny_data_dir):
+    """The sweep trained its first run, then crashed on the second's dropout with no summary."""
+    result = run_cli("sweep.py", "--arch", "improved_cnn", "--grid", "epochs=1 dropout=0.1,1.5",
+                     "--data", str(tiny_data_dir), "--out-dir", str(tmp_path / "sweeps"))
+    assert_one_line_error(result, "run epochs=1 dropout_rate=1.5", "cannot be built")
+    assert not (tmp_path / "sweeps").exists()
+    checked = run_cli("sweep.py", "--arch", "improved_cnn", "--grid", "epochs=1 dropout=0.1,0.2",
+                      "--data", str(tiny_data_dir), "--out-dir", str(tmp_path / "sweeps"),
+                      "--check")
+    assert checked.returncode == 0 and "check passed: 2 runs" in checked.stdout
+    assert not (tmp_path / "sweeps").exists()
