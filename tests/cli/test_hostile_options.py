@@ -45,8 +45,10 @@ BASE_ARGS = {
 }
 
 NUMBERS = ["nan", "inf", "-inf", "0", "-1", "1e308", "9" * 30, "", "²", "①", "٣", "x"]
-TEXTS = ["", "²", "①", "\x7f", "a\u202eb", "-1", "x" * 300, "{dir}", "{dirlink}", "{missing}",
-         "{junk}"]
+# One value of each kind for text and path options (a second of a kind, such as "①" beside "²"
+# or DEL beside the right-to-left override, found nothing the first did not, and each case of a
+# command that succeeds costs its whole work).
+TEXTS = ["", "²", "a\u202eb", "x" * 300, "{dir}", "{dirlink}", "{missing}", "{junk}"]
 CHOICES = ["", "nosuch", "²"]
 ERROR_LINE = re.compile(r"^(\S+: )?error: ")
 
