@@ -54,3 +54,17 @@ def pytest_collection_modifyitems(items):
         return 1 if item.get_closest_marker("slow") else 2
 
     items.sort(key=kind)
+
+
+@pytest.fixture
+def kaggle_client_forgotten():
+    """For tests that run a Kaggle command in this process: the kaggle client reads its
+    environment (where the API is) when first imported, so the modules it loaded here are
+    forgotten afterwards, and a later test against the fake server imports it afresh."""
+    import sys
+
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name.split(".")[0] in ("kaggle", "kagglesdk"):
+            del sys.modules[name]

@@ -9,6 +9,8 @@ import importlib
 import io
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -180,3 +182,40 @@ def recorded_submission(tmp_path, name="ens.csv"):
         "data_fingerprint": {"test.csv": sha256_file(data_dir / "test.csv")},
         "submission_sha256": sha256_file(path)}))
     return path, data_dir
+
+
+ERROR_LINE = re.compile(r"^(\S+: )?error: ")
+
+
+def error_lines(result) -> list[str]:
+    """The ``error:`` lines of a command's stderr (argparse's start with the program's name)."""
+    return [line for line in result.stderr.splitlines() if ERROR_LINE.match(line)]
+
+
+def make_workspace(root: Path) -> Path:
+    """Where the defaults find data (data/digit-recognizer), runs and a junk file."""
+    root.mkdir()
+    make_tiny_data_dir(root).rename(root / "data-tiny")
+    (root / "data").mkdir()
+    (root / "data-tiny").rename(root / "data" / "digit-recognizer")
+    shutil.copytree(ROOT / "tests" / "fixtures" / "runs-d1e0a75", root / "runs")
+    (root / "adir").mkdir()
+    (root / "adir-link").symlink_to(root / "adir")
+    (root / "junk.txt").write_text("not,what,you,expected\n\x00\x01\n")
+    return root
+
+
+def snapshot(root: Path) -> set[str]:
+    return {str(path.relative_to(root)) for path in root.rglob("*")}
+
+
+def tidy(root: Path, before: set[str]) -> None:
+    """Remove what a case that succeeded wrote, so each case starts from the same workspace."""
+    for name in sorted(snapshot(root) - before, key=len, reverse=True):
+        path = root / name
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+

@@ -43,9 +43,10 @@ def _main(args: argparse.Namespace) -> int:
     from kaggle_digits.submission.ledger import Ledger
     from kaggle_digits.submission.submit import kaggle_submissions
 
+    # Kaggle is asked first: a refusal (no credentials, no network) leaves no ledger made.
+    listed = kaggle_submissions(args.competition, log=print) if args.sync else None
     with Ledger(args.ledger) as ledger:
         if args.sync:
-            listed = kaggle_submissions(args.competition, log=print)
             counts = ledger.sync(listed, args.competition)
             print(f"synced {len(listed)} Kaggle submission(s): {counts['updated']} updated, "
                   f"{counts['resolved']} interrupted submit(s) resolved, {counts['not_sent']} "

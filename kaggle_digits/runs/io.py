@@ -8,6 +8,7 @@ import io
 import json
 import os
 import tempfile
+import tokenize
 from pathlib import Path
 from typing import Iterator
 
@@ -104,8 +105,22 @@ def save_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
 
 
 def load_npy(path: str | os.PathLike) -> np.ndarray:
-    """Load a saved array; pickles are refused because run directories may come from others."""
-    return np.load(path, allow_pickle=False)
+    """Load a saved array; pickles are refused because run directories may come from others.
+
+    Raises:
+        UserError: naming the file, where it is no readable array (cut short, overwritten,
+            its header damaged): numpy's own errors for that range from EOFError to a
+            tokenizer's.
+    """
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (ValueError, EOFError, OverflowError, SyntaxError, MemoryError, OSError,
+            tokenize.TokenError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise UserError(f"{path}: a damaged array, not what a run writes ({reason}); train "
+                        f"or resume the run again") from None
 
 
 def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:

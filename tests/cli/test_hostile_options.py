@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
-from helpers import ROOT, make_tiny_data_dir, run_cli
+from helpers import error_lines, make_workspace, run_cli, snapshot, tidy
 
 from kaggle_digits.cli.main import commands
 
@@ -50,7 +48,6 @@ NUMBERS = ["nan", "inf", "-inf", "0", "-1", "1e308", "9" * 30, "", "²", "①", 
 # command that succeeds costs its whole work).
 TEXTS = ["", "²", "a\u202eb", "x" * 300, "{dir}", "{dirlink}", "{missing}", "{junk}"]
 CHOICES = ["", "nosuch", "²"]
-ERROR_LINE = re.compile(r"^(\S+: )?error: ")
 
 
 class _Parsed(Exception):
@@ -93,33 +90,6 @@ def valued_options(parser: argparse.ArgumentParser):
             yield flag, action, TEXTS
 
 
-def make_workspace(root: Path) -> Path:
-    """Where the defaults find data (data/digit-recognizer), runs and a junk file."""
-    root.mkdir()
-    make_tiny_data_dir(root).rename(root / "data-tiny")
-    (root / "data").mkdir()
-    (root / "data-tiny").rename(root / "data" / "digit-recognizer")
-    shutil.copytree(ROOT / "tests" / "fixtures" / "runs-d1e0a75", root / "runs")
-    (root / "adir").mkdir()
-    (root / "adir-link").symlink_to(root / "adir")
-    (root / "junk.txt").write_text("not,what,you,expected\n\x00\x01\n")
-    return root
-
-
-def snapshot(root: Path) -> set[str]:
-    return {str(path.relative_to(root)) for path in root.rglob("*")}
-
-
-def tidy(root: Path, before: set[str]) -> None:
-    """Remove what a case that succeeded wrote, so each case starts from the same workspace."""
-    for name in sorted(snapshot(root) - before, key=len, reverse=True):
-        path = root / name
-        if path.is_symlink() or path.is_file():
-            path.unlink()
-        elif path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-
-
 def test_every_command_has_a_base_invocation():
     """A new command is attacked too: it needs its cheapest invocation here."""
     assert set(BASE_ARGS) == set(commands())
@@ -135,6 +105,7 @@ def test_the_generator_reads_options_from_the_parsers():
 
 
 @pytest.mark.slow  # Hundreds of cases a command, each in this process.
+@pytest.mark.usefixtures("kaggle_client_forgotten")
 @pytest.mark.parametrize("command", sorted(BASE_ARGS))
 def test_hostile_values_get_one_error_line_or_work(command, tmp_path, isolated_env):
     workspace = make_workspace(tmp_path / "ws")
@@ -148,7 +119,7 @@ def test_hostile_values_get_one_error_line_or_work(command, tmp_path, isolated_e
     base_answers = {}
     for base in BASE_ARGS[command]:
         result = run_cli(f"{command}.py", *base, cwd=workspace, env=env)
-        base_answers[tuple(base)] = (result.returncode, _error_lines(result))
+        base_answers[tuple(base)] = (result.returncode, error_lines(result))
         tidy(workspace, before)
     failures, cases = [], 0
     for flag, action, values in valued_options(command_parser(command)):
@@ -169,16 +140,12 @@ def test_hostile_values_get_one_error_line_or_work(command, tmp_path, isolated_e
     assert not failures, f"{len(failures)} of {cases} cases:\n" + "\n".join(failures[:25])
 
 
-def _error_lines(result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if ERROR_LINE.match(line)]
-
-
 def _judge(result, flag: str, action: argparse.Action, value: str,
            base_answer: tuple[int, list[str]]) -> str | None:
     """What is wrong with a command's answer to one hostile value, or None."""
     if "Traceback" in result.stderr or "this is a bug" in result.stderr:
         return "a traceback or a bug line"
-    errors = _error_lines(result)
+    errors = error_lines(result)
     if result.returncode == 0 or (result.returncode, errors) == base_answer:
         return None
     if result.returncode != 2:
