@@ -101,3 +101,22 @@ def test_options_the_executor_would_ignore_are_refused(tmp_path, tiny_data_dir):
                      str(tiny_data_dir), "--out-dir", str(tmp_path / "s"))
     assert_one_line_error(search, "--parallel would do nothing")
     assert not (tmp_path / "runs").exists() and not (tmp_path / "s").exists()
+
+
+def test_refusals_name_options_as_the_user_typed_them(tmp_path, tiny_data_dir):
+    """The --resume refusal named --exclude-rows-file, --rotate-deg and --ema-momentum, which
+    do not exist; a builder's refusal named dropout_rate for --dropout."""
+    rows = tmp_path / "rows.csv"
+    rows.write_text("row\n1\n")
+    resumed = run_cli("train.py", "--resume", str(tmp_path / "runs" / "x"), "--exclude-rows",
+                      str(rows), "--rotate", "5", "--ema", "0.9")
+    assert_one_line_error(resumed, "--exclude-rows", "--rotate", "--ema")
+    assert "--exclude-rows-file" not in resumed.stderr and "--rotate-deg" not in resumed.stderr
+    built = run_cli("train.py", "--dropout", "1.5", "--data", str(tiny_data_dir), "--check")
+    assert_one_line_error(built, "--dropout 1.5", "cannot be built with dropout_rate=1.5")
+    assert built.returncode == 2
+
+
+def test_ensemble_refuses_data_it_would_ignore(tmp_path):
+    result = run_cli("ensemble.py", str(tmp_path / "a"), "--data", str(tmp_path / "nowhere"))
+    assert_one_line_error(result, "--data applies to the members a recipe trains")
