@@ -30,7 +30,7 @@ def path_value(text: str) -> Path:
 
 def path_text(text: str) -> str:
     """:func:`path_value` for options kept as text (``--data``)."""
-    return str(path_value(text)) if text.strip() else path_value(text)
+    return str(path_value(text))
 
 
 def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
