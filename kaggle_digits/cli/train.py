@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "pixels, e.g. 34 (default 0 = off)")
     warp.add_argument("--elastic-sigma", type=float, metavar="SIGMA",
                       help="smoothness of the elastic distortion's field, in pixels (default 4)")
+    parser.add_argument("--input-width", type=int, metavar="PIXELS",
+                        help="the model rescales each digit's bounding box to PIXELS wide (its "
+                             "height kept, re-centred by centre of mass), at training and "
+                             "prediction alike: Ciresan's width normalization, a member that "
+                             "sees the digits differently (default 0 = the digits as given)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default adam")
     parser.add_argument("--adam-beta-1", type=float, metavar="B1",
                         help="Adam's first-moment decay (default 0.9)")

@@ -81,18 +81,23 @@ def model_paths(path: str | os.PathLike) -> list[Path]:
     return RunDir(path).model_paths()
 
 
-def load_keras_model(model_path: str | os.PathLike):
+def load_keras_model(model_path: str | os.PathLike, input_width: int | None = None):
     """One model, loaded in Keras safe mode (no arbitrary code from the file).
+
+    ``input_width`` is the input variant its run recorded (``TrainConfig.input_width``): the
+    model must normalize its digits that way. None: a bare ``.keras`` file, whose own layers are
+    all there is to say how it takes its digits.
 
     Raises:
         ValueError: naming the file and what is wrong with it (Keras calls a corrupt file
-            "File not found").
+            "File not found"), or a model whose input variant is not its run's.
     """
     import zipfile
 
     import keras
 
     import kaggle_digits.models  # noqa: F401  Registers the custom layers (PositionEmbedding).
+    from kaggle_digits.models.preprocessing import check_input_width
 
     model_path = Path(model_path)
     if not model_path.is_file():
@@ -101,15 +106,21 @@ def load_keras_model(model_path: str | os.PathLike):
         raise UserError(f"{model_path}: cannot load the model (not a .keras archive: the file "
                          f"is corrupt or truncated)")
     try:
-        return keras.models.load_model(model_path, safe_mode=True)
+        model = keras.models.load_model(model_path, safe_mode=True)
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as exc:
         raise UserError(f"{model_path}: cannot load the model "
                          f"({(str(exc).splitlines() or [type(exc).__name__])[0]})") from None
+    if input_width is not None:
+        check_input_width(model, input_width, model_path)
+    return model
 
 
 def load_models(path: str | os.PathLike) -> list:
-    """The models behind ``path`` (see :func:`model_paths`), loaded in safe mode."""
-    return [load_keras_model(model_path) for model_path in model_paths(path)]
+    """The models behind ``path`` (see :func:`model_paths`), loaded in safe mode; a run's models
+    must take their digits as the run recorded."""
+    paths = model_paths(path)
+    input_width = RunDir(path).read_config().input_width if Path(path).is_dir() else None
+    return [load_keras_model(model_path, input_width) for model_path in paths]
 
 
 def predict_images(models: list, images: np.ndarray, tta: int = 1) -> np.ndarray:
@@ -177,8 +188,9 @@ def rescore_with_tta(run: RunDir, data: DigitData, tta: int) -> tuple[np.ndarray
         val_probs = np.zeros((len(data.train_labels), NUM_CLASSES), dtype=np.float32)
         scored = np.zeros(len(data.train_labels), dtype=bool)
     test_probs = np.zeros((len(data.test_images), NUM_CLASSES))
+    input_width = run.read_config().input_width
     for model_path, rows in models:
-        model = load_keras_model(model_path)
+        model = load_keras_model(model_path, input_width)
         test_probs += predict_images([model], data.test_images, tta) / len(models)
         if val_probs is not None:
             val_probs[rows] = predict_images([model], data.train_images[rows], tta)

@@ -9,6 +9,7 @@ from typing import Callable
 import keras
 
 from kaggle_digits import Registry, UserError
+from kaggle_digits.models.preprocessing import with_input_width
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,13 @@ def builder_defaults(name: str) -> dict:
     return defaults
 
 
-def build_model(name: str, precision: str = "float32", **hyperparameters) -> keras.Model:
+def build_model(name: str, precision: str = "float32", input_width: int = 0,
+                **hyperparameters) -> keras.Model:
     """Build a fresh, uncompiled model; it takes uint8-range pixels of shape (28, 28, 1).
+
+    ``input_width`` > 0 puts :class:`~kaggle_digits.models.preprocessing.WidthNormalization` at
+    the model's entry: the digits' bounding boxes are rescaled to that many pixels wide inside
+    the model, so whatever feeds it gives raw digits.
 
     ``precision`` is a Keras dtype policy name (a run's config allows those in
     ``config.PRECISIONS``): with ``mixed_bfloat16`` the layers compute in bfloat16 (fast on a GPU
@@ -82,7 +88,7 @@ def build_model(name: str, precision: str = "float32", **hyperparameters) -> ker
     previous = keras.config.dtype_policy()
     try:
         keras.config.set_dtype_policy(precision)  # Read by each layer as it is made.
-        return builder(**hyperparameters)
+        return with_input_width(builder(**hyperparameters), input_width)
     except (ValueError, TypeError) as exc:
         if isinstance(exc, UserError):
             raise

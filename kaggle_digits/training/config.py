@@ -224,6 +224,10 @@ class TrainConfig:
     elastic_alpha: float = _field("learns", 0.0, bounds=(0.0, 1000.0), augment_range=True)
     elastic_sigma: float = _field("learns", 4.0, bounds=(0.0, 100.0), open_ends="low",
                                   augment_range=True)
+    # The input variant (kaggle_digits/models/preprocessing.py): 0 feeds the digits as given;
+    # W rescales each digit's bounding box to W pixels wide inside the model (Ciresan's width
+    # normalization), so members that see the digits differently can be ensembled.
+    input_width: int = _field("learns", 0, bounds=(0, 28))
     # A seed must fit the 32-bit seeding of NumPy and TensorFlow.
     seed: int = _field("learns", 42, bounds=(0, 2**31 - 1))
     split_seed: int = _field("rows", 42, bounds=(0, 2**31 - 1))
@@ -266,6 +270,14 @@ class TrainConfig:
         config = TrainConfig(**values)
         config.validate()
         return config
+
+    def build_model(self):
+        """A fresh, uncompiled model of this config: its architecture, options, precision and
+        input variant (every place that trains or checks a run builds it here)."""
+        from kaggle_digits.models import build_model
+
+        return build_model(self.arch, self.precision, input_width=self.input_width,
+                           **self.model_options)
 
     def with_data_dir(self) -> "TrainConfig":
         """A copy whose ``data_dir`` names, as an absolute path, the directory this run reads:

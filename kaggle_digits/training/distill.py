@@ -29,6 +29,7 @@ class TeacherModel:
 
     path: Path
     held_out: np.ndarray  # bool, one per labelled row
+    input_width: int  # The input variant its run recorded (TrainConfig.input_width).
 
 
 def teacher_models(paths: list[str], fingerprint: dict[str, str], rows: int
@@ -69,6 +70,7 @@ def _runs_at(path: Path) -> list[RunDir]:
 
 
 def _models_of(run: RunDir, kind: str | None, rows: int) -> list[TeacherModel]:
+    input_width = run.read_config().input_width
     if kind == "kfold":
         try:
             folds = run.fold_models()
@@ -78,7 +80,7 @@ def _models_of(run: RunDir, kind: str | None, rows: int) -> list[TeacherModel]:
         if recorded != rows:
             raise UserError(f"teacher {run}: {recorded} rows in "
                              f"{run.array_path('fold_of_row').name}, the data has {rows}")
-        return [TeacherModel(fold.model_path, np.isin(np.arange(rows), fold.rows))
+        return [TeacherModel(fold.model_path, np.isin(np.arange(rows), fold.rows), input_width)
                 for fold in folds]
     held_out = np.zeros(rows, dtype=bool)
     if kind == "holdout":
@@ -90,7 +92,7 @@ def _models_of(run: RunDir, kind: str | None, rows: int) -> list[TeacherModel]:
     elif kind != "full":
         raise UserError(f"teacher {run}: a {kind!r} run; teachers are holdout, k-fold or "
                          f"full-data runs")
-    return [TeacherModel(run.model_path, held_out)]
+    return [TeacherModel(run.model_path, held_out, input_width)]
 
 
 def soft_targets(labels: np.ndarray, teacher_probs: np.ndarray, weight: float,
@@ -153,6 +155,7 @@ def distillation_targets(config, images: np.ndarray, labels: np.ndarray,
         f"temperature {config.distill_temperature:g}")
     probs = np.zeros((len(train_idx), NUM_CLASSES), dtype=np.float64)
     for model in usable:
-        probs += predict_probs(load_keras_model(model.path), images[train_idx]) / len(usable)
+        probs += predict_probs(load_keras_model(model.path, model.input_width),
+                               images[train_idx]) / len(usable)
     return soft_targets(labels[train_idx], probs, config.distill_weight,
                         config.distill_temperature)

@@ -15,7 +15,6 @@ import numpy as np
 from kaggle_digits.data.batches import DigitBatches
 from kaggle_digits.data.load import NUM_CLASSES, DigitData
 from kaggle_digits.evaluation.predict import PREDICT_BATCH_SIZE, load_keras_model, predict_probs
-from kaggle_digits.models import build_model
 from kaggle_digits.models.losses import training_accuracy, training_loss
 from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.training.callbacks import EpochTimer, InterruptAtBatchEnd, build_callbacks
@@ -161,7 +160,7 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
         augment_ranges=config.augment_ranges,
     )
     if resumed:
-        model = load_keras_model(member.checkpoint(state, "checkpoint"))
+        model = load_keras_model(member.checkpoint(state, "checkpoint"), config.input_width)
         member.truncate_history(epochs_done)
         if left_to_train:
             log(f"{member.name}: continuing from epoch {epochs_done + 1} of {config.epochs}")
@@ -171,7 +170,7 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
     else:
         if model is None:  # A model handed in was built right after this same seeding.
             keras.utils.set_random_seed(seed)
-            model = build_model(config.arch, config.precision, **config.model_options)
+            model = config.build_model()
         distilled = bool(config.teacher)
         model.compile(optimizer=build_optimizer(config, steps_per_epoch=len(train_batches)),
                       loss=training_loss(config.label_smoothing, soft_targets=distilled),
@@ -217,7 +216,7 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
     best = member.checkpoint(state, "best_checkpoint")
     if resumed and validated and best is not None and not left_to_train:
         # Nothing was left to train: the best epoch's weights are the run's model.
-        model = load_keras_model(best)
+        model = load_keras_model(best, config.input_width)
     member.save_model(model)
     val_probs = predict_probs(model, data.train_images[val_idx], config.tta) if validated else None
     predict_started = time.perf_counter()

@@ -22,7 +22,6 @@ from kaggle_digits import UserError, command_line
 from kaggle_digits.data.load import NUM_CLASSES, resolve_data_dir
 from kaggle_digits.data.splits import stratified_folds, with_pseudo_labels
 from kaggle_digits.evaluation.metrics import classification_scores
-from kaggle_digits.models import build_model
 from kaggle_digits.orchestration.executors.job import Job
 from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.training.config import TrainConfig, package_versions
@@ -214,7 +213,7 @@ def train_kfold_with(executor, config: TrainConfig, log: Callable[[str], None] =
     """
     config = config.resolved()
     data, is_sample = load_run_data(config, log)
-    build_model(config.arch, config.precision, **config.model_options)
+    config.build_model()
     with contextlib.ExitStack() as locks:  # A new directory, no other process's.
         run = RunDir.create(config.output_dir, run_base_name(config), locks)
         config.run_name = run.name

@@ -19,7 +19,6 @@ import numpy as np
 from kaggle_digits import UserError
 from kaggle_digits.data.splits import stratified_split, with_pseudo_labels
 from kaggle_digits.evaluation.metrics import classification_scores
-from kaggle_digits.models import build_model
 from kaggle_digits.models.transfer import WeightsUnavailableError
 from kaggle_digits.runs.rundir import RunDir
 from kaggle_digits.training.config import TrainConfig, package_versions
@@ -63,7 +62,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print,
     keras.utils.set_random_seed(member_seed(config, 1))
     with contextlib.ExitStack() as locks, distribution_scope(config, log):
         # Bad options fail here, before a run directory exists.
-        first_model = build_model(config.arch, config.precision, **config.model_options)
+        first_model = config.build_model()
         run = RunDir.create(config.output_dir, run_base_name(config), locks)
         config.run_name = run.name
         config.versions = package_versions()
@@ -113,12 +112,13 @@ def _check_one(config: TrainConfig, log: Callable[[str], None], loaded: dict,
         loaded[config.data_dir] = load_run_data(config, log)[0]
     else:
         check_loaded_data(config, loaded[config.data_dir])
-    model_key = (config.arch, config.precision, repr(sorted(config.model_options.items())))
+    model_key = (config.arch, config.precision, config.input_width,
+                 repr(sorted(config.model_options.items())))
     if model_key not in built:
         built.add(model_key)
         try:
             with distribution_scope(config, lambda line: None):
-                model = build_model(config.arch, config.precision, **config.model_options)
+                model = config.build_model()
         except WeightsUnavailableError as exc:
             if not offline_weights_fail_alone:
                 raise
