@@ -2,7 +2,7 @@ import json
 
 import pandas as pd
 import pytest
-from helpers import run_cli, tiny_config
+from helpers import assert_one_line_error, run_cli, tiny_config
 
 from kaggle_digits.runs.io import sha256_file
 from kaggle_digits.training.run import train
@@ -132,3 +132,26 @@ def test_a_model_is_traced_once_for_every_batch_size_and_matches_keras_predict(t
         np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-6)
     assert predict_probs(model, np.zeros((0, 28, 28, 1), np.uint8)).shape == (0, 10)
     assert len(traces) == 1 + 2  # Ours once; Keras' predict above twice (80, then relaxed).
+
+
+def test_a_width_normalized_run_learns_predicts_and_refuses_its_model_under_another_variant(
+        tmp_path):
+    """``train --input-width`` as a user runs it (the bundled sample, no --data): the model
+    learns through its normalization, predict feeds it raw digits, and a run whose config no
+    longer says how its model takes its digits is refused, not fed them."""
+    result = run_cli("train.py", "--arch", "simple_cnn", "--input-width", "20", "--epochs", "2",
+                     "--output-dir", str(tmp_path / "runs"), "--submissions-dir",
+                     str(tmp_path / "subs"), "--run-name", "w20")
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "runs" / "w20"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["input_width"] == 20
+    assert json.loads((run_dir / "metrics.json").read_text())["val_accuracy"] > 0.9
+    again = run_cli("predict.py", "--model", str(run_dir), "--out", str(tmp_path / "again.csv"))
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again.csv").read_text() == (run_dir / "submission.csv").read_text()
+    (run_dir / "config.json").write_text(json.dumps({**config, "input_width": 0}))
+    refused = run_cli("predict.py", "--model", str(run_dir), "--out", str(tmp_path / "no.csv"))
+    assert_one_line_error(refused, "model.keras: the model takes digits rescaled to 20 pixels "
+                                   "wide, but its run was trained on the digits as given")
+    assert not (tmp_path / "no.csv").exists()
