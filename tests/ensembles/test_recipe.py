@@ -13,9 +13,11 @@ from kaggle_digits.training.config import TrainConfig
 
 @pytest.mark.slow
 def test_recipe_trains_members_then_reuses_them(tmp_path, tiny_data_dir, monkeypatch):
+    # Members may see the digits differently (b rescales them to 20 pixels wide inside its
+    # model): the ensemble averages what each model says of the same raw rows.
     monkeypatch.setitem(recipe.RECIPES, "tiny", recipe.Recipe("two tiny CNNs", [
         ("a", "simple_cnn", {"seed": 1, "epochs": 1}),
-        ("b", "simple_cnn", {"seed": 2, "epochs": 1}),
+        ("b", "simple_cnn", {"seed": 2, "epochs": 1, "input_width": 20}),
     ]))
     base = TrainConfig(data_dir=str(tiny_data_dir), output_dir=str(tmp_path / "runs"),
                        submissions_dir=str(tmp_path / "subs"))
@@ -27,6 +29,8 @@ def test_recipe_trains_members_then_reuses_them(tmp_path, tiny_data_dir, monkeyp
     assert check_submission_file(submission, expected_rows=60) == []
     assert json.loads(record.read_text())["val_accuracy"] == result.val_accuracy
     assert (tmp_path / "runs" / "recipe-tiny" / "a" / "metrics.json").exists()
+    assert [RunDir(tmp_path / "runs" / "recipe-tiny" / name).read_config().input_width
+            for name in "ab"] == [0, 20]
 
     lines.clear()
     recipe.run_recipe("tiny", base, log=lines.append)
@@ -36,7 +40,7 @@ def test_recipe_trains_members_then_reuses_them(tmp_path, tiny_data_dir, monkeyp
     # and keeps the old one aside instead of silently reusing it.
     monkeypatch.setitem(recipe.RECIPES, "tiny", recipe.Recipe("two tiny CNNs", [
         ("a", "simple_cnn", {"seed": 1, "epochs": 1}),
-        ("b", "simple_cnn", {"seed": 2, "epochs": 1, "dropout_rate": 0.3}),
+        ("b", "simple_cnn", {"seed": 2, "epochs": 1, "input_width": 20, "dropout_rate": 0.3}),
     ]))
     lines.clear()
     recipe.run_recipe("tiny", base, log=lines.append)

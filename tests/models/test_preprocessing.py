@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from kaggle_digits.data.load import read_digits_csv
 from kaggle_digits.evaluation.predict import load_keras_model
 from kaggle_digits.models import build_model
 from kaggle_digits.models.preprocessing import WidthNormalization, input_width_of
-
-from helpers import ROOT
 
 
 @pytest.fixture(scope="module")
