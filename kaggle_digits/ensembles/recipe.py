@@ -80,6 +80,18 @@ RECIPES: dict[str, Recipe] = {
                                     {"seed": seed}) for seed in (4, 5, 6, 7)),
         pseudo_label_confidence=0.8,
     ),
+    # Ciresan et al.'s committee idea (docs: kaggle_digits/models/preprocessing.py): identical
+    # networks on the digits as given and width-normalized to 20 and 14 pixels, one 5-fold
+    # split (every labelled row is scored by the 3 members that never saw it). What it scores
+    # and costs is in docs/results.md.
+    "widths": Recipe(
+        "3 x 5-fold improved_cnn (its defaults) on split 42: the digits as given, and rescaled "
+        "inside the model to 20 and to 14 pixels wide (--input-width); every labelled row is "
+        "scored by the 3 members that never saw it, the test rows by all 15 models",
+        tuple((f"improved_cnn-kfold5-split42-w{width}", "improved_cnn",
+               {"folds": 5, "split_seed": 42, "seed": 42, "input_width": width})
+              for width in (0, 20, 14)),
+    ),
     "quick": Recipe(
         "three improved_cnn models of 5 epochs each: a fast check of the whole ensemble path",
         tuple((f"improved_cnn-e5-s{seed}", "improved_cnn", {"seed": seed, "epochs": 5})

@@ -189,6 +189,8 @@ def fit_member(config: TrainConfig, data: DigitData, train_idx: np.ndarray,
               else "")
            + (f", elastic {config.elastic_alpha:g} sigma {config.elastic_sigma:g}"
               if config.elastic_alpha else "") + ")" if config.augment else "")
+        + (f", digits rescaled to {config.input_width} pixels wide inside the model"
+           if config.input_width else "")
         + (f", options {config.model_options}" if config.model_options else ""))
     if left_to_train:
         build_training_state(model, data.train_images[:1], targets[:1])
