@@ -100,7 +100,7 @@ def test_the_generator_reads_options_from_the_parsers():
     parser = command_parser("train")
     flags = {flag for flag, _, _ in valued_options(parser)}
     assert {"--epochs", "--lr", "--dropout", "--exclude-rows", "--elastic", "--crop",
-            "--run-name", "--data", "--parallel", "--tracking-uri"} <= flags
+            "--input-width", "--run-name", "--data", "--parallel", "--tracking-uri"} <= flags
     assert "--check" not in flags and "--augment" not in flags  # They take no value.
 
 
