@@ -96,4 +96,4 @@ def check_input_width(model: keras.Model, expected: int, model_path) -> None:
 
         raise UserError(f"{model_path}: the model takes {variant(found)}, but its run was "
                          f"trained on {variant(expected)} (input_width={expected} in its "
-                         f"config.json); refusing to feed it digits it was not trained on")
+                         f"saved config); refusing to feed it digits it was not trained on")
